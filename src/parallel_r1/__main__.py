@@ -1,0 +1,3 @@
+from parallel_r1.cli import main
+
+main()

@@ -1,0 +1,37 @@
+"""The `parallel-r1` command line: each command parses its arguments and makes one library call.
+
+Command groups live in the modules listed in `_GROUPS`; each module has `register(app)`. Only this
+package imports typer.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="parallel-r1",
+    help="Teach language models to think in parallel: data, SFT, RL, serving and evaluation.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# One module per group of commands, so the parts can grow without touching each other.
+_GROUPS = ("format_cmds", "grade_cmds", "data_cmds", "models_cmds", "train_cmds", "eval_cmds",
+           "serve_cmds", "demo_cmds")
+
+for _name in _GROUPS:
+    importlib.import_module(f"parallel_r1.cli.{_name}").register(app)
+
+
+def main() -> None:
+    """Entry point of the `parallel-r1` script: project errors become one clear line, exit 2."""
+    from parallel_r1.errors import ParallelR1Error
+
+    try:
+        app()
+    except ParallelR1Error as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None

@@ -1,0 +1,57 @@
+"""The project's exception types: every error a user can cause names what and where."""
+
+from __future__ import annotations
+
+
+class ParallelR1Error(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class FormatError(ParallelR1Error):
+    """Text that does not follow the parallel-thinking format (raised only where asked to)."""
+
+    def __init__(self, message: str, *, offset: int | None = None):
+        self.offset = offset
+        where = f" (at character {offset})" if offset is not None else ""
+        super().__init__(message + where)
+
+
+class ConfigError(ParallelR1Error):
+    """A bad setting: names the field, and the file and line when it came from a file."""
+
+    def __init__(self, message: str, *, field: str | None = None, file: str | None = None,
+                 line: int | None = None):
+        self.field, self.file, self.line = field, file, line
+        parts = []
+        if file:
+            parts.append(f"{file}:{line}" if line else str(file))
+        if field:
+            parts.append(f"field '{field}'")
+        prefix = ", ".join(parts)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class DataError(ParallelR1Error):
+    """A malformed data file: names the file, the line (1-based) and the field."""
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 field: str | None = None):
+        self.file, self.line, self.field = file, line, field
+        parts = []
+        if file:
+            parts.append(f"{file}:{line}" if line else str(file))
+        if field:
+            parts.append(f"field '{field}'")
+        prefix = ", ".join(parts)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class UnknownNameError(ConfigError, KeyError):
+    """A name looked up in a registry that does not hold it; the message lists the known names."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return Exception.__str__(self)
+
+
+class EngineError(ParallelR1Error):
+    """Bad generation input (prompt too long, tags missing, conflicting sampling settings)."""
