@@ -22,6 +22,16 @@ app = typer.Typer(
 _GROUPS = ("format_cmds", "grade_cmds", "data_cmds", "models_cmds", "train_cmds", "eval_cmds",
            "serve_cmds", "demo_cmds")
 
+
+
+@app.command()
+def version() -> None:
+    """Print the installed version."""
+    from parallel_r1 import __version__
+
+    typer.echo(__version__)
+
+
 for _name in _GROUPS:
     importlib.import_module(f"parallel_r1.cli.{_name}").register(app)
 
