@@ -24,6 +24,11 @@ _GROUPS = ("format_cmds", "grade_cmds", "data_cmds", "models_cmds", "train_cmds"
 
 
 
+@app.callback()
+def _root() -> None:
+    """Teach language models to think in parallel: data, SFT, RL, serving and evaluation."""
+
+
 @app.command()
 def version() -> None:
     """Print the installed version."""
