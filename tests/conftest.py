@@ -1,0 +1,15 @@
+"""Shared test fixtures."""
+
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The project's shared data dir (`shared/data`, sibling of the repo root)."""
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"shared data dir not found: {SHARED_DATA} (expected beside the repo root)")
+    return SHARED_DATA
