@@ -1,0 +1,118 @@
+"""Graded rows: read a JSONL file of responses, grade each against its gold answer, write it back.
+
+Every row keeps all its fields and gains `pred` (the extracted answer, null when none) and
+`correct` (bool). The output is written to a temporary file beside it and moved into place with
+`os.replace`, so a crash never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from parallel_r1.errors import DataError
+from parallel_r1.rewards.grading import DEFAULT_GRADER, GRADERS, grade_response
+
+
+@dataclass(frozen=True)
+class GradeReport:
+    """Counts of one graded file."""
+
+    num_rows: int
+    num_correct: int
+    num_no_answer: int
+
+    @property
+    def accuracy(self) -> float:
+        """num_correct / num_rows (0.0 for an empty file)."""
+        return self.num_correct / self.num_rows if self.num_rows else 0.0
+
+
+def read_rows(path: Path, response_field: str, answer_field: str) -> Iterator[tuple[int, dict]]:
+    """Yield (1-based line, row) for each non-blank line of a JSONL file.
+
+    Raises:
+        DataError: unreadable file, bad JSON, a row that is not an object, a response that is not
+            a string, or a gold answer that is missing or not a string/number; names file,
+            line and field.
+    """
+    try:
+        # split("\n"), not splitlines(): JSON strings may hold U+2028 and other line breaks
+        lines = Path(path).read_text(encoding="utf-8").split("\n")
+    except OSError as exc:
+        raise DataError(f"cannot read: {exc.strerror}", file=str(path)) from None
+    for line_no, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"bad JSON: {exc.msg} (column {exc.colno})", file=str(path),
+                            line=line_no) from None
+        if not isinstance(row, dict):
+            raise DataError("row is not a JSON object", file=str(path), line=line_no)
+        _check_field(row, response_field, (str,), path, line_no)
+        _check_field(row, answer_field, (str, int, float), path, line_no)
+        yield line_no, row
+
+
+def _check_field(row: dict, name: str, types: tuple, path: Path, line_no: int) -> None:
+    if name not in row:
+        raise DataError("field is missing", file=str(path), line=line_no, field=name)
+    value = row[name]
+    if not isinstance(value, types) or isinstance(value, bool):
+        wanted = " or ".join(t.__name__ for t in types)
+        raise DataError(f"field is a {type(value).__name__}, expected {wanted}", file=str(path),
+                        line=line_no, field=name)
+
+
+def grade_file(path: Path, output: Path | None = None, *, grader: str = DEFAULT_GRADER,
+               response_field: str = "response", answer_field: str = "answer") -> GradeReport:
+    """Grade every row of `path`; write the rows with `pred` and `correct` to `output`.
+
+    Args:
+        path: JSONL input, one object per line.
+        output: where to write the graded rows (atomically); None writes nothing.
+        grader: a name in GRADERS ("math-verify", "paper", "paper-gsm8k").
+        response_field: field holding the response text.
+        answer_field: field holding the gold answer (a string or a number).
+
+    Returns:
+        The counts (rows, correct, without an answer).
+
+    Raises:
+        DataError: a bad row (see `read_rows`). UnknownNameError: an unknown grader.
+    """
+    if grader != "paper":
+        GRADERS.get(grader)  # fail before reading anything
+    graded, num_correct, num_none = [], 0, 0
+    for _, row in read_rows(path, response_field, answer_field):
+        pred, correct = grade_response(row[response_field], str(row[answer_field]), grader)
+        graded.append({**row, "pred": pred, "correct": correct})
+        num_correct += correct
+        num_none += pred is None
+    if output is not None:
+        write_jsonl_atomic(output, graded)
+    return GradeReport(len(graded), num_correct, num_none)
+
+
+def write_jsonl_atomic(path: Path, rows: list[dict]) -> None:
+    """Write `rows` as JSONL to a temp file in `path`'s folder, then `os.replace` it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
