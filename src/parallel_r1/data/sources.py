@@ -1,0 +1,400 @@
+"""Data sets by name or path -> a list of `Record` (id, question, answer, source, extras).
+
+A name resolves in this order: an explicit local file or directory (JSONL, JSON, Parquet); the
+offline copy in the local data dir (`local_dir`, else $PARALLEL_R1_DATA, else `shared/data` beside
+the repository); the hub layout under a local mirror dir ($PARALLEL_R1_HUB_MIRROR); the hub itself
+through `datasets.load_dataset`. Hub rows go through the data set's own column mapping whether they
+come from a mirror or from the hub. Every malformed row is a `DataError` naming file, line, field.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from parallel_r1.errors import ConfigError, DataError
+from parallel_r1.registry import Registry
+
+log = logging.getLogger(__name__)
+
+DATA_ENV = "PARALLEL_R1_DATA"
+HUB_MIRROR_ENV = "PARALLEL_R1_HUB_MIRROR"
+SUFFIXES = (".jsonl", ".json", ".parquet")
+_GSM8K_ANSWER = re.compile(r"####\s*(.+?)\s*$", re.DOTALL)
+_INTEGER = re.compile(r"-?\d+")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One problem: a stable id, the raw question (no template), the gold answer as a string."""
+
+    id: str
+    question: str
+    answer: str
+    source: str
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSONL form: the four fields, then the extras flat beside them."""
+        return {"id": self.id, "source": self.source, "question": self.question,
+                "answer": self.answer, **self.extras}
+
+
+RowMapper = Callable[[dict, int, str], "Record | None"]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Where a named data set lives and how its hub columns map onto `Record`."""
+
+    hub_name: str | None            # e.g. "openai/gsm8k"; None when only a local copy exists
+    hub_config: str | None          # the hub's config name ("main" for GSM8K)
+    splits: dict[str, str]          # our split -> the hub's split
+    local_files: dict[str, str]     # our split -> file name in the local data dir
+    hub_files: dict[str, str]       # our split -> glob inside the hub repo (used for mirrors)
+    map_row: RowMapper              # (hub row, index, split) -> Record, or None to skip the row
+    dedup_ids: bool = False         # the hub copy repeats rows (DAPO): keep the first per id
+
+
+DATASETS: Registry[DatasetSpec] = Registry("dataset")
+
+
+def parse_gsm8k_answer(solution: str) -> str:
+    """The final number of a GSM8K reference solution ("... #### 1,234" -> "1234").
+
+    Raises ValueError when there is no "#### N" line.
+    """
+    match = _GSM8K_ANSWER.search(solution)
+    if not match:
+        raise ValueError("no '#### N' line in the solution")
+    return match.group(1).replace(",", "").strip()
+
+
+class _RowError(ValueError):
+    """A hub row the mapping cannot read; `map_hub_rows` adds where it came from."""
+
+    def __init__(self, message: str, field: str):
+        super().__init__(message)
+        self.field = field
+
+
+def _column(row: dict, names: tuple[str, ...], index: int) -> Any:
+    for name in names:
+        if name in row and row[name] is not None:
+            return row[name]
+    raise _RowError("missing required column", names[0])
+
+
+def _map_gsm8k(row: dict, index: int, split: str) -> Record:
+    solution = str(_column(row, ("answer",), index))
+    try:
+        answer = parse_gsm8k_answer(solution)
+    except ValueError as exc:
+        raise _RowError(str(exc), "answer") from None
+    return Record(f"gsm8k-{split}-{index:05d}", str(_column(row, ("question",), index)), answer,
+                  "openai/gsm8k", {"solution": solution})
+
+
+def _dapo_question(prompt: str) -> str:
+    # The hub wraps each problem in an instruction paragraph before and a reminder after; the
+    # upstream kept only the text between the first two blank lines, which cut 293 problems.
+    # Here we strip the wrapper instead, so multi-paragraph problems survive whole.
+    parts = prompt.split("\n\n")
+    if len(parts) >= 3 and parts[-1].lstrip().startswith("Remember"):
+        return "\n\n".join(parts[1:-1]).strip()
+    return prompt.strip()
+
+
+def _map_dapo(row: dict, index: int, split: str) -> Record:
+    prompt = _column(row, ("prompt",), index)
+    text = prompt[0]["content"] if isinstance(prompt, list) else str(prompt)
+    rid = str(_column(row, ("extra_info",), index).get("index", index))
+    answer = str(_column(row, ("reward_model",), index)["ground_truth"])
+    return Record(rid, _dapo_question(text), answer, "math_dapo", {"suspect_truncated": False})
+
+
+def _map_problem(prefix: str, source: str, repeats: int, integer_only: bool = False) -> RowMapper:
+    def map_row(row: dict, index: int, split: str) -> Record | None:
+        answer = str(_column(row, ("answer", "Answer"), index)).strip()
+        if integer_only and not _INTEGER.fullmatch(answer):
+            return None
+        question = str(_column(row, ("problem", "question", "Problem"), index))
+        extras = {k: row[k] for k in ("solution", "subject", "level", "unique_id") if k in row}
+        extras |= {"eval_repeats": repeats, "suspect_truncated": False}
+        return Record(f"{prefix}-{index:03d}", question, answer, source, extras)
+
+    return map_row
+
+
+def _add(name: str, **kwargs: Any) -> None:
+    DATASETS.add(name, DatasetSpec(**kwargs))
+
+
+_add("gsm8k", hub_name="openai/gsm8k", hub_config="main",
+     splits={"train": "train", "test": "test"},
+     local_files={"train": "gsm8k_train.jsonl", "test": "gsm8k_test.jsonl"},
+     hub_files={"train": "main/train-*.parquet", "test": "main/test-*.parquet"},
+     map_row=_map_gsm8k)
+_add("dapo-math-17k", hub_name="BytedTsinghua-SIA/DAPO-Math-17k", hub_config=None,
+     splits={"train": "train"}, local_files={"train": "dapo_math17k_dedup_train.jsonl"},
+     hub_files={"train": "data/*.parquet"}, map_row=_map_dapo, dedup_ids=True)
+_add("math500", hub_name="HuggingFaceH4/MATH-500", hub_config=None, splits={"test": "test"},
+     local_files={}, hub_files={"test": "test.jsonl"},
+     map_row=_map_problem("math500", "HuggingFaceH4/MATH-500", 1))
+# MATH300: the integer-answer subset of MATH-500 (the offline copy has the paper's 316 rows).
+_add("math300", hub_name="HuggingFaceH4/MATH-500", hub_config=None, splits={"test": "test"},
+     local_files={"test": "math300.jsonl"}, hub_files={"test": "test.jsonl"},
+     map_row=_map_problem("math300", "HuggingFaceH4/MATH-500", 1, integer_only=True))
+_add("aime24", hub_name="HuggingFaceH4/aime_2024", hub_config=None, splits={"test": "train"},
+     local_files={"test": "aime24.jsonl"}, hub_files={"test": "data/train-*.parquet"},
+     map_row=_map_problem("aime24", "HuggingFaceH4/aime_2024", 16))
+_add("aime25", hub_name="math-ai/aime25", hub_config=None, splits={"test": "test"},
+     local_files={"test": "aime25.jsonl"}, hub_files={"test": "test.jsonl"},
+     map_row=_map_problem("aime25", "math-ai/aime25", 16))
+_add("amc23", hub_name="math-ai/amc23", hub_config=None, splits={"test": "test"},
+     local_files={"test": "amc23.jsonl"}, hub_files={"test": "test.jsonl"},
+     map_row=_map_problem("amc23", "math-ai/amc23", 16))
+# The 341-trace pilot of the paper's cold-start set: offline only (map_row is never reached).
+_add("parallel-gsm8k-v2", hub_name=None, hub_config=None, splits={"train": "train"},
+     local_files={"train": "parallel_gsm8k_v2_sft.jsonl"}, hub_files={}, map_row=_map_gsm8k)
+
+
+def default_data_dir() -> Path | None:
+    """$PARALLEL_R1_DATA, else `shared/data` beside the repository when it exists, else None."""
+    if os.environ.get(DATA_ENV):
+        return Path(os.environ[DATA_ENV])
+    beside = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+    return beside if beside.is_dir() else None
+
+
+def iter_json_rows(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line or row number, object) for each row of a JSONL, JSON (list) or Parquet file.
+
+    Raises:
+        DataError: unreadable JSON or a row that is not an object, naming file and line.
+    """
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq  # optional extra: only needed for Parquet
+
+        yield from enumerate(pq.read_table(path).to_pylist(), start=1)
+        return
+    if suffix == ".json":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise DataError(f"invalid JSON: {exc.msg}", file=str(path), line=exc.lineno) from None
+        if not isinstance(data, list):
+            raise DataError("expected a JSON list of objects", file=str(path))
+        rows: Iterable[tuple[int, Any]] = enumerate(data, start=1)
+    else:
+        rows = _jsonl_lines(path)
+    for number, row in rows:
+        if not isinstance(row, dict):
+            raise DataError(f"expected an object, got {type(row).__name__}", file=str(path),
+                            line=number)
+        yield number, row
+
+
+def _jsonl_lines(path: Path) -> Iterator[tuple[int, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield number, json.loads(line.rstrip("\r\n"))
+            except json.JSONDecodeError as exc:
+                raise DataError(f"invalid JSON: {exc.msg} (column {exc.colno})", file=str(path),
+                                line=number) from None
+
+
+def _files_in(path: Path, split: str | None) -> list[Path]:
+    if path.is_file():
+        return [path]
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
+    if split and any(p.name.startswith(split) for p in files):
+        files = [p for p in files if p.name.startswith(split)]
+    if not files:
+        raise DataError(f"no {'/'.join(SUFFIXES)} files", file=str(path))
+    return files
+
+
+def _record_from_row(row: dict, number: int, path: Path) -> Record:
+    values = {}
+    for name in ("question", "answer"):
+        value = row.get(name)
+        if value is None:
+            raise DataError("missing required field", file=str(path), line=number, field=name)
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise DataError(f"expected a string, got {type(value).__name__}", file=str(path),
+                            line=number, field=name)
+        values[name] = str(value)
+    if "####" in values["answer"]:
+        try:
+            values["answer"] = parse_gsm8k_answer(values["answer"])
+        except ValueError as exc:
+            raise DataError(str(exc), file=str(path), line=number, field="answer") from None
+    extras = {k: v for k, v in row.items() if k not in ("id", "question", "answer", "source")}
+    rid = str(row.get("id", f"{path.stem}-{number:05d}"))
+    return Record(rid, values["question"], values["answer"], str(row.get("source", path.stem)),
+                  extras)
+
+
+def read_records(path: str | Path, *, split: str | None = None) -> list[Record]:
+    """Records of a file or directory in our export schema (id, source, question, answer, ...).
+
+    `id` defaults to "<file stem>-<line>" and `source` to the file stem; an answer holding a
+    GSM8K "#### N" line is reduced to N. With `split`, a directory keeps only files whose name
+    starts with it (when any does).
+
+    Raises:
+        DataError: unreadable file, missing `question`/`answer`, or a duplicate id.
+    """
+    records: list[Record] = []
+    seen: dict[str, str] = {}
+    for file in _files_in(Path(path), split):
+        for number, row in iter_json_rows(file):
+            record = _record_from_row(row, number, file)
+            if record.id in seen:
+                raise DataError(f"duplicate id '{record.id}' (first at {seen[record.id]})",
+                                file=str(file), line=number, field="id")
+            seen[record.id] = f"{file}:{number}"
+            records.append(record)
+    return records
+
+
+def read_hub_rows(spec: DatasetSpec, split: str, mirror: Path | None) -> tuple[list[dict], str]:
+    """The hub's raw rows for one split, from a mirror dir in the hub's layout or the hub.
+
+    Returns:
+        (rows, where) with `where` the mirror path or "hub:<name>".
+    Raises:
+        DataError: the mirror lacks the split's files, or the data set has no hub copy.
+    """
+    if spec.hub_name is None:
+        raise DataError("no hub copy of this data set; give a local file or --data-dir")
+    if mirror is not None:
+        root = mirror / spec.hub_name
+        files = sorted(root.glob(spec.hub_files[split]))
+        if not files:
+            raise DataError(f"hub mirror has no files matching '{spec.hub_files[split]}'",
+                            file=str(root))
+        rows = [row for file in files for _, row in iter_json_rows(file)]
+        return rows, str(root)
+    import datasets  # optional extra [data]; only this path needs the network
+
+    hub = datasets.load_dataset(spec.hub_name, spec.hub_config, split=spec.splits[split])
+    return [dict(row) for row in hub], f"hub:{spec.hub_name}"
+
+
+def map_hub_rows(spec: DatasetSpec, rows: list[dict], split: str, where: str) -> list[Record]:
+    """Apply the spec's column mapping to hub rows (dropping repeated ids when the spec says so)."""
+    records, seen = [], set()
+    for index, row in enumerate(rows):
+        try:
+            record = spec.map_row(row, index, split)
+        except _RowError as exc:
+            raise DataError(str(exc), file=where, line=index + 1, field=exc.field) from None
+        if record is None or (spec.dedup_ids and record.id in seen):
+            continue
+        seen.add(record.id)
+        records.append(record)
+    return records
+
+
+def resolve(name_or_path: str | Path, *, split: str | None = None,
+            local_dir: str | Path | None = None,
+            hub_mirror: str | Path | None = None) -> tuple[str, str]:
+    """Where a data set would be read from: ("file" | "local" | "mirror" | "hub", location)."""
+    if Path(name_or_path).exists():
+        return "file", str(name_or_path)
+    spec = DATASETS.get(str(name_or_path))
+    split = _check_split(spec, str(name_or_path), split)
+    data_dir = Path(local_dir) if local_dir else default_data_dir()
+    if data_dir is not None and split in spec.local_files:
+        local = data_dir / spec.local_files[split]
+        if local.exists():
+            return "local", str(local)
+    mirror = hub_mirror or os.environ.get(HUB_MIRROR_ENV)
+    if mirror and spec.hub_name:
+        return "mirror", str(Path(mirror) / spec.hub_name / spec.hub_files[split])
+    return "hub", spec.hub_name or "(none)"
+
+
+def _check_split(spec: DatasetSpec, name: str, split: str | None) -> str:
+    split = split or next(iter(spec.splits))  # the first split is the default
+    if split not in spec.splits:
+        raise ConfigError(f"data set '{name}' has no split '{split}'; known: "
+                          f"{', '.join(spec.splits)}", field="split")
+    return split
+
+
+def load_records(name_or_path: str | Path, *, split: str | None = None,
+                 local_dir: str | Path | None = None, drop_suspect: bool = False,
+                 hub_mirror: str | Path | None = None) -> tuple[list[Record], dict[str, Any]]:
+    """Load a data set by registered name or path, following the resolution order above.
+
+    Args:
+        name_or_path: a name in `DATASETS` (see `DATASETS.names()`) or a JSONL/JSON/Parquet path.
+        split: the split of a named set (default: its first); filters a directory's files.
+        local_dir: the offline data dir (default $PARALLEL_R1_DATA or `shared/data`).
+        drop_suspect: drop records flagged `suspect_truncated` instead of keeping them.
+        hub_mirror: a local dir in the hub's layout (default $PARALLEL_R1_HUB_MIRROR).
+    Returns:
+        (records, metrics) with metrics num_rows, num_suspect, num_dropped, resolved_from, location.
+    Raises:
+        DataError: malformed input. UnknownNameError: neither a path nor a known name.
+    """
+    mirror = hub_mirror or os.environ.get(HUB_MIRROR_ENV)
+    kind, location = resolve(name_or_path, split=split, local_dir=local_dir, hub_mirror=mirror)
+    if kind in ("file", "local"):
+        records = read_records(location, split=split if kind == "file" else None)
+    else:
+        spec = DATASETS.get(str(name_or_path))
+        split = _check_split(spec, str(name_or_path), split)
+        rows, location = read_hub_rows(spec, split, Path(mirror) if kind == "mirror" else None)
+        records = map_hub_rows(spec, rows, split, location)
+    suspect = [r for r in records if r.extras.get("suspect_truncated")]
+    if suspect:
+        log.warning("%s: %d records flagged suspect_truncated (%s)", location, len(suspect),
+                    "dropped" if drop_suspect else "kept")
+    if drop_suspect:
+        records = [r for r in records if not r.extras.get("suspect_truncated")]
+    return records, {"num_rows": len(records), "num_suspect": len(suspect),
+                     "num_dropped": len(suspect) if drop_suspect else 0,
+                     "resolved_from": kind, "location": location}
+
+
+def load_dataset(name_or_path: str | Path, *, split: str | None = None,
+                 local_dir: str | Path | None = None, drop_suspect: bool = False,
+                 hub_mirror: str | Path | None = None) -> list[Record]:
+    """`load_records` without the metrics (the suspect count is logged)."""
+    return load_records(name_or_path, split=split, local_dir=local_dir,
+                        drop_suspect=drop_suspect, hub_mirror=hub_mirror)[0]
+
+
+def write_jsonl(path: str | Path, rows: Iterable[dict]) -> int:
+    """Write rows as JSONL atomically (temp file in the same dir, then os.replace); returns count."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    count = 0
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+                count += 1
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return count
