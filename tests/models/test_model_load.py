@@ -194,3 +194,16 @@ def test_save_refuses_to_replace_a_foreign_directory(tmp_path):
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
     (tmp_path / "empty").mkdir()
     assert save(model, tokenizer, tmp_path / "empty") == tmp_path / "empty"
+
+
+def test_saved_directory_is_readable_by_others(tmp_path):
+    import os
+    import stat
+
+    model, tokenizer = build_tiny(0)
+    old = os.umask(0o022)
+    try:
+        path = save(model, tokenizer, tmp_path / "m")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o755

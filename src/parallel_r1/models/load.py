@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -267,7 +267,9 @@ def save(model: Any, tokenizer: Any, directory: str | os.PathLike, *,
         raise ConfigError(f"{target} exists and is not a model directory written by parallel-r1; "
                           "refusing to replace it: pick a new directory or remove it first")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    # Not tempfile.mkdtemp: its 0o700 mode would hide the model from other users (a server).
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    tmp.mkdir()
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
