@@ -1,0 +1,272 @@
+"""The OpenAI-compatible HTTP API over the engine: completions, chat, models, health.
+
+`create_app` wires one engine (driven by one `EngineWorker` thread) to FastAPI routes. Bodies are
+validated by `schemas` (a bad one is a 400 naming the field), an optional API key guards `/v1`
+(401), settings the engine rejects are a 400 with the engine's message, and a streaming client
+that disconnects has its engine rows freed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi import Request as HTTPRequest
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from parallel_r1.engine.types import ParallelParams, Request, SamplingParams
+from parallel_r1.errors import EngineError
+from parallel_r1.format.tags import TagIds
+from parallel_r1.serve.choice import ChoiceSpec
+from parallel_r1.serve.generation import ClientGone, Generation
+from parallel_r1.serve.payloads import (
+    chat_choice,
+    chat_delta,
+    completion_choice,
+    error_body,
+    sse,
+    usage,
+)
+from parallel_r1.serve.schemas import ChatRequest, CompletionRequest
+from parallel_r1.serve.worker import EngineWorker
+
+
+class APIError(Exception):
+    """An error answered as OpenAI's error JSON with `status`."""
+
+    def __init__(self, status: int, message: str, kind: str = "invalid_request_error",
+                 param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.status, self.body = status, error_body(message, kind, param, code)
+
+
+@dataclass
+class ServerState:
+    """Everything the routes share."""
+
+    worker: EngineWorker
+    tokenizer: Any
+    model_name: str
+    parallel: ParallelParams
+    default_max_tokens: int
+    max_context: int
+    api_key: str | None
+    tags: TagIds | None
+    created: int
+
+
+def create_app(engine: Any, tokenizer: Any, model_name: str, *, api_key: str | None = None,
+               parallel: ParallelParams | None = None, default_max_tokens: int = 256) -> FastAPI:
+    """Build the FastAPI app serving `engine` under `model_name`.
+
+    Args:
+        engine: a TorchEngine (add_request / step / abort / has_unfinished).
+        tokenizer: its tokenizer (prompts, chat template, incremental decoding).
+        api_key: when set, /v1 routes need `Authorization: Bearer <api_key>`.
+        parallel: the server's parallel settings; a request may override them (`parallel`).
+        default_max_tokens: used when a request gives no max_tokens (capped by the context).
+
+    Returns:
+        The app; its lifespan starts and stops the engine thread.
+    """
+    try:
+        tags = TagIds.from_tokenizer(tokenizer)
+    except EngineError:
+        tags = None
+    state = ServerState(EngineWorker(engine), tokenizer, model_name, parallel or ParallelParams(),
+                        default_max_tokens, int(getattr(engine, "max_context", 1 << 30)),
+                        api_key, tags, int(time.time()))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.worker.start()
+        yield
+        state.worker.stop()
+
+    app = FastAPI(title="parallel-r1", lifespan=lifespan)
+    app.state.server = state
+    _add_error_handlers(app)
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        """Liveness and load: requests in flight and engine rows (0 when idle)."""
+        return {"status": "ok", "model": model_name, **state.worker.snapshot()}
+
+    app.include_router(_v1_router(state), prefix="/v1")
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(APIError)
+    async def api_error(_: HTTPRequest, exc: APIError) -> JSONResponse:
+        return JSONResponse(exc.body, status_code=exc.status)
+
+    @app.exception_handler(EngineError)
+    async def engine_error(_: HTTPRequest, exc: EngineError) -> JSONResponse:
+        return JSONResponse(error_body(str(exc)), status_code=400)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: HTTPRequest, exc: Exception) -> JSONResponse:
+        return JSONResponse(error_body(f"internal error: {type(exc).__name__}: {exc}",
+                                       "server_error"), status_code=500)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(_: HTTPRequest, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+            message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+            problems.append(f"{where}: {message}" if where else message)
+        first = exc.errors()[0].get("loc", ()) if exc.errors() else ()
+        param = ".".join(str(p) for p in first if p != "body") or None
+        return JSONResponse(error_body("invalid request: " + "; ".join(problems), param=param),
+                            status_code=400)
+
+
+def _v1_router(state: ServerState) -> APIRouter:
+    async def check_key(request: HTTPRequest) -> None:
+        if state.api_key is None:
+            return
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), state.api_key.encode()):
+            raise APIError(401, "invalid or missing API key (send Authorization: Bearer <key>)",
+                           "authentication_error", code="invalid_api_key")
+
+    router = APIRouter(dependencies=[Depends(check_key)])
+
+    @router.get("/models")
+    async def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": state.model_name, "object": "model",
+                                            "created": state.created, "owned_by": "parallel-r1"}]}
+
+    @router.post("/completions")
+    async def completions(body: CompletionRequest, request: HTTPRequest) -> Any:
+        prompts = [_encode_prompt(state, p) for p in body.prompts()]
+        return await _respond(state, body, prompts, request, chat=False)
+
+    @router.post("/chat/completions")
+    async def chat(body: ChatRequest, request: HTTPRequest) -> Any:
+        from parallel_r1.models.load import apply_template
+
+        prompt = apply_template(state.tokenizer, body.chat_messages(), chat=True)
+        return await _respond(state, body, [prompt], request, chat=True)
+
+    return router
+
+
+def _encode_prompt(state: ServerState, prompt: str | list[int]) -> list[int]:
+    if isinstance(prompt, str):
+        return list(state.tokenizer.encode(prompt, add_special_tokens=True))
+    vocab = len(state.tokenizer)
+    bad = [t for t in prompt if not 0 <= t < vocab]
+    if bad:
+        raise APIError(400, f"prompt token ids {bad[:5]} are outside the vocabulary [0, {vocab})",
+                       param="prompt")
+    return list(prompt)
+
+
+async def _respond(state: ServerState, body: Any, prompts: list[list[int]],
+                   request: HTTPRequest, *, chat: bool) -> Any:
+    if body.model != state.model_name:
+        raise APIError(404, f"model '{body.model}' is not served here; this server serves "
+                       f"'{state.model_name}' (see /v1/models)", param="model",
+                       code="model_not_found")
+    limit = body.token_limit if chat else body.max_tokens
+    if limit is None:  # as much as fits, up to the server default
+        limit = max(1, min(state.default_max_tokens, state.max_context - max(map(len, prompts))))
+    params = body.sampling_params(limit, state.parallel)
+    gen = Generation(state.worker, _engine_requests(prompts, params),
+                     [_spec(state, p, body, params) for p in prompts])
+    await gen.start()  # EngineError -> 400 before any byte is sent
+    meta = {"id": f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}",
+            "created": int(time.time()), "model": state.model_name}
+    num_prompt = sum(map(len, prompts))
+    if body.stream:
+        stream = _stream_chat if chat else _stream_completion
+        return StreamingResponse(stream(gen, body, meta, num_prompt, request),
+                                 media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+    try:
+        await gen.run(request.is_disconnected)
+    except ClientGone:
+        return JSONResponse(error_body("client disconnected"), status_code=499)
+    except RuntimeError as exc:
+        raise APIError(500, str(exc), "server_error") from None
+    mode, want_lp = params.parallel.mode, _wants_logprobs(body)
+    if chat:
+        choices = [chat_choice(c, i, mode, logprobs=want_lp) for i, c in enumerate(gen.choices)]
+    else:
+        choices = [completion_choice(c, i, mode, logprobs=want_lp)
+                   for i, c in enumerate(gen.choices)]
+    return {**meta, "object": "chat.completion" if chat else "text_completion",
+            "choices": choices, "usage": usage(gen.choices, num_prompt)}
+
+
+def _wants_logprobs(body: Any) -> bool:
+    """Chat sends logprobs=true; completions send an integer (0 here) when they want them."""
+    return bool(body.logprobs) if isinstance(body, ChatRequest) else body.logprobs is not None
+
+
+def _engine_requests(prompts: list[list[int]], params: SamplingParams) -> list[Request]:
+    """One engine request per prompt; with a seed, sample j of prompt i uses seed + i*n + j."""
+    base, n = uuid.uuid4().hex, params.n
+    return [Request(f"{base}-{i}", prompt, params,
+                    None if params.seed is None else [params.seed + i * n + j for j in range(n)])
+            for i, prompt in enumerate(prompts)]
+
+
+def _spec(state: ServerState, prompt: list[int], body: Any, params: SamplingParams) -> ChoiceSpec:
+    return ChoiceSpec(state.tokenizer, prompt, tuple(body.stop), state.tags,
+                      params.parallel.mode == "structured", incremental=body.stream)
+
+
+async def _stream_completion(gen: Generation, body: CompletionRequest, meta: dict[str, Any],
+                             num_prompt: int, request: HTTPRequest) -> AsyncIterator[str]:
+    head = {**meta, "object": "text_completion"}
+    mode, want_lp = gen.requests[0].params.parallel.mode, _wants_logprobs(body)
+    try:
+        async for index, delta, finished in gen.deltas(request.is_disconnected):
+            if delta or finished:
+                choice = completion_choice(gen.choices[index], index, mode, logprobs=want_lp,
+                                           text=delta, final=finished)
+                yield sse({**head, "choices": [choice]})
+        if body.include_usage:
+            yield sse({**head, "choices": [], "usage": usage(gen.choices, num_prompt)})
+        yield sse("[DONE]")
+    except ClientGone:
+        return
+    except RuntimeError as exc:
+        yield sse(error_body(str(exc), "server_error"))
+    finally:
+        gen.close()
+
+
+async def _stream_chat(gen: Generation, body: ChatRequest, meta: dict[str, Any],
+                       num_prompt: int, request: HTTPRequest) -> AsyncIterator[str]:
+    head = {**meta, "object": "chat.completion.chunk"}
+    mode = gen.requests[0].params.parallel.mode
+    try:
+        for i, choice in enumerate(gen.choices):  # the role comes first, as OpenAI sends it
+            yield sse({**head, "choices": [chat_delta(choice, i, mode, None, logprobs=False,
+                                                      final=False, first=True)]})
+        async for index, delta, finished in gen.deltas(request.is_disconnected):
+            if delta or finished:
+                choice = chat_delta(gen.choices[index], index, mode, delta,
+                                    logprobs=body.logprobs, final=finished)
+                yield sse({**head, "choices": [choice]})
+        if body.include_usage:
+            yield sse({**head, "choices": [], "usage": usage(gen.choices, num_prompt)})
+        yield sse("[DONE]")
+    except ClientGone:
+        return
+    except RuntimeError as exc:
+        yield sse(error_body(str(exc), "server_error"))
+    finally:
+        gen.close()

@@ -1,0 +1,81 @@
+"""The OpenAI JSON shapes: choices, usage, stream chunks and errors (plain dicts, no web stack).
+
+Each choice carries an extra `parallel` field (parsed blocks and paths, tokens, sequential
+depth), and `usage` adds `sequential_depth`: the longest critical path among the choices, the
+number of tokens a reader of the slowest choice had to wait for one after another.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from parallel_r1.serve.choice import ChoiceState
+
+
+def error_body(message: str, kind: str = "invalid_request_error", param: str | None = None,
+               code: str | None = None) -> dict[str, Any]:
+    """OpenAI's error object: {"error": {message, type, param, code}}."""
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def usage(choices: list[ChoiceState], num_prompt_tokens: int) -> dict[str, int]:
+    """Token counts over all choices; sequential_depth is the largest depth of one choice."""
+    completion = sum(len(c.ids) for c in choices)
+    return {"prompt_tokens": num_prompt_tokens, "completion_tokens": completion,
+            "total_tokens": num_prompt_tokens + completion,
+            "sequential_depth": max((c.depth or 0 for c in choices), default=0)}
+
+
+def completion_logprobs(choice: ChoiceState) -> dict[str, Any]:
+    """Legacy completions log-probs: sampled tokens only (`top_logprobs` entries are null)."""
+    tokens, logprobs, offsets = choice.token_pieces()
+    return {"tokens": tokens, "token_logprobs": logprobs, "top_logprobs": [None] * len(tokens),
+            "text_offset": offsets}
+
+
+def chat_logprobs(choice: ChoiceState) -> dict[str, Any]:
+    """Chat log-probs: one entry per sampled token, no alternatives."""
+    tokens, logprobs, _ = choice.token_pieces()
+    return {"content": [{"token": t, "logprob": lp, "bytes": list(t.encode("utf-8")),
+                         "top_logprobs": []} for t, lp in zip(tokens, logprobs)],
+            "refusal": None}
+
+
+def completion_choice(choice: ChoiceState, index: int, mode: str, *, logprobs: bool,
+                      text: str | None = None, final: bool = True) -> dict[str, Any]:
+    """A /v1/completions choice (whole, or one streamed piece when `text` is given)."""
+    body: dict[str, Any] = {"index": index, "text": choice.text if text is None else text,
+                            "logprobs": None, "finish_reason": None}
+    if final:
+        body["finish_reason"] = choice.finish_reason
+        body["logprobs"] = completion_logprobs(choice) if logprobs else None
+        body["parallel"] = choice.parallel_info(mode)
+    return body
+
+
+def chat_choice(choice: ChoiceState, index: int, mode: str, *, logprobs: bool) -> dict[str, Any]:
+    """A whole /v1/chat/completions choice."""
+    return {"index": index, "message": {"role": "assistant", "content": choice.text},
+            "logprobs": chat_logprobs(choice) if logprobs else None,
+            "finish_reason": choice.finish_reason, "parallel": choice.parallel_info(mode)}
+
+
+def chat_delta(choice: ChoiceState, index: int, mode: str, text: str | None, *, logprobs: bool,
+               final: bool, first: bool = False) -> dict[str, Any]:
+    """One streamed chat choice: the role first, then content; the last adds the extras."""
+    delta: dict[str, Any] = {"role": "assistant", "content": ""} if first else {}
+    if text:
+        delta["content"] = text
+    body: dict[str, Any] = {"index": index, "delta": delta, "logprobs": None,
+                            "finish_reason": None}
+    if final:
+        body["finish_reason"] = choice.finish_reason
+        body["logprobs"] = chat_logprobs(choice) if logprobs else None
+        body["parallel"] = choice.parallel_info(mode)
+    return body
+
+
+def sse(data: dict[str, Any] | str) -> str:
+    """One server-sent event line pair."""
+    return f"data: {data if isinstance(data, str) else json.dumps(data)}\n\n"

@@ -1,0 +1,180 @@
+"""Request bodies of the OpenAI-compatible API, validated by pydantic, and their engine settings.
+
+Unknown fields are rejected (a typo should not be ignored silently); the OpenAI fields we cannot
+honour are accepted only at their neutral value, with a message saying so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from parallel_r1.engine.types import ParallelParams, SamplingParams
+
+MAX_N = 64  # samples per request; a bound so one request cannot take every slot
+MAX_STOP = 4  # stop strings, as in the OpenAI API
+MAX_PROMPTS = 64  # prompts in one completions request
+
+
+class ParallelOverride(BaseModel):
+    """Per-request change of the server's parallel settings (send as extra body `parallel`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["causal", "structured"] | None = None
+    num_paths: int | None = Field(default=None, ge=0, description="0 lets the model decide")
+    max_paths: int | None = Field(default=None, ge=2)
+    max_path_tokens: int | None = Field(default=None, ge=2)
+    max_blocks: int | None = Field(default=None, ge=0)
+
+    def apply(self, base: ParallelParams) -> ParallelParams:
+        """`base` with the fields given here replaced (num_paths 0 -> None: the model decides)."""
+        changes = self.model_dump(exclude_none=True)
+        if changes.get("num_paths") == 0:
+            changes["num_paths"] = None
+        return replace(base, **changes)
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    include_usage: bool = False
+
+
+class _Sampling(BaseModel):
+    """Fields shared by both endpoints."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    temperature: float = Field(default=1.0, ge=0.0, le=2.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    top_k: int = Field(default=0, ge=0, description="extension: 0 disables it")
+    n: int = Field(default=1, ge=1, le=MAX_N)
+    max_tokens: int | None = Field(default=None, ge=1)
+    stop: str | list[str] | None = Field(default=None, validate_default=True)
+    seed: int | None = Field(default=None, ge=0, lt=2**62)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    user: str | None = None
+    parallel: ParallelOverride | None = None
+
+    @field_validator("stop")
+    @classmethod
+    def _check_stop(cls, value: str | list[str] | None) -> list[str]:
+        stops = [value] if isinstance(value, str) else list(value or [])
+        if len(stops) > MAX_STOP:
+            raise ValueError(f"at most {MAX_STOP} stop strings, got {len(stops)}")
+        if any(not s for s in stops):
+            raise ValueError("stop strings must not be empty")
+        return stops
+
+    @model_validator(mode="after")
+    def _check_unsupported(self):
+        if self.presence_penalty or self.frequency_penalty:
+            raise ValueError("presence_penalty and frequency_penalty are not supported; "
+                             "leave them at 0")
+        if self.stream_options is not None and not self.stream:
+            raise ValueError("stream_options is only allowed with stream=true")
+        return self
+
+    @property
+    def include_usage(self) -> bool:
+        return bool(self.stream_options and self.stream_options.include_usage)
+
+    def sampling_params(self, max_tokens: int, base: ParallelParams) -> SamplingParams:
+        """Engine settings for this body.
+
+        Raises:
+            EngineError: settings the engine rejects (e.g. temperature 0 with top_p < 1).
+        """
+        parallel = self.parallel.apply(base) if self.parallel is not None else base
+        return SamplingParams(temperature=self.temperature, top_p=self.top_p, top_k=self.top_k,
+                              max_tokens=max_tokens, n=self.n, seed=self.seed, parallel=parallel)
+
+
+class CompletionRequest(_Sampling):
+    """POST /v1/completions: one prompt (text or token ids) or a list of them."""
+
+    prompt: str | list[str] | list[int] | list[list[int]]
+    logprobs: int | None = Field(default=None, description="0: the sampled tokens' log-probs")
+    echo: bool = False
+    best_of: int | None = None
+    suffix: str | None = None
+
+    @model_validator(mode="after")
+    def _check_completion(self):
+        if self.echo:
+            raise ValueError("echo is not supported; the prompt is not repeated in the text")
+        if self.best_of is not None and self.best_of != self.n:
+            raise ValueError("best_of is not supported; leave it unset or equal to n")
+        if self.suffix:
+            raise ValueError("suffix (insertion) is not supported")
+        if self.logprobs not in (None, 0):
+            raise ValueError(f"logprobs={self.logprobs}: alternative tokens are not computed; "
+                             "send logprobs=0 for the log-prob of each sampled token")
+        if isinstance(self.prompt, list) and not self.prompt:
+            raise ValueError("prompt must not be an empty list")
+        if len(self.prompts()) > MAX_PROMPTS:
+            raise ValueError(f"at most {MAX_PROMPTS} prompts per request, got "
+                             f"{len(self.prompts())}")
+        return self
+
+    def prompts(self) -> list[str | list[int]]:
+        """The prompts as a list: each one text or token ids."""
+        p = self.prompt
+        if isinstance(p, str) or (p and isinstance(p[0], int)):
+            return [p]
+        return list(p)
+
+
+class TextPart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["text"]
+    text: str
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[TextPart]
+    name: str | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(part.text for part in self.content)
+
+
+class ChatRequest(_Sampling):
+    """POST /v1/chat/completions."""
+
+    messages: list[Message] = Field(min_length=1)
+    logprobs: bool = False
+    top_logprobs: int | None = None
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _check_chat(self):
+        if self.top_logprobs:
+            raise ValueError(f"top_logprobs={self.top_logprobs}: alternative tokens are not "
+                             "computed; send logprobs=true alone for the sampled tokens")
+        if self.max_tokens is not None and self.max_completion_tokens is not None \
+                and self.max_tokens != self.max_completion_tokens:
+            raise ValueError("max_tokens and max_completion_tokens disagree; send one of them")
+        return self
+
+    @property
+    def token_limit(self) -> int | None:
+        return self.max_completion_tokens or self.max_tokens
+
+    def chat_messages(self) -> list[dict[str, str]]:
+        """Messages as {"role", "content"} dicts for the chat template (developer -> system)."""
+        return [{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
+                for m in self.messages]

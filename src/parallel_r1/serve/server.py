@@ -1,0 +1,110 @@
+"""`parallel-r1 serve`: load a model, build the engine and the app, run uvicorn on loopback.
+
+`ServeConfig` is checked before anything is loaded; `serve(config)` blocks until interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from parallel_r1.errors import ConfigError
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass
+class ServeConfig:
+    """What to serve and where."""
+
+    model: str = field(default="tiny", metadata={
+        "help": "a local model directory, or 'tiny' for the built-in tiny random model"})
+    mode: str = field(default="structured", metadata={
+        "help": "causal (tags are plain tokens) or structured (paths decoded in isolation)"})
+    paths: int = field(default=2, metadata={"help": "paths per block; 0 lets the model decide"})
+    host: str = field(default="127.0.0.1", metadata={"help": "address to bind (loopback)"})
+    port: int = field(default=8000, metadata={"help": "TCP port"})
+    api_key_env: str | None = field(default=None, metadata={
+        "help": "environment variable holding the API key that /v1 requires (none: open)"})
+    served_name: str | None = field(default=None, metadata={
+        "help": "model name clients send (default: MODEL as given)"})
+    max_tokens: int = field(default=256, metadata={
+        "help": "completion tokens when a request gives no max_tokens"})
+    device: str = field(default="cpu", metadata={"help": "where the model runs: cpu, cuda, cuda:1"})
+    dtype: str = field(default="float32", metadata={
+        "help": "weights dtype for a model directory: float32, bfloat16, float16, auto"})
+    threads: int = field(default=0, metadata={"help": "torch CPU threads; 0 keeps torch's choice"})
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("causal", "structured"):
+            raise ConfigError(f"must be 'causal' or 'structured', got {self.mode!r}", field="mode")
+        if self.paths != 0 and self.paths < 2:
+            raise ConfigError(f"must be >= 2, or 0 to let the model decide, got {self.paths}",
+                              field="paths")
+        if not 0 <= self.port < 65536:
+            raise ConfigError(f"must be in [0, 65535], got {self.port}", field="port")
+        if self.threads < 0:
+            raise ConfigError(f"must be >= 0, got {self.threads}", field="threads")
+        if self.max_tokens < 1:
+            raise ConfigError(f"must be >= 1, got {self.max_tokens}", field="max_tokens")
+        if self.api_key_env is not None and not os.environ.get(self.api_key_env):
+            raise ConfigError(f"environment variable {self.api_key_env} is unset or empty; "
+                              "export the key there or drop --api-key-env", field="api_key_env")
+
+    @property
+    def api_key(self) -> str | None:
+        return os.environ[self.api_key_env] if self.api_key_env else None
+
+
+def load_model(model: str, *, device: str = "cpu", dtype: str = "float32") -> tuple[Any, Any]:
+    """(model, tokenizer) for a directory, or the tiny random float32 model for "tiny"."""
+    if model == "tiny":
+        from parallel_r1.models.tiny import build_tiny
+
+        tiny, tokenizer = build_tiny(seed=0)
+        return tiny.to(device), tokenizer
+    from parallel_r1.models.load import load
+
+    return load(model, device=device, dtype=dtype)
+
+
+def build_app(config: ServeConfig, model: Any = None, tokenizer: Any = None) -> Any:
+    """The app for `config` (loads the model unless given).
+
+    Raises:
+        ConfigError: structured mode with a tokenizer that lacks the six tags.
+    """
+    from parallel_r1.engine.torch_engine import TorchEngine
+    from parallel_r1.engine.types import ParallelParams
+    from parallel_r1.serve.app import create_app
+
+    if config.threads:
+        import torch
+
+        torch.set_num_threads(config.threads)
+    if model is None:
+        model, tokenizer = load_model(config.model, device=config.device, dtype=config.dtype)
+    engine = TorchEngine(model, tokenizer)
+    if config.mode == "structured" and engine.tags is None:
+        raise ConfigError("structured mode needs the six tags in the tokenizer; serve with "
+                          "--mode causal, or prepare the model (parallel-r1 models prepare)",
+                          field="mode")
+    parallel = ParallelParams(mode=config.mode, num_paths=config.paths or None)
+    return create_app(engine, tokenizer, config.served_name or config.model,
+                      api_key=config.api_key, parallel=parallel,
+                      default_max_tokens=config.max_tokens)
+
+
+def serve(config: ServeConfig) -> None:
+    """Load, build and run the server until interrupted (Ctrl-C)."""
+    import uvicorn
+
+    if config.host not in LOOPBACK and config.api_key_env is None:
+        print(f"warning: binding {config.host} without --api-key-env: anyone who can reach "
+              "this address can use the model", file=sys.stderr)
+    app = build_app(config)
+    print(f"serving '{config.served_name or config.model}' ({config.mode} mode) on "
+          f"http://{config.host}:{config.port}/v1", flush=True)
+    uvicorn.run(app, host=config.host, port=config.port, log_level="warning")

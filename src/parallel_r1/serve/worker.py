@@ -1,0 +1,215 @@
+"""The one thread that drives the engine: admits requests, steps, and hands outputs back.
+
+The engine is not thread-safe, so only this thread touches it. HTTP handlers call `submit` and
+`abort` from the event loop; both only append to an inbox and wake the thread. Outputs go back to
+each caller's asyncio queue through `loop.call_soon_threadsafe`. New requests join the running
+batch at the next step, so requests never wait for each other to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from parallel_r1.engine.types import Request
+from parallel_r1.errors import EngineError
+
+log = logging.getLogger("parallel_r1.serve")
+
+
+@dataclass
+class Event:
+    """What a caller receives: "accepted", "error", or "output" (one StepOutput of one prompt)."""
+
+    kind: str
+    prompt_index: int = 0
+    output: Any = None  # StepOutput
+    logprobs: list[float] | None = None  # of output.new_ids, when the engine exposes them
+    error: BaseException | None = None
+
+
+@dataclass
+class Handle:
+    """The caller's side of one submitted job (a list of engine requests, one per prompt)."""
+
+    loop: asyncio.AbstractEventLoop
+    request_ids: list[str]
+    queue: asyncio.Queue = field(default_factory=asyncio.Queue)
+
+    def put(self, event: Event) -> None:
+        """Thread-safe: deliver `event` to the caller's loop (dropped if that loop is closed)."""
+        try:
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, event)
+        except RuntimeError:
+            pass
+
+    async def next(self, timeout: float | None = None) -> Event | None:
+        """The next event, or None after `timeout` seconds without one."""
+        try:
+            return await asyncio.wait_for(self.queue.get(), timeout)
+        except asyncio.TimeoutError:
+            return None
+
+
+class EngineWorker:
+    """Runs `engine.step()` in a background thread while any request is unfinished."""
+
+    def __init__(self, engine: Any):
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._inbox: list[tuple[Handle, list[Request]]] = []
+        self._aborts: list[str] = []
+        self._owners: dict[str, tuple[Handle, int]] = {}  # engine request id -> (handle, prompt)
+        self._left: dict[str, int] = {}  # engine request id -> samples without a rollout yet
+        self._received: dict[tuple[str, int], int] = {}  # tokens delivered per sample
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self.stats: dict[str, int] = {"active_requests": 0, "active_rows": 0, "waiting": 0,
+                                      "num_steps": 0, "num_tokens": 0, "num_aborted": 0,
+                                      "num_errors": 0}
+
+    # ---- called from the event loop --------------------------------------------------------------
+    def start(self) -> None:
+        """Start the engine thread (idempotent)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="engine-worker", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the thread; callers still waiting get an error event."""
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def submit(self, requests: list[Request], loop: asyncio.AbstractEventLoop) -> Handle:
+        """Queue requests (all or none are admitted); events arrive on the returned handle."""
+        handle = Handle(loop, [r.request_id for r in requests])
+        with self._lock:
+            self._inbox.append((handle, list(requests)))
+        self._wake.set()
+        return handle
+
+    def abort(self, request_id: str) -> None:
+        """Free a request's rows at the next step; no more events are sent for it."""
+        with self._lock:
+            self._aborts.append(request_id)
+        self._wake.set()
+
+    def snapshot(self) -> dict[str, int]:
+        """Counters for /health: requests in flight, engine rows, steps and tokens so far."""
+        return dict(self.stats)
+
+    # ---- the engine thread -----------------------------------------------------------------------
+    def _has_work(self) -> bool:
+        with self._lock:
+            return bool(self._inbox or self._aborts or self.engine.has_unfinished())
+
+    def _run(self) -> None:
+        while not self._stopping:
+            if not self._has_work():
+                self._wake.wait()
+            self._wake.clear()
+            with self._lock:
+                inbox, self._inbox = self._inbox, []
+                aborts, self._aborts = self._aborts, []
+            for request_id in aborts:
+                self._drop(request_id)
+            for handle, requests in inbox:
+                self._admit(handle, requests)
+            if self.engine.has_unfinished():
+                try:
+                    outputs = self.engine.step()
+                except Exception as exc:  # fail the requests in flight, keep serving
+                    log.exception("engine step failed")
+                    self.stats["num_errors"] += 1
+                    self._fail_all(exc)
+                else:
+                    self._dispatch(outputs)
+            self._publish()
+        self._fail_all(RuntimeError("the server is shutting down"))
+
+    def _admit(self, handle: Handle, requests: list[Request]) -> None:
+        added: list[str] = []
+        try:
+            for request in requests:
+                self.engine.add_request(request)
+                added.append(request.request_id)
+        except Exception as exc:
+            if not isinstance(exc, EngineError):  # bad settings are the client's; others ours
+                log.exception("admitting a request failed")
+            for request_id in added:
+                self.engine.abort(request_id)
+            handle.put(Event("error", error=exc))
+            return
+        for i, request in enumerate(requests):
+            self._owners[request.request_id] = (handle, i)
+            self._left[request.request_id] = request.params.n
+        handle.put(Event("accepted"))
+
+    def _dispatch(self, outputs: list[Any]) -> None:
+        self.stats["num_steps"] += 1
+        events: list[tuple[Handle, Event]] = []
+        for out in outputs:
+            owner = self._owners.get(out.request_id)
+            if owner is None:
+                continue
+            handle, prompt_index = owner
+            self.stats["num_tokens"] += len(out.new_ids)
+            events.append((handle, Event("output", prompt_index, out, self._new_logprobs(out))))
+            if out.rollout is not None:
+                self._received.pop((out.request_id, out.index), None)
+                self._left[out.request_id] -= 1
+                if self._left[out.request_id] == 0:
+                    del self._owners[out.request_id], self._left[out.request_id]
+        self._publish()  # before delivery: a client that got its last token sees itself gone
+        for handle, event in events:
+            handle.put(event)
+
+    def _new_logprobs(self, out: Any) -> list[float] | None:
+        """Log-probs of `out.new_ids` while the sample runs (StepOutput carries only the ids).
+
+        They are needed when a stop string ends a choice before its rollout exists; read from
+        the engine's sample state on this thread, or None where the engine does not keep one.
+        """
+        key = (out.request_id, out.index)
+        seen = self._received.get(key, 0)
+        self._received[key] = seen + len(out.new_ids)
+        if getattr(out, "logprobs", None) is not None:
+            return list(out.logprobs)
+        if out.rollout is not None:
+            return list(out.rollout.logprobs[seen:seen + len(out.new_ids)])
+        sample = getattr(self.engine, "samples", {}).get(key)
+        logprobs = getattr(sample, "logprobs", None)
+        if logprobs is None or len(logprobs) < seen + len(out.new_ids):
+            return None
+        return [float(x) for x in logprobs[seen:seen + len(out.new_ids)]]
+
+    def _drop(self, request_id: str) -> None:
+        self.engine.abort(request_id)
+        self.stats["num_aborted"] += request_id in self._owners
+        self._owners.pop(request_id, None)
+        self._left.pop(request_id, None)
+        for key in [k for k in self._received if k[0] == request_id]:
+            del self._received[key]
+
+    def _fail_all(self, exc: BaseException) -> None:
+        for request_id, (handle, _) in list(self._owners.items()):
+            handle.put(Event("error", error=exc))
+            self._drop(request_id)
+        with self._lock:
+            inbox, self._inbox = self._inbox, []
+        for handle, _ in inbox:
+            handle.put(Event("error", error=exc))
+
+    def _publish(self) -> None:
+        self.stats.update(active_requests=len(self._owners),
+                          active_rows=len(getattr(self.engine, "rows", ())),
+                          waiting=len(getattr(self.engine, "waiting", ())),
+                          updated=int(time.time()))
