@@ -1,6 +1,11 @@
 """Shared test fixtures."""
 
+import os
 from pathlib import Path
+
+# Small matmuls on a busy 2-core machine stall badly with several OpenMP threads; the tests'
+# models are tiny, so one thread is both faster and steadier (server subprocesses inherit it).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 
