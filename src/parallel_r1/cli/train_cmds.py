@@ -1,7 +1,32 @@
-"""Commands of this group (not written yet)."""
+"""Training commands: `run` a recipe (stages sft, rl, eval in order; resumable)."""
+
+from __future__ import annotations
+
+import json
+from typing import List, Optional
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to `app`."""
+
+    @app.command()
+    def run(recipe: str = typer.Argument(..., help="Recipe YAML file."),
+            overrides: Optional[List[str]] = typer.Argument(
+                None, help="key=value overrides, e.g. stages.rl.max_steps=20 output_dir=runs/x"),
+            check: bool = typer.Option(False, "--check", help="Validate the recipe and stop.")
+            ) -> None:
+        """Run a recipe; rerunning it resumes from the last checkpoint of the unfinished stage."""
+        from parallel_r1.train.recipe import load
+
+        loaded = load(recipe, list(overrides or []))
+        if check:
+            typer.echo(f"ok: {recipe} ({len(loaded.stages)} stages: "
+                       f"{', '.join(s.name for s in loaded.stages)})")
+            return
+        from parallel_r1.train.runner import run as run_recipe
+
+        state = run_recipe(loaded)
+        typer.echo(json.dumps({name: {k: v for k, v in rec.items() if k != "metrics"}
+                               for name, rec in state["stages"].items()}, indent=2, default=str))

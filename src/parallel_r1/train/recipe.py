@@ -1,0 +1,201 @@
+"""A run as one YAML recipe: the model, then stages (sft, rl, eval) in order, each checked up front.
+
+`load(path, overrides)` reads the YAML, applies `a.b=c` overrides (`stages.1.learning_rate=1e-4`
+or, by stage name, `stages.rl.learning_rate=1e-4`), rejects unknown keys naming the key and the
+file, and builds dataclasses whose `__post_init__` checks raise ConfigError naming the field.
+Pure Python + yaml; no torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from parallel_r1.errors import ConfigError
+
+STAGE_KINDS = ("sft", "rl", "eval")
+MODES = ("structured", "causal")
+
+
+def _f(default: Any, help: str) -> Any:
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class ModelSpec:
+    name: str = _f("tiny", "'tiny' (built in code), a local transformers dir or a hub id")
+    dtype: str = _f("float32", "float32 | bfloat16 | float16")
+    tiny_layers: int = _f(2, "decoder layers of the tiny model")
+    tiny_hidden: int = _f(64, "hidden size of the tiny model")
+    chat: bool = _f(True, "apply the tokenizer's chat template to prompts")
+    lora_r: int = _f(0, "LoRA rank for SFT/RL through peft; 0 = full fine-tuning")
+
+    def __post_init__(self) -> None:
+        if self.dtype not in ("float32", "bfloat16", "float16"):
+            raise ConfigError(f"unknown dtype '{self.dtype}'", field="model.dtype")
+        if self.lora_r < 0:
+            raise ConfigError("must be >= 0", field="model.lora_r")
+
+
+@dataclass
+class Stage:
+    """Fields shared by every stage kind; a kind ignores none of them silently (see checks)."""
+
+    kind: str = _f("sft", "sft | rl | eval")
+    name: str = _f("", "unique stage name (default: the kind)")
+    data: str = _f("synthetic:1:64:0", "'synthetic:LEVEL:COUNT[:SEED]', a data set name or a file")
+    template: str = _f("parallel", "prompt template name or file")
+    mode: str = _f("structured", "structured ('Unseen') or causal ('Seen') forward and sampling")
+    learning_rate: float = _f(1e-5, "peak learning rate")
+    adam_beta1: float = _f(0.9, "AdamW beta1")
+    adam_beta2: float = _f(0.95, "AdamW beta2 (SPEC: 0.95 SFT, 0.999 RL)")
+    weight_decay: float = _f(0.01, "AdamW weight decay")
+    lr_scheduler_type: str = _f("cosine", "transformers scheduler name (cosine SFT, constant RL)")
+    warmup_ratio: float = _f(0.1, "warmup as a share of the steps")
+    max_grad_norm: float = _f(1.0, "gradient clipping")
+    per_device_batch_size: int = _f(1, "sequences (SFT) or completions (RL) per device and micro-step")
+    gradient_accumulation_steps: int = _f(1, "micro-steps per optimiser step")
+    num_epochs: float = _f(1.0, "SFT epochs (ignored when max_steps > 0)")
+    max_steps: int = _f(-1, "optimiser steps; -1 = from num_epochs (SFT only)")
+    save_steps: int = _f(50, "checkpoint every N optimiser steps (resume points)")
+    max_length: int = _f(4096, "SFT: drop longer examples")
+    # RL
+    reward: Any = _f("accuracy_reward", "reward name, {name: weight} or a schedule {kind: ...}")
+    grader: str = _f("math-verify", "answer grader ('paper' reproduces the paper's)")
+    num_generations: int = _f(8, "completions per prompt (G)")
+    loss_type: str = _f("dapo", "grpo | dapo | dr_grpo (TRL loss_type; dapo = token-mean)")
+    advantage: str = _f("grpo", "grpo (std-normalised) | dr_grpo (no std)")
+    epsilon: float = _f(0.2, "lower clip range")
+    epsilon_high: float = _f(0.2, "upper clip range (clip-higher 0.28 in S2)")
+    beta: float = _f(0.0, "KL weight to the reference model; 0 = none")
+    dynamic_sampling: bool = _f(False, "DAPO: drop groups whose rewards are all equal")
+    malformed: str = _f("score", "score malformed rollouts (paper) or drop them (NPR)")
+    temperature: float = _f(1.0, "sampling temperature")
+    max_tokens: int = _f(3000, "response token cap, all paths included")
+    num_paths: Any = _f(2, "paths per block; null lets the model decide")
+    max_path_tokens: int = _f(256, "token cap of one path")
+    max_blocks: int = _f(4, "blocks per response at most")
+    dump_every: int = _f(0, "write rollout dumps every N steps; 0 = never")
+    check_logprobs: bool = _f(True, "log max |engine - trainer| log-prob each step")
+    # eval: fields passed to parallel_r1.eval.evaluate.EvalConfig
+    eval: dict = _f({}, "EvalConfig fields for an eval stage (benchmarks, samples, limit, ...)")
+
+    def __post_init__(self) -> None:
+        self.name = self.name or self.kind
+        checks = [
+            (self.kind in STAGE_KINDS, "kind", f"must be one of {STAGE_KINDS}"),
+            (self.mode in MODES, "mode", f"must be one of {MODES}"),
+            (self.loss_type in ("grpo", "dapo", "dr_grpo", "bnpo"), "loss_type",
+             "must be grpo, dapo, dr_grpo or bnpo"),
+            (self.advantage in ("grpo", "dr_grpo"), "advantage", "must be grpo or dr_grpo"),
+            (self.malformed in ("score", "drop"), "malformed", "must be 'score' or 'drop'"),
+            (self.learning_rate > 0, "learning_rate", "must be > 0"),
+            (0 <= self.warmup_ratio < 1, "warmup_ratio", "must be in [0, 1)"),
+            (self.epsilon_high >= self.epsilon, "epsilon_high", "must be >= epsilon"),
+            (self.beta >= 0, "beta", "must be >= 0"),
+            (self.num_generations >= 2 or self.kind != "rl", "num_generations", "must be >= 2"),
+            (self.kind != "rl" or self.max_steps > 0, "max_steps", "an rl stage needs max_steps > 0"),
+            (self.per_device_batch_size >= 1, "per_device_batch_size", "must be >= 1"),
+            (self.gradient_accumulation_steps >= 1, "gradient_accumulation_steps", "must be >= 1"),
+            (self.save_steps >= 1, "save_steps", "must be >= 1"),
+        ]
+        for ok, name, fix in checks:
+            if not ok:
+                raise ConfigError(f"{fix}, got {getattr(self, name)!r}",
+                                  field=f"stages.{self.name}.{name}")
+        if self.kind == "rl" and self.per_device_batch_size % self.num_generations and \
+                self.num_generations % self.per_device_batch_size:
+            raise ConfigError("per_device_batch_size and num_generations must divide one another",
+                              field=f"stages.{self.name}.per_device_batch_size")
+        if self.kind == "rl":
+            from parallel_r1.rewards import build_reward
+
+            build_reward(self.reward, grader=self.grader)  # unknown names fail here
+
+
+@dataclass
+class Recipe:
+    name: str = _f("run", "name of the run")
+    output_dir: str = _f("runs/run", "run directory: state file, stage outputs, checkpoints")
+    seed: int = _f(0, "seed of every stage")
+    model: ModelSpec = _f(None, "the starting model")
+    stages: list = _f([], "stages in order; each starts from the last model-producing stage")
+
+    def __post_init__(self) -> None:
+        if not self.stages:
+            raise ConfigError("a recipe needs at least one stage", field="stages")
+        names = [s.name for s in self.stages]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ConfigError(f"stage names must be unique; repeated: {sorted(dup)}",
+                              field="stages")
+
+
+def _build(cls: type, data: Any, where: str, file: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"expected a mapping, got {type(data).__name__}", field=where, file=file)
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"unknown key '{key}'; known: {', '.join(sorted(known))}",
+                              field=f"{where}.{key}" if where else key, file=file)
+    try:
+        return cls(**data)
+    except ConfigError as exc:
+        raise ConfigError(str(exc).split(": ", 1)[-1], field=exc.field, file=file) from None
+
+
+def _set(tree: dict, dotted: str, raw: str) -> None:
+    keys = dotted.split(".")
+    node: Any = tree
+    for i, key in enumerate(keys[:-1]):
+        if isinstance(node, list):
+            node = node[_index(node, key, dotted)]
+        else:
+            node = node.setdefault(key, {})
+    value = yaml.safe_load(raw)
+    if isinstance(node, list):
+        node[_index(node, keys[-1], dotted)] = value
+    else:
+        node[keys[-1]] = value
+
+
+def _index(stages: list, key: str, dotted: str) -> int:
+    if key.isdigit() and int(key) < len(stages):
+        return int(key)
+    for i, stage in enumerate(stages):
+        if isinstance(stage, dict) and stage.get("name", stage.get("kind")) == key:
+            return i
+    raise ConfigError(f"no stage '{key}' in override '{dotted}'", field=dotted)
+
+
+def load(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    """Read a recipe file, apply `key=value` overrides, check everything.
+
+    Raises:
+        ConfigError: unreadable file, unknown key (named, with the file), bad value (field named),
+            malformed override.
+    """
+    file = str(path)
+    try:
+        tree = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read recipe: {exc}", file=file) from exc
+    for item in overrides or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override '{item}' is not key=value", field=item)
+        _set(tree, key.strip(), raw)
+    data = dict(tree)
+    data["model"] = _build(ModelSpec, data.get("model", {}), "model", file)
+    stages = data.get("stages", [])
+    if not isinstance(stages, list):
+        raise ConfigError("must be a list of stages", field="stages", file=file)
+    data["stages"] = [_build(Stage, s, f"stages.{i}", file) for i, s in enumerate(stages)]
+    return _build(Recipe, data, "", file)

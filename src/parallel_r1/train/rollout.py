@@ -1,0 +1,140 @@
+"""The engine as TRL's `rollout_func`: rollout -> score -> filter, in token ids.
+
+TRL 1.16 calls `rollout_func(prompts, trainer)` with each prompt repeated G times (consecutively)
+and reads prompt_ids, completion_ids, logprobs and env_mask (1 = trained, 0 = kept out of the
+loss) from the returned dict; every other key reaches the reward functions. We score here (the
+reward schedule reads the trainer's global step) so that DAPO dynamic sampling and NPR's
+malformed-rollout drop can act on the rewards: a dropped completion keeps its place in the batch
+with env_mask all 0, so it adds nothing to the loss or to the token count.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+
+from parallel_r1.engine.types import Rollout, SamplingParams
+from parallel_r1.rewards.parallel import is_format_valid
+from parallel_r1.rl.filtering import dynamic_sampling_mask, malformed_mask
+
+SEED_STRIDE = 1_000_003  # seeds of step s and step s+1 never overlap for G < this
+
+
+def prompt_seed(prompt: str, step: int, base: int) -> int:
+    """A sampling seed from the prompt text and the step: the same on any number of processes."""
+    return (base + zlib.crc32(prompt.encode("utf-8")) + step * SEED_STRIDE) % (2 ** 62)
+
+
+@dataclass
+class EngineRollouts:
+    """Callable for GRPOTrainer(rollout_func=...): engine samples, scored and filtered."""
+
+    engine: Any  # TorchEngine (holds the live model)
+    tokenizer: Any
+    params: SamplingParams  # n is ignored: the group size comes from the repeated prompts
+    reward: Callable[..., tuple[list[float], list[dict]]]  # ComposedReward.score_parts
+    golds: Mapping[str, str]  # prompt text -> gold answer
+    chat: bool = True
+    seed: int = 0
+    dynamic_sampling: bool = False  # DAPO: drop groups whose rewards are all equal
+    malformed: str = "score"  # "score" (the paper) or "drop" (NPR)
+    dump_dir: str | None = None  # rollout dumps (JSONL) every `dump_every` steps
+    dump_every: int = 0
+    rank: int = 0
+    last_metrics: dict[str, float] = field(default_factory=dict)
+
+    def __call__(self, prompts: Sequence[Any], trainer: Any) -> dict[str, list]:
+        step = trainer.state.global_step + 1  # rewards count steps from 1
+        group = _group_size(prompts, trainer.num_generations)
+        texts = [p if isinstance(p, str) else p[-1]["content"] for p in prompts]
+        rollouts = self.generate(texts[::group], group, step, trainer.model)
+        scores, parts = self.reward([r.text for r in rollouts],
+                                    [self.golds[t] for t in texts], step)
+        keep, filter_metrics = self.keep_mask(rollouts, scores, group)
+        self.last_metrics = rollout_metrics(rollouts, scores, parts) | filter_metrics
+        if self.dump_dir and self.dump_every and step % self.dump_every == 0:
+            self.dump(step, texts, rollouts, scores)
+        env_mask = [r.loss_mask if k else [0] * len(r.loss_mask) for r, k in zip(rollouts, keep)]
+        return {"prompt_ids": [r.prompt_ids for r in rollouts],
+                "completion_ids": [r.completion_ids for r in rollouts],
+                "logprobs": [r.logprobs for r in rollouts], "env_mask": env_mask,
+                "reward": scores, "rollout_text": [r.text for r in rollouts],
+                "is_kept": [bool(k) for k in keep]}
+
+    def generate(self, prompts: Sequence[str], group: int, step: int, model: Any) -> list[Rollout]:
+        """G samples for each prompt (prompt-major), with seeds from prompt text and step."""
+        from dataclasses import replace
+
+        from parallel_r1.models.load import apply_template
+
+        ids = [apply_template(self.tokenizer, p, chat=self.chat) for p in prompts]
+        seeds = [[prompt_seed(p, step, self.seed) + j for j in range(group)] for p in prompts]
+        was_training = model.training
+        model.eval()  # no dropout while sampling; TRL puts it back in train mode
+        try:
+            with torch.no_grad():
+                return self.engine.generate(ids, replace(self.params, n=group, seed=None),
+                                            seeds=seeds)
+        finally:
+            model.train(was_training)
+
+    def keep_mask(self, rollouts: Sequence[Rollout], scores: Sequence[float], group: int
+                  ) -> tuple[torch.Tensor, dict[str, float]]:
+        """keep [B] bool after the DAPO filter and the malformed-rollout rule, with metrics."""
+        keep = torch.ones(len(rollouts), dtype=torch.bool)  # [B]
+        metrics = {"filter/dropped_groups": 0.0, "filter/dropped_malformed": 0.0}
+        if self.dynamic_sampling:
+            ds_keep, m = dynamic_sampling_mask(torch.tensor(scores), group)
+            keep &= ds_keep
+            metrics.update(m)
+        if self.malformed == "drop":
+            valid = torch.tensor([is_format_valid(r.text) and r.finish_reason != "max_blocks"
+                                  for r in rollouts])
+            mf_keep, m = malformed_mask(valid)
+            keep &= mf_keep
+            metrics.update(m)
+        return keep, metrics
+
+    def dump(self, step: int, prompts: Sequence[str], rollouts: Sequence[Rollout],
+             scores: Sequence[float]) -> None:
+        """Append this step's rollouts to `<dump_dir>/rollouts.jsonl` (one file per process)."""
+        path = Path(self.dump_dir) / (f"rollouts.rank{self.rank}.jsonl" if self.rank else
+                                      "rollouts.jsonl")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as handle:
+            for prompt, r, s in zip(prompts, rollouts, scores):
+                handle.write(json.dumps({"step": step, "prompt": prompt, "response": r.text,
+                                         "reward": s, "num_blocks": r.num_blocks,
+                                         "finish_reason": r.finish_reason}) + "\n")
+
+
+def _group_size(prompts: Sequence[Any], num_generations: int) -> int:
+    """G when the prompts come in runs of G equal prompts (TRL's RepeatSampler), else 1."""
+    g = num_generations
+    if g > 1 and len(prompts) % g == 0 and all(
+            prompts[i] == prompts[i - i % g] for i in range(len(prompts))):
+        return g
+    return 1
+
+
+def rollout_metrics(rollouts: Sequence[Rollout], scores: Sequence[float],
+                    parts: Sequence[dict]) -> dict[str, float]:
+    """Per-step means: reward, accuracy, parallel ratio, blocks and paths per response, length."""
+    from parallel_r1.eval.metrics import parallel_ratio, structure_stats
+
+    n = max(len(rollouts), 1)
+    texts = [r.text for r in rollouts]
+    stats = structure_stats(texts)
+    accs = [float(p["acc"]) for p in parts if "acc" in p]
+    return {"rollout/reward": sum(scores) / n,
+            "rollout/accuracy": sum(accs) / len(accs) if accs else float("nan"),
+            "rollout/parallel_ratio": parallel_ratio(texts),
+            "rollout/blocks_per_response": stats["blocks_per_response"],
+            "rollout/paths_per_response": stats["paths_per_response"],
+            "rollout/response_length": sum(r.num_tokens for r in rollouts) / n,
+            "rollout/critical_path_length": sum(r.critical_path_length for r in rollouts) / n}

@@ -1,0 +1,129 @@
+"""The three stage kinds of a recipe: a Stage's settings -> one library call each.
+
+sft: records with a trace -> `sft.train_sft`; rl: prompts and golds -> `grpo.build_grpo_trainer`;
+eval: `parallel_r1.eval.evaluate.evaluate`. Data specs: "synthetic:LEVEL:COUNT[:SEED]" (the
+offline task), or a data set name / file read by `parallel_r1.data.sources`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from parallel_r1.errors import ConfigError
+from parallel_r1.train.recipe import Recipe, Stage
+
+TRACE_FIELDS = ("completion", "trajectory", "trace", "response")
+
+
+def load_records(spec: str) -> list[Any]:
+    """Records for a data spec (see the module docstring)."""
+    if spec.startswith("synthetic:"):
+        from parallel_r1.data.synthetic import generate
+
+        parts = spec.split(":")[1:]
+        try:
+            level, count, seed = (int(p) for p in (parts + ["0"])[:3])
+        except ValueError:
+            raise ConfigError(f"'{spec}' is not synthetic:LEVEL:COUNT[:SEED]",
+                              field="data") from None
+        return generate(level, count, seed=seed)
+    from parallel_r1.data.sources import load_dataset
+
+    return load_dataset(spec)
+
+
+def _trace(record: Any) -> str:
+    for name in TRACE_FIELDS:
+        if record.extras.get(name):
+            return str(record.extras[name])
+    raise ConfigError(f"record '{record.id}' has no trace; SFT data needs one of "
+                      f"{', '.join(TRACE_FIELDS)}", field="data")
+
+
+def _world() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def run_sft(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
+            resume: str | None) -> tuple[Any, dict[str, float]]:
+    """Structured or causal SFT of `model` on the stage's traces."""
+    from parallel_r1.data.templates import render_prompt
+    from parallel_r1.train.sft import SFTHyper, lora_model, tokenize_example, train_sft
+
+    examples = [tokenize_example(tok, render_prompt(stage.template, r.question), _trace(r),
+                                 chat=recipe.model.chat, max_length=stage.max_length)
+                for r in load_records(stage.data)]
+    hp = SFTHyper(learning_rate=stage.learning_rate, adam_beta1=stage.adam_beta1,
+                  adam_beta2=stage.adam_beta2, weight_decay=stage.weight_decay,
+                  warmup_ratio=stage.warmup_ratio, lr_scheduler_type=stage.lr_scheduler_type,
+                  max_grad_norm=stage.max_grad_norm,
+                  per_device_batch_size=stage.per_device_batch_size,
+                  gradient_accumulation_steps=stage.gradient_accumulation_steps,
+                  num_epochs=stage.num_epochs, max_steps=stage.max_steps,
+                  save_steps=stage.save_steps, seed=recipe.seed,
+                  bf16=recipe.model.dtype == "bfloat16")
+    if recipe.model.lora_r:
+        model = lora_model(model, r=recipe.model.lora_r, alpha=2 * recipe.model.lora_r)
+    return train_sft(model, tok, examples, output_dir=out, hp=hp,
+                     structured=stage.mode == "structured", resume_from_checkpoint=resume)
+
+
+def run_rl(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
+           resume: str | None) -> tuple[Any, dict[str, float]]:
+    """GRPO with engine rollouts, the stage's reward schedule, filters and loss."""
+    from parallel_r1.data.templates import render_prompt
+    from parallel_r1.engine.torch_engine import TorchEngine
+    from parallel_r1.engine.types import ParallelParams, SamplingParams
+    from parallel_r1.rewards import build_reward
+    from parallel_r1.train.grpo import GRPOHyper, build_grpo_trainer
+    from parallel_r1.train.rollout import EngineRollouts
+
+    records = load_records(stage.data)
+    prompts = [render_prompt(stage.template, r.question) for r in records]
+    params = SamplingParams(
+        temperature=stage.temperature, max_tokens=stage.max_tokens,
+        parallel=ParallelParams(mode=stage.mode, num_paths=stage.num_paths,
+                                max_path_tokens=stage.max_path_tokens,
+                                max_blocks=stage.max_blocks))
+    reward = build_reward(stage.reward, grader=stage.grader)
+    rollouts = EngineRollouts(
+        TorchEngine(model, tok), tok, params, reward.score_parts,
+        {p: r.answer for p, r in zip(prompts, records)}, chat=recipe.model.chat,
+        seed=recipe.seed, dynamic_sampling=stage.dynamic_sampling, malformed=stage.malformed,
+        dump_dir=str(out), dump_every=stage.dump_every, rank=int(os.environ.get("RANK", "0")))
+    hp = GRPOHyper(
+        learning_rate=stage.learning_rate, adam_beta1=stage.adam_beta1,
+        adam_beta2=stage.adam_beta2, weight_decay=stage.weight_decay,
+        lr_scheduler_type=stage.lr_scheduler_type, warmup_ratio=stage.warmup_ratio,
+        max_grad_norm=stage.max_grad_norm, per_device_batch_size=stage.per_device_batch_size,
+        gradient_accumulation_steps=stage.gradient_accumulation_steps,
+        num_generations=stage.num_generations, max_steps=stage.max_steps,
+        loss_type=stage.loss_type, advantage=stage.advantage, epsilon=stage.epsilon,
+        epsilon_high=stage.epsilon_high, beta=stage.beta, temperature=stage.temperature,
+        max_completion_length=stage.max_tokens, save_steps=stage.save_steps, seed=recipe.seed,
+        bf16=recipe.model.dtype == "bfloat16")
+    trainer = build_grpo_trainer(model, tok, prompts, rollouts, output_dir=out, hp=hp,
+                                 structured=stage.mode == "structured",
+                                 check_logprobs=stage.check_logprobs)
+    result = trainer.train(resume_from_checkpoint=resume)
+    trainer.model.eval()
+    return trainer.model, dict(result.metrics)
+
+
+def run_eval(model: Any, tok: Any, stage: Stage, out: Path, seed: int) -> dict[str, Any]:
+    """`parallel_r1.eval.evaluate` on the stage's `eval` settings; returns its headline numbers."""
+    try:
+        from parallel_r1.eval.evaluate import EvalConfig, evaluate
+    except ImportError as exc:  # the eval package is written alongside this one
+        raise NotImplementedError(f"the eval stage needs parallel_r1.eval.evaluate: {exc}") from exc
+    fields = {"mode": stage.mode, "template": stage.template, "seed": seed, **stage.eval}
+    try:
+        cfg = EvalConfig(**fields)
+    except TypeError as exc:
+        raise ConfigError(f"bad eval settings: {exc}", field=f"stages.{stage.name}.eval") from exc
+    if int(os.environ.get("RANK", "0")) != 0:
+        return {}
+    summary = evaluate(model, tok, cfg, out, model_name=stage.name, progress=False)
+    return {"summary": {k: v for k, v in summary.items() if k not in ("table", "config")}}

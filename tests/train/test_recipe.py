@@ -1,0 +1,59 @@
+"""Recipes: every shipped recipe loads; bad keys and values are named; overrides apply."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from parallel_r1.errors import ConfigError
+from parallel_r1.train.recipe import load
+
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+
+
+@pytest.mark.parametrize("path", sorted(p.name if p.parent == RECIPES else
+                                        f"{p.parent.name}/{p.name}"
+                                        for p in RECIPES.rglob("*.yaml")
+                                        if p.parent.name != "accelerate"))
+def test_shipped_recipes_load(path):
+    recipe = load(RECIPES / path)
+    assert recipe.stages and all(s.name for s in recipe.stages)
+
+
+def test_paper_settings_are_in_the_recipes():
+    s2 = load(RECIPES / "qwen3-4b/s2.yaml").stages[0]
+    assert (s2.epsilon_high, s2.learning_rate, s2.num_generations, s2.beta) == (0.28, 1e-6, 8, 0.0)
+    assert s2.reward["kind"] == "alternating"
+    sft = load(RECIPES / "qwen3-4b/sft-unseen.yaml").stages[0]
+    assert (sft.learning_rate, sft.adam_beta2, sft.lr_scheduler_type, sft.mode) == \
+        (1e-5, 0.95, "cosine", "structured")
+    assert load(RECIPES / "qwen3-4b/sft-seen.yaml").stages[0].mode == "causal"
+
+
+def test_unknown_key_names_key_and_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nstages:\n  - kind: sft\n    lerning_rate: 1\n")
+    with pytest.raises(ConfigError) as err:
+        load(bad)
+    assert "lerning_rate" in str(err.value) and str(bad) in str(err.value)
+    with pytest.raises(ConfigError, match="unknown key 'colour'"):
+        load(RECIPES / "cpu-demo.yaml", ["model.colour=red"])
+
+
+def test_bad_value_names_the_field():
+    with pytest.raises(ConfigError) as err:
+        load(RECIPES / "cpu-demo.yaml", ["stages.rl.epsilon_high=0.1"])
+    assert err.value.field == "stages.rl.epsilon_high"
+    with pytest.raises(ConfigError, match="unknown reward"):
+        load(RECIPES / "cpu-demo.yaml", ["stages.rl.reward=no_such_reward"])
+    with pytest.raises(ConfigError, match="key=value"):
+        load(RECIPES / "cpu-demo.yaml", ["stages.rl.max_steps"])
+
+
+def test_overrides_by_index_and_by_name():
+    recipe = load(RECIPES / "cpu-demo.yaml", ["stages.rl.max_steps=3", "stages.1.max_steps=2",
+                                               "output_dir=/tmp/x", "stages.rl.num_paths=null"])
+    by_name = {s.name: s for s in recipe.stages}
+    assert by_name["rl"].max_steps == 3 and by_name["sft"].max_steps == 2
+    assert recipe.output_dir == "/tmp/x" and by_name["rl"].num_paths is None
