@@ -57,3 +57,15 @@ def test_overrides_by_index_and_by_name():
     by_name = {s.name: s for s in recipe.stages}
     assert by_name["rl"].max_steps == 3 and by_name["sft"].max_steps == 2
     assert recipe.output_dir == "/tmp/x" and by_name["rl"].num_paths is None
+
+
+def test_numbers_written_as_yaml_text_become_numbers(tmp_path):
+    from parallel_r1.errors import ConfigError
+    from parallel_r1.train.recipe import load
+
+    path = tmp_path / "r.yaml"
+    path.write_text("stages:\n  - kind: sft\n    learning_rate: 1e-5\n")  # YAML 1.1: a string
+    recipe = load(path, ["stages.0.max_steps=7"])
+    assert recipe.stages[0].learning_rate == 1e-5 and recipe.stages[0].max_steps == 7
+    with pytest.raises(ConfigError, match="stages.0.learning_rate"):
+        load(path, ["stages.0.learning_rate=fast"])

@@ -145,10 +145,25 @@ def _build(cls: type, data: Any, where: str, file: str) -> Any:
         if key not in known:
             raise ConfigError(f"unknown key '{key}'; known: {', '.join(sorted(known))}",
                               field=f"{where}.{key}" if where else key, file=file)
+    types = {f.name: f.type for f in dataclasses.fields(cls)}
+    data = {k: _coerce(v, types[k], f"{where}.{k}" if where else k, file) for k, v in data.items()}
     try:
         return cls(**data)
     except ConfigError as exc:
         raise ConfigError(str(exc).split(": ", 1)[-1], field=exc.field, file=file) from None
+
+
+def _coerce(value: Any, annotation: Any, where: str, file: str) -> Any:
+    """Numbers written as YAML strings (YAML 1.1 reads `1e-5` as text) become numbers."""
+    kind = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    try:
+        if kind == "float" and isinstance(value, (str, int)) and not isinstance(value, bool):
+            return float(value)
+        if kind == "int" and isinstance(value, str):
+            return int(value)
+    except ValueError:
+        raise ConfigError(f"expected a number, got {value!r}", field=where, file=file) from None
+    return value
 
 
 def _set(tree: dict, dotted: str, raw: str) -> None:
