@@ -46,13 +46,18 @@ def last_checkpoint(stage_dir: Path) -> str | None:
 
 def load_model(recipe: Recipe, source: str | None) -> tuple[Any, Any]:
     """The starting model (`source`, else the recipe's model) and its tokenizer."""
-    from parallel_r1.models import add_tags, build_tiny
+    from parallel_r1.models import PREPARERS, add_tags, build_tiny
     from parallel_r1.models import load as load_pretrained
 
     spec = recipe.model
     if source is None and spec.name == "tiny":
         return build_tiny(recipe.seed, num_layers=spec.tiny_layers, hidden=spec.tiny_hidden)
-    model, tok = load_pretrained(source or spec.name, dtype=spec.dtype)
+    name = source or spec.name
+    if source is None and name in PREPARERS:  # e.g. smollm2-135m-instruct, prepared once, cached
+        from parallel_r1.models import prepared_dir
+
+        name = str(prepared_dir())
+    model, tok = load_pretrained(name, dtype=spec.dtype)
     add_tags(model, tok)
     return model, tok
 
