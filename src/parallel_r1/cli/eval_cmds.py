@@ -1,7 +1,86 @@
-"""Commands of this group (not written yet)."""
+"""Evaluation commands: `eval MODEL`, `analyze RUN_DIR`, `compare RUN_OR_EVAL ...`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to `app`."""
+    app.command("eval")(eval_model)
+    app.command("analyze")(analyze)
+    app.command("compare")(compare)
+
+
+def eval_model(
+    model: Annotated[str, typer.Argument(
+        help="A model dir or hub id, or 'tiny' (random, offline).")],
+    benchmarks: Annotated[str, typer.Option(
+        help="Comma-separated: aime24,aime25,amc23,math300,math500,gsm8k,synthetic-l1..l5.")
+    ] = "gsm8k",
+    samples: Annotated[int | None, typer.Option(
+        help="Samples per problem k (default: each benchmark's own, 16 for AIME/AMC).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N problems of each.")] = None,
+    mode: Annotated[str, typer.Option(help="causal | structured.")] = "structured",
+    template: Annotated[str, typer.Option(help="Prompt template name or file.")] = "parallel",
+    max_tokens: Annotated[int, typer.Option(help="Response token cap (all paths).")] = 3000,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 1.0,
+    top_p: Annotated[float, typer.Option(help="Nucleus mass.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Base seed; every sample derives its own.")] = 0,
+    out: Annotated[Path | None, typer.Option(
+        help="Output dir (default eval-out/<model>); a rerun resumes it.")] = None,
+    grader: Annotated[str, typer.Option(
+        help="Comma-separated graders, the first is the headline one.")] = "math-verify,paper",
+    sc_baseline: Annotated[bool, typer.Option(
+        "--sc-baseline", help="Add self-consistency (causal, majority vote) at the same budget.")
+    ] = False,
+    batch_size: Annotated[int, typer.Option(help="Problems sampled side by side.")] = 8,
+    drop_suspect: Annotated[bool, typer.Option(
+        "--drop-suspect", help="Drop problems flagged suspect_truncated.")] = False,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda.")] = "auto",
+) -> None:
+    """Sample, grade and tabulate MODEL on benchmarks; resumable (per-sample JSONL)."""
+    from parallel_r1.eval.evaluate import EvalConfig, default_out, evaluate, load_model
+
+    cfg = EvalConfig(benchmarks=benchmarks, samples=samples, limit=limit, mode=mode,
+                     template=template, max_tokens=max_tokens, temperature=temperature,
+                     top_p=top_p, seed=seed, graders=tuple(grader.split(",")),
+                     sc_baseline=sc_baseline, batch_size=batch_size, drop_suspect=drop_suspect)
+    net, tokenizer, name = load_model(model, device=device)
+    out = out or default_out(name)
+    summary = evaluate(net, tokenizer, cfg, out, model_name=name)
+    typer.echo(summary["table"])
+    typer.echo(f"\nwrote {out}/samples.jsonl, summary.json, table.md")
+
+
+def analyze(
+    run_dir: Annotated[Path, typer.Argument(help="A training run dir (metrics and rollouts).")],
+    out: Annotated[Path | None, typer.Option(help="Report dir (default RUN_DIR/analysis).")] = None,
+) -> None:
+    """Plots and a markdown report of a training run: curves, block position, block roles."""
+    from parallel_r1.eval.analysis import analyze_run
+
+    result = analyze_run(run_dir, out)
+    typer.echo(result["report_text"])
+    typer.echo(f"\nwrote {result['report']} and {len(result['plots'])} plots in {result['out']}")
+
+
+def compare(
+    paths: Annotated[list[Path], typer.Argument(help="Eval dirs / summary.json files / run dirs.")],
+    grader: Annotated[str | None, typer.Option(help="Grader to tabulate (default: each's first).")
+                      ] = None,
+    out: Annotated[Path | None, typer.Option(help="Also write the table to this file.")] = None,
+) -> None:
+    """One table across evals and runs, in the paper's main-table layout."""
+    from parallel_r1.eval.compare import compare_table
+
+    table = compare_table(paths, grader=grader)
+    typer.echo(table)
+    if out is not None:
+        from parallel_r1.eval.report import write_text
+
+        write_text(out, table + "\n")
+        typer.echo(f"\nwrote {out}")

@@ -192,12 +192,15 @@ def build_grpo_trainer(model: Any, tokenizer: Any, prompts: Sequence[str], rollo
     """
     from datasets import Dataset
 
+    from parallel_r1.train.progress import quiet_progress
+
     if hp.advantage not in ("grpo", "dr_grpo"):
         raise ValueError(f"advantage '{hp.advantage}' is not available in TRL's GRPOTrainer; "
                          "known: grpo, dr_grpo")
     callbacks = list(callbacks or []) + [JsonlMetrics(Path(output_dir) / "metrics.jsonl")]
-    return ParallelGRPOTrainer(
+    trainer = ParallelGRPOTrainer(
         model=model, reward_funcs=[reward_from_rollout], args=grpo_args(output_dir, hp, **extra_args),
         train_dataset=Dataset.from_list([{"prompt": p} for p in prompts]),
         processing_class=tokenizer, rollout_func=rollouts, callbacks=callbacks,
         structured=structured, check_logprobs=check_logprobs)
+    return quiet_progress(trainer, "GRPO")

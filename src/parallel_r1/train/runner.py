@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,11 @@ def load_model(recipe: Recipe, source: str | None) -> tuple[Any, Any]:
     return model, tok
 
 
+def _say(message: str) -> None:
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"[parallel-r1] {message}", file=sys.stderr, flush=True)
+
+
 def run(recipe: Recipe, *, stop_after: str | None = None) -> dict[str, Any]:
     """Run every unfinished stage; returns the final state.
 
@@ -82,7 +89,11 @@ def run(recipe: Recipe, *, stop_after: str | None = None) -> dict[str, Any]:
                                        "resumed_from": resume,
                                        "runs": (record or {}).get("runs", 0) + 1}
         write_state(run_dir, state)
+        _say(f"stage {i + 1}/{len(recipe.stages)}: {stage.name} ({stage.kind})"
+             + (f", resuming from {resume}" if resume else ""))
+        started = time.monotonic()
         result = run_stage(recipe, stage, stage_dir, source, resume)
+        _say(f"stage {stage.name} done in {time.monotonic() - started:.0f} s -> {stage_dir}")
         state["stages"][stage.name].update(status="done", **result)
         source = result.get("model", source)
         write_state(run_dir, state)

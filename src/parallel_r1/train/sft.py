@@ -167,6 +167,8 @@ def train_sft(model: Any, tokenizer: Any, examples: Sequence[dict[str, Any]], *,
     """
     from datasets import Dataset
 
+    from parallel_r1.train.progress import quiet_progress
+
     hp = hp or SFTHyper()
     rows = [e for e in examples if e]
     if not rows:
@@ -178,6 +180,7 @@ def train_sft(model: Any, tokenizer: Any, examples: Sequence[dict[str, Any]], *,
         model=model, args=sft_args(output_dir, hp, **extra_args),
         train_dataset=Dataset.from_list(rows), data_collator=collator,
         processing_class=tokenizer, callbacks=callbacks)
+    quiet_progress(trainer, "SFT")
     result = trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     model = trainer.model
     model.eval()

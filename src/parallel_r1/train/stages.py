@@ -125,5 +125,5 @@ def run_eval(model: Any, tok: Any, stage: Stage, out: Path, seed: int) -> dict[s
         raise ConfigError(f"bad eval settings: {exc}", field=f"stages.{stage.name}.eval") from exc
     if int(os.environ.get("RANK", "0")) != 0:
         return {}
-    summary = evaluate(model, tok, cfg, out, model_name=stage.name, progress=False)
+    summary = evaluate(model, tok, cfg, out, model_name=stage.name, progress=True)
     return {"summary": {k: v for k, v in summary.items() if k not in ("table", "config")}}

@@ -1,0 +1,263 @@
+"""Strategy evolution of a training run: curves, block positions, block roles, path similarity.
+
+Reads a run dir (layout in `RUN_LAYOUT`, the one place to adapt to the trainer's file names):
+per-step metrics JSONL and rollout dumps (prompt, tagged response, reward, step). Figures the
+trainer did not log are recomputed from the dumps. Pure Python + numpy (matplotlib in `report`).
+
+Block role (`classify_block`), precisely: take the *concluding number* of each path (the last
+number written in it, commas dropped, `18.50` -> `18.5`) and the set of numbers written in the
+response before the block's `<Parallel>` (tags stripped; the prompt is not included, so the
+problem's givens do not count). The block is
+- "verification" when at least one path concludes with a number and every concluding number is
+  already in that set (the paths re-derive a result the text has stated);
+- "exploration" when some path concludes with a number not yet stated (they compute toward it);
+- "undetermined" when no path contains a number.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from parallel_r1.format.parse import parse
+from parallel_r1.format.stats import is_valid_block
+from parallel_r1.rewards.answer import strip_tags
+
+# Where a run dir keeps its logs; the first name that exists wins.
+RUN_LAYOUT = {
+    "metrics": ("metrics.jsonl", "logs/metrics.jsonl", "train/metrics.jsonl"),
+    "rollouts": ("rollouts", "rollouts.jsonl", "logs/rollouts", "rollout_data"),
+}
+# Our field name -> names the trainer (or verl's dumps) may use for it.
+METRIC_ALIASES = {
+    "step": ("step", "global_step", "train/global_step"),
+    "reward": ("rollout/reward", "reward", "reward/mean", "critic/score/mean"),
+    "accuracy": ("rollout/accuracy", "accuracy", "acc", "reward/accuracy"),
+    "parallel_ratio": ("rollout/parallel_ratio", "parallel_ratio"),
+    "response_length": ("rollout/response_length", "response_length", "completion_length"),
+    "blocks_per_response": ("rollout/blocks_per_response", "blocks_per_response"),
+}
+ROLLOUT_ALIASES = {
+    "response": ("response", "output", "completion", "text"),
+    "reward": ("reward", "score"),
+    "accuracy": ("correct", "acc", "accuracy"),
+    "num_tokens": ("num_tokens", "response_length", "completion_length"),
+}
+_PAD = ("<|endoftext|>", "<|im_end|>", "<pad>")
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+ROLES = ("exploration", "verification", "undetermined")
+
+
+def _pick(row: dict, names: Iterable[str]) -> Any:
+    for name in names:
+        if name in row and row[name] is not None:
+            return row[name]
+    return None
+
+
+def numbers(text: str) -> list[str]:
+    """The numbers written in `text`, normalised ("1,000" -> "1000", "18.50" -> "18.5")."""
+    out = []
+    for raw in _NUMBER.findall(text):
+        value = raw.replace(",", "")
+        if "." in value:
+            value = value.rstrip("0").rstrip(".")
+        out.append(value if value not in ("-0", "") else "0")
+    return out
+
+
+def classify_block(before: str, paths: list[str]) -> str:
+    """The role of one block (see the module docstring for the exact rule).
+
+    Args:
+        before: the response text before the block's `<Parallel>` (tags may be present).
+        paths: the inner texts of its paths.
+
+    Returns:
+        "exploration", "verification" or "undetermined".
+    """
+    stated = set(numbers(strip_tags(before)))
+    concluding = [ns[-1] for ns in map(numbers, paths) if ns]
+    if not concluding:
+        return "undetermined"
+    return "verification" if all(n in stated for n in concluding) else "exploration"
+
+
+def block_roles(response: str) -> list[str]:
+    """The role of every block of a response, in order."""
+    return [classify_block(response[: b.start], [p.text for p in b.paths])
+            for b in parse(response).blocks]
+
+
+def jaccard(a: str, b: str) -> float:
+    """Token (whitespace-word) Jaccard similarity of two texts; 1.0 when both are empty."""
+    sa, sb = set(a.split()), set(b.split())
+    return len(sa & sb) / len(sa | sb) if sa | sb else 1.0
+
+
+def path_similarity(response: str) -> list[float]:
+    """Mean pairwise token Jaccard of sibling paths, one value per block with >= 2 paths."""
+    out = []
+    for block in parse(response).blocks:
+        pairs = list(itertools.combinations([p.text for p in block.paths], 2))
+        if pairs:
+            out.append(float(np.mean([jaccard(p, q) for p, q in pairs])))
+    return out
+
+
+def clean_response(text: str) -> str:
+    """Drop the padding tokens verl's dumps keep at the end of a decoded response."""
+    for pad in _PAD:
+        text = text.replace(pad, "")
+    return text
+
+
+def response_figures(response: str) -> dict[str, Any]:
+    """Structure figures of one response: blocks, validity, positions, roles, path similarity."""
+    trace = parse(response)
+    length = max(len(response), 1)
+    return {
+        "num_blocks": len(trace.blocks),
+        "has_valid_block": any(is_valid_block(b) for b in trace.blocks),
+        "positions": [b.start / length for b in trace.blocks],
+        "roles": block_roles(response),
+        "similarity": path_similarity(response),
+        "num_chars": len(response),
+    }
+
+
+def step_figures(rows: list[dict]) -> dict[str, Any]:
+    """Aggregate the rollouts of one step (rows with a response and optionally reward/accuracy)."""
+    figs = [response_figures(clean_response(str(_pick(r, ROLLOUT_ALIASES["response"]) or "")))
+            for r in rows]
+    roles = [role for f in figs for role in f["roles"]]
+    positions = [p for f in figs for p in f["positions"]]
+    sims = [s for f in figs for s in f["similarity"]]
+    tokens = [_pick(r, ROLLOUT_ALIASES["num_tokens"]) for r in rows]
+    rewards = [_pick(r, ROLLOUT_ALIASES["reward"]) for r in rows]
+    accs = [_pick(r, ROLLOUT_ALIASES["accuracy"]) for r in rows]
+
+    def mean(values: list) -> float:
+        values = [float(v) for v in values if v is not None]
+        return float(np.mean(values)) if values else float("nan")
+
+    quart = np.quantile(positions, [0.25, 0.5, 0.75]).tolist() if positions else [float("nan")] * 3
+    return {
+        "num_rollouts": len(rows),
+        "reward": mean(rewards),
+        "accuracy": mean(accs),
+        "parallel_ratio": mean([f["has_valid_block"] for f in figs]),
+        "response_length": mean(tokens) if any(t is not None for t in tokens)
+        else mean([f["num_chars"] for f in figs]),
+        "length_unit": "tokens" if any(t is not None for t in tokens) else "chars",
+        "blocks_per_response": mean([f["num_blocks"] for f in figs]),
+        "num_blocks": len(positions),
+        "block_position": mean(positions),
+        "block_position_q": quart,
+        **{f"share_{role}": (roles.count(role) / len(roles) if roles else float("nan"))
+           for role in ROLES},
+        "path_similarity": mean(sims),
+    }
+
+
+# --------------------------------------------------------------------------- reading a run dir
+def _read_jsonl(path: Path) -> list[dict]:
+    import json
+
+    rows = []
+    for line in path.read_text(encoding="utf-8").split("\n"):
+        line = line.strip()
+        if line:
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a torn last line of a live run
+    return rows
+
+
+def _first(run_dir: Path, names: tuple[str, ...]) -> Path | None:
+    return next((run_dir / n for n in names if (run_dir / n).exists()), None)
+
+
+def read_metrics(run_dir: Path) -> dict[int, dict[str, float]]:
+    """Per-step logged metrics by our names ({} when the run logged none)."""
+    path = _first(run_dir, RUN_LAYOUT["metrics"])
+    out: dict[int, dict[str, float]] = {}
+    for row in _read_jsonl(path) if path else []:
+        step = _pick(row, METRIC_ALIASES["step"])
+        if step is None:
+            continue
+        vals = {k: _pick(row, names) for k, names in METRIC_ALIASES.items() if k != "step"}
+        out.setdefault(int(step), {}).update({k: float(v) for k, v in vals.items()
+                                              if isinstance(v, (int, float))})
+    return out
+
+
+def read_rollouts(run_dir: Path) -> dict[int, list[dict]]:
+    """Rollout dumps by step: every *.jsonl under the rollouts dir; the step is the row's `step`,
+    else the last number in the file name (verl writes `{step}.jsonl`)."""
+    folder = _first(run_dir, RUN_LAYOUT["rollouts"])
+    out: dict[int, list[dict]] = defaultdict(list)
+    if folder is None:
+        return {}
+    files = [folder] if folder.is_file() else sorted(folder.rglob("*.jsonl"))
+    for path in files:
+        digits = re.findall(r"\d+", path.stem)
+        for row in _read_jsonl(path):
+            step = row.get("step", int(digits[-1]) if digits else None)
+            if step is not None:
+                out[int(step)].append(row)
+    return dict(sorted(out.items()))
+
+
+def analyze_steps(metrics: dict[int, dict], rollouts: dict[int, list[dict]]) -> dict[int, dict]:
+    """Per step: the figures of its rollouts, with logged metrics taking precedence."""
+    steps = sorted(set(metrics) | set(rollouts))
+    out = {}
+    for step in steps:
+        figs = step_figures(rollouts[step]) if step in rollouts else {}
+        figs.update(metrics.get(step, {}))
+        out[step] = figs
+    return out
+
+
+def early_late(per_step: dict[int, dict], key: str) -> tuple[float, float]:
+    """Mean of `key` over the first and the last third of the steps that have it."""
+    vals = [(s, f[key]) for s, f in per_step.items()
+            if key in f and f[key] is not None and np.isfinite(f[key])]
+    if not vals:
+        return float("nan"), float("nan")
+    third = max(len(vals) // 3, 1)
+    return (float(np.mean([v for _, v in vals[:third]])),
+            float(np.mean([v for _, v in vals[-third:]])))
+
+
+def analyze_run(run_dir: str | Path, out: str | Path | None = None) -> dict[str, Any]:
+    """Plots and a markdown report of a run (see `report.run_report`) in `out` (default
+    RUN_DIR/analysis). Returns {"out", "report", "report_text", "plots", "per_step"}.
+
+    Raises:
+        DataError: the run dir has neither metrics nor rollout dumps.
+    """
+    from parallel_r1.errors import DataError
+    from parallel_r1.eval.report import run_report
+
+    run_dir = Path(run_dir)
+    metrics, rollouts = read_metrics(run_dir), read_rollouts(run_dir)
+    if not metrics and not rollouts:
+        raise DataError(f"no metrics ({' / '.join(RUN_LAYOUT['metrics'])}) and no rollout dumps "
+                        f"({' / '.join(RUN_LAYOUT['rollouts'])}) found", file=str(run_dir))
+    per_step = analyze_steps(metrics, rollouts)
+    out = Path(out) if out else run_dir / "analysis"
+    result = run_report(per_step, out, title=run_dir.name,
+                        early_late={k: early_late(per_step, k) for k in (
+                            "block_position", "share_exploration", "share_verification",
+                            "path_similarity", "parallel_ratio", "accuracy")})
+    return {"out": out, "per_step": per_step, **result}

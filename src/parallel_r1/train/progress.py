@@ -1,0 +1,50 @@
+"""A progress bar of optimiser steps for the trainers, in place of transformers' log printer."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from transformers import TrainerCallback
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+SHOWN = {"loss": "loss", "rollout/reward": "reward", "rollout/accuracy": "acc",
+         "rollout/parallel_ratio": "parallel"}
+
+
+class StepProgress(TrainerCallback):
+    """tqdm over optimiser steps with the latest loss, reward, accuracy and parallel ratio."""
+
+    def __init__(self, name: str):
+        self.name, self.bar = name, None
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.is_world_process_zero and os.environ.get("PARALLEL_R1_PROGRESS", "1") != "0":
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc=self.name,
+                            unit="step", dynamic_ncols=True)
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.bar is not None:
+            self.bar.update(state.global_step - self.bar.n)
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None,
+               **kwargs: Any) -> None:
+        shown = {short: f"{logs[key]:.3f}" for key, short in SHOWN.items()
+                 if logs and isinstance(logs.get(key), (int, float))}
+        if self.bar is not None and shown:
+            self.bar.set_postfix(shown)
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def quiet_progress(trainer: Any, name: str) -> Any:
+    """Replace the trainer's per-log printing (and its own bar) with one StepProgress bar."""
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(StepProgress(name))
+    return trainer
