@@ -8,8 +8,6 @@ Every row keeps all its fields and gains `pred` (the extracted answer, null when
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,23 +94,7 @@ def grade_file(path: Path, output: Path | None = None, *, grader: str = DEFAULT_
         num_correct += correct
         num_none += pred is None
     if output is not None:
+        from parallel_r1.files import write_jsonl_atomic
+
         write_jsonl_atomic(output, graded)
     return GradeReport(len(graded), num_correct, num_none)
-
-
-def write_jsonl_atomic(path: Path, rows: list[dict]) -> None:
-    """Write `rows` as JSONL to a temp file in `path`'s folder, then `os.replace` it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            for row in rows:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,20 +24,10 @@ CI_RESAMPLES = 1000
 
 # --------------------------------------------------------------------------- atomic files
 def write_text(path: str | Path, text: str) -> Path:
-    """Write `text` to a temp file beside `path`, then `os.replace` it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write `text` to `path` atomically (see `parallel_r1.files`)."""
+    from parallel_r1.files import write_text_atomic
+
+    return write_text_atomic(path, text)
 
 
 def write_json(path: str | Path, obj: Any) -> Path:

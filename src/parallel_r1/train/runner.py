@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -31,11 +30,10 @@ def write_state(run_dir: Path, state: dict[str, Any]) -> None:
     """Write the state atomically (temp file + rename), from the main process only."""
     if int(os.environ.get("RANK", "0")) != 0:
         return
-    run_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".state.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(state, handle, indent=2, sort_keys=True)
-    os.replace(tmp, run_dir / STATE_FILE)
+    from parallel_r1.files import write_text_atomic
+
+    write_text_atomic(run_dir / STATE_FILE, json.dumps(state, indent=2, sort_keys=True,
+                                                       default=str) + "\n")
 
 
 def last_checkpoint(stage_dir: Path) -> str | None:
