@@ -16,19 +16,23 @@ class FormatError(ParallelR1Error):
         super().__init__(message + where)
 
 
+def _located(message: str, file: str | None, line: int | None, field: str | None) -> str:
+    """Prefix a message with "file:line, field 'x': " for whatever of those is known."""
+    parts = []
+    if file:
+        parts.append(f"{file}:{line}" if line else str(file))
+    if field:
+        parts.append(f"field '{field}'")
+    return f"{', '.join(parts)}: {message}" if parts else message
+
+
 class ConfigError(ParallelR1Error):
     """A bad setting: names the field, and the file and line when it came from a file."""
 
     def __init__(self, message: str, *, field: str | None = None, file: str | None = None,
                  line: int | None = None):
         self.field, self.file, self.line = field, file, line
-        parts = []
-        if file:
-            parts.append(f"{file}:{line}" if line else str(file))
-        if field:
-            parts.append(f"field '{field}'")
-        prefix = ", ".join(parts)
-        super().__init__(f"{prefix}: {message}" if prefix else message)
+        super().__init__(_located(message, file, line, field))
 
 
 class DataError(ParallelR1Error):
@@ -37,13 +41,7 @@ class DataError(ParallelR1Error):
     def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
                  field: str | None = None):
         self.file, self.line, self.field = file, line, field
-        parts = []
-        if file:
-            parts.append(f"{file}:{line}" if line else str(file))
-        if field:
-            parts.append(f"field '{field}'")
-        prefix = ", ".join(parts)
-        super().__init__(f"{prefix}: {message}" if prefix else message)
+        super().__init__(_located(message, file, line, field))
 
 
 class UnknownNameError(ConfigError, KeyError):
