@@ -75,6 +75,7 @@ class Stage:
     epsilon_high: float = _f(0.2, "upper clip range (clip-higher 0.28 in S2)")
     beta: float = _f(0.0, "KL weight to the reference model; 0 = none")
     dynamic_sampling: bool = _f(False, "DAPO: drop groups whose rewards are all equal")
+    refill_rounds: int = _f(0, "DAPO: rounds of fresh groups drawn to replace dropped ones")
     malformed: str = _f("score", "score malformed rollouts (paper) or drop them (NPR)")
     temperature: float = _f(1.0, "sampling temperature")
     max_tokens: int = _f(3000, "response token cap, all paths included")
@@ -104,6 +105,9 @@ class Stage:
             (self.per_device_batch_size >= 1, "per_device_batch_size", "must be >= 1"),
             (self.gradient_accumulation_steps >= 1, "gradient_accumulation_steps", "must be >= 1"),
             (self.save_steps >= 1, "save_steps", "must be >= 1"),
+            (self.refill_rounds >= 0, "refill_rounds", "must be >= 0"),
+            (not self.refill_rounds or self.dynamic_sampling, "refill_rounds",
+             "refilling needs dynamic_sampling: true"),
         ]
         for ok, name, fix in checks:
             if not ok:

@@ -11,6 +11,7 @@ with env_mask all 0, so it adds nothing to the loss or to the token count.
 from __future__ import annotations
 
 import json
+import random
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ class EngineRollouts:
     chat: bool = True
     seed: int = 0
     dynamic_sampling: bool = False  # DAPO: drop groups whose rewards are all equal
+    refill_rounds: int = 0  # DAPO: rounds of fresh groups drawn to replace dropped ones
     malformed: str = "score"  # "score" (the paper) or "drop" (NPR)
     dump_dir: str | None = None  # rollout dumps (JSONL) every `dump_every` steps
     dump_every: int = 0
@@ -52,10 +54,15 @@ class EngineRollouts:
         step = trainer.state.global_step + 1  # rewards count steps from 1
         group = _group_size(prompts, trainer.num_generations)
         texts = [p if isinstance(p, str) else p[-1]["content"] for p in prompts]
-        rollouts = self.generate(texts[::group], group, step, trainer.model)
+        rollouts = list(self.generate(texts[::group], group, step, trainer.model))
         scores, parts = self.reward([r.text for r in rollouts],
                                     [self.golds[t] for t in texts], step)
+        scores, parts = list(scores), list(parts)
+        refilled = 0.0
+        if self.dynamic_sampling and self.refill_rounds:
+            refilled = self.refill(texts, rollouts, scores, parts, group, step, trainer.model)
         keep, filter_metrics = self.keep_mask(rollouts, scores, group)
+        filter_metrics["filter/refilled_groups"] = refilled
         self.last_metrics = rollout_metrics(rollouts, scores, parts) | filter_metrics
         if self.dump_dir and self.dump_every and step % self.dump_every == 0:
             self.dump(step, texts, rollouts, scores)
@@ -66,14 +73,46 @@ class EngineRollouts:
                 "reward": scores, "rollout_text": [r.text for r in rollouts],
                 "is_kept": [bool(k) for k in keep]}
 
-    def generate(self, prompts: Sequence[str], group: int, step: int, model: Any) -> list[Rollout]:
+    def refill(self, texts: list[str], rollouts: list[Rollout], scores: list[float],
+               parts: list[dict], group: int, step: int, model: Any) -> float:
+        """DAPO refill, in place: replace groups whose rewards are all equal by fresh groups.
+
+        Each round draws a new prompt (from all the prompts this callable knows, seeded by the
+        step) for every still-degenerate group, samples G completions and keeps the new group if
+        its rewards differ. Returns the share of groups replaced; the rest are left for the
+        filter to drop.
+        """
+        pool = sorted(self.golds)
+        rng = random.Random(prompt_seed("refill", step, self.seed))
+        num_groups, replaced = len(rollouts) // group, 0
+        for salt in range(1, self.refill_rounds + 1):
+            dead = [g for g in range(num_groups)
+                    if len(set(scores[g * group:(g + 1) * group])) == 1]
+            if not dead:
+                break
+            fresh = [rng.choice(pool) for _ in dead]
+            new = self.generate(fresh, group, step, model, salt=salt)
+            golds = [self.golds[p] for p in fresh for _ in range(group)]
+            new_scores, new_parts = self.reward([r.text for r in new], golds, step)
+            new_scores, new_parts = list(new_scores), list(new_parts)
+            for k, g in enumerate(dead):
+                sl, nsl = slice(g * group, (g + 1) * group), slice(k * group, (k + 1) * group)
+                if len(set(new_scores[nsl])) > 1:
+                    texts[sl], rollouts[sl] = [fresh[k]] * group, new[nsl]
+                    scores[sl], parts[sl] = new_scores[nsl], new_parts[nsl]
+                    replaced += 1
+        return replaced / max(num_groups, 1)
+
+    def generate(self, prompts: Sequence[str], group: int, step: int, model: Any, *,
+                 salt: int = 0) -> list[Rollout]:
         """G samples for each prompt (prompt-major), with seeds from prompt text and step."""
         from dataclasses import replace
 
         from parallel_r1.models.load import apply_template
 
         ids = [apply_template(self.tokenizer, p, chat=self.chat) for p in prompts]
-        seeds = [[prompt_seed(p, step, self.seed) + j for j in range(group)] for p in prompts]
+        base = self.seed + salt * 7919
+        seeds = [[prompt_seed(p, step, base) + j for j in range(group)] for p in prompts]
         was_training = model.training
         model.eval()  # no dropout while sampling; TRL puts it back in train mode
         try:

@@ -91,7 +91,8 @@ def run_rl(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
     rollouts = EngineRollouts(
         TorchEngine(model, tok), tok, params, reward.score_parts,
         {p: r.answer for p, r in zip(prompts, records)}, chat=recipe.model.chat,
-        seed=recipe.seed, dynamic_sampling=stage.dynamic_sampling, malformed=stage.malformed,
+        seed=recipe.seed, dynamic_sampling=stage.dynamic_sampling,
+        refill_rounds=stage.refill_rounds, malformed=stage.malformed,
         dump_dir=str(out), dump_every=stage.dump_every, rank=int(os.environ.get("RANK", "0")))
     hp = GRPOHyper(
         learning_rate=stage.learning_rate, adam_beta1=stage.adam_beta1,
