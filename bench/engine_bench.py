@@ -32,7 +32,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def load(name: str):
-    from parallel_r1.models import build_tiny, load as load_dir, prepared_dir
+    from parallel_r1.models import build_tiny, prepared_dir
+    from parallel_r1.models import load as load_dir
 
     if name == "tiny":
         return build_tiny(seed=0, num_layers=4, hidden=128)

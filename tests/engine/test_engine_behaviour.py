@@ -2,14 +2,12 @@
 
 import pytest
 import torch
+from test_exactness import teacher_forced_logprobs
 
 from parallel_r1.engine.torch_engine import TorchEngine
 from parallel_r1.engine.types import ParallelParams, Request, SamplingParams
 from parallel_r1.errors import EngineError
 from parallel_r1.models.tiny import build_tiny, build_tokenizer
-from parallel_r1.structure import batch_structure
-
-from test_exactness import teacher_forced_logprobs
 
 
 def spans(rollout, block=0):

@@ -1,13 +1,11 @@
 """The engine on the real small model (SmolLM2-135M-Instruct), float32: exactness holds there too."""
 
 import pytest
-import torch
+from conftest import nudge
+from test_exactness import max_diff
 
 from parallel_r1.engine.torch_engine import TorchEngine
 from parallel_r1.engine.types import ParallelParams, SamplingParams
-
-from conftest import nudge
-from test_exactness import max_diff
 
 pytestmark = pytest.mark.slow
 

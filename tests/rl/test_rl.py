@@ -6,8 +6,15 @@ import pytest
 import torch
 
 from parallel_r1.errors import UnknownNameError
-from parallel_r1.rl import (ADVANTAGES, LOSSES, aggregate, dynamic_sampling_mask,
-                            group_advantages, malformed_mask, policy_loss)
+from parallel_r1.rl import (
+    ADVANTAGES,
+    LOSSES,
+    aggregate,
+    dynamic_sampling_mask,
+    group_advantages,
+    malformed_mask,
+    policy_loss,
+)
 
 
 def test_grpo_advantages_by_hand():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -18,7 +17,7 @@ def register(app: typer.Typer) -> None:
     def demo(out: Path = typer.Option(Path("runs/demo"), help="Output directory."),
              quick: bool = typer.Option(
                  False, "--quick", help=f"Minimal sizes, seconds (also ${QUICK_ENV}=1)."),
-             overrides: Optional[List[str]] = typer.Argument(
+             overrides: list[str] | None = typer.Argument(
                  None, help="key=value overrides of the demo recipe, e.g. stages.rl.max_steps=10")
              ) -> None:
         """Offline CPU demo: tiny model -> synthetic cold start -> SFT -> RL (alternating reward)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import List, Optional
 
 import typer
 
@@ -13,7 +12,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def run(recipe: str = typer.Argument(..., help="Recipe YAML file."),
-            overrides: Optional[List[str]] = typer.Argument(
+            overrides: list[str] | None = typer.Argument(
                 None, help="key=value overrides, e.g. stages.rl.max_steps=20 output_dir=runs/x"),
             check: bool = typer.Option(False, "--check", help="Validate the recipe and stop.")
             ) -> None:

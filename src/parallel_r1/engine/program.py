@@ -47,7 +47,7 @@ class Sample:
     mask: list[int] = field(default_factory=list)
     num_blocks: int = 0
     finish: str | None = None
-    main: "Thread | None" = None  # the thread of its main text (parked while a block runs)
+    main: Thread | None = None  # the thread of its main text (parked while a block runs)
 
     @property
     def params(self):
@@ -63,7 +63,7 @@ class Sample:
 class Block:
     q: int  # position of <Parallel>
     prefix_len: int  # cache slots of the prefix (through <Parallel>)
-    paths: list["Thread"] = field(default_factory=list)
+    paths: list[Thread] = field(default_factory=list)
     join: tuple[int, float, bool] | None = None  # token after the last path (id, logp, sampled)
 
 
@@ -160,7 +160,6 @@ class Program:
 
     # ---- paths ----------------------------------------------------------------------------------
     def _path(self, th: Thread, logp: torch.Tensor, draw: Callable[[], int]) -> Effects:
-        block = th.block
         if th.closed:  # its </Path> was just fed: logp is the distribution after this path
             return self._after_path(th, logp, draw)
         if len(th.tokens) >= th.limit - 1:

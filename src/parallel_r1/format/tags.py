@@ -32,7 +32,7 @@ class TagIds:
     summary_close: int
 
     @classmethod
-    def from_tokenizer(cls, tokenizer: Any) -> "TagIds":
+    def from_tokenizer(cls, tokenizer: Any) -> TagIds:
         """Look the tags up in a Hugging Face tokenizer.
 
         Raises:

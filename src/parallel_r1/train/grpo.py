@@ -16,8 +16,8 @@ from typing import Any, Sequence
 
 import torch
 import trl
-from trl import GRPOConfig, GRPOTrainer
 from transformers import TrainerCallback
+from trl import GRPOConfig, GRPOTrainer
 
 from parallel_r1.format.tags import TagIds
 from parallel_r1.structure import batch_structure

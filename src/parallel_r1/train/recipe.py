@@ -173,7 +173,7 @@ def _coerce(value: Any, annotation: Any, where: str, file: str) -> Any:
 def _set(tree: dict, dotted: str, raw: str) -> None:
     keys = dotted.split(".")
     node: Any = tree
-    for i, key in enumerate(keys[:-1]):
+    for key in keys[:-1]:
         if isinstance(node, list):
             node = node[_index(node, key, dotted)]
         else:

@@ -1,0 +1,16 @@
+"""The code passes the project's lint rules (pyproject.toml [tool.ruff])."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_ruff_finds_nothing():
+    pytest.importorskip("ruff", reason="ruff is in the dev extra")
+    out = subprocess.run([sys.executable, "-m", "ruff", "check", "src", "tests", "bench"],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
