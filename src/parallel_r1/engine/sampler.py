@@ -54,7 +54,8 @@ def sample(logits: torch.Tensor, temperature: torch.Tensor, top_k: torch.Tensor,
     """
     greedy = temperature <= 0  # [B]
     temp = torch.where(greedy, torch.ones_like(temperature), temperature)  # [B]
-    scaled = logits.float() / temp[:, None]  # [B, V]
+    scaled = logits.to(torch.promote_types(logits.dtype, torch.float32))  # bf16 -> fp32
+    scaled = scaled / temp.to(scaled.dtype)[:, None]  # [B, V]
     logp = scaled.log_softmax(dim=-1)  # [B, V]
     filtered = filter_logits(scaled, top_k, top_p)  # [B, V]
     noise = torch.stack([torch.rand(logits.shape[-1], generator=g) for g in generators])  # [B, V]

@@ -209,7 +209,8 @@ class TorchEngine:
         out = self.model(input_ids=ids.to(self.device), position_ids=pos.to(self.device),
                          attention_mask=mask[:, None].to(self.device), past_key_values=self.cache,
                          use_cache=True, logits_to_keep=1)
-        return out.logits[:, -1].float()  # [R, V]
+        logits = out.logits[:, -1]  # [R, V]
+        return logits.to(torch.promote_types(logits.dtype, torch.float32))  # bf16 -> fp32
 
     # ---- decisions --------------------------------------------------------------------------------
     def _decide(self, threads: list[prog.Thread], logits: torch.Tensor) -> None:
