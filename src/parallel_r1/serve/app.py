@@ -229,39 +229,43 @@ def _spec(state: ServerState, prompt: list[int], body: Any, params: SamplingPara
 
 async def _stream_completion(gen: Generation, body: CompletionRequest, meta: dict[str, Any],
                              num_prompt: int, request: HTTPRequest) -> AsyncIterator[str]:
-    head = {**meta, "object": "text_completion"}
     mode, want_lp = gen.requests[0].params.parallel.mode, _wants_logprobs(body)
-    try:
-        async for index, delta, finished in gen.deltas(request.is_disconnected):
-            if delta or finished:
-                choice = completion_choice(gen.choices[index], index, mode, logprobs=want_lp,
-                                           text=delta, final=finished)
-                yield sse({**head, "choices": [choice]})
-        if body.include_usage:
-            yield sse({**head, "choices": [], "usage": usage(gen.choices, num_prompt)})
-        yield sse("[DONE]")
-    except ClientGone:
-        return
-    except RuntimeError as exc:
-        yield sse(error_body(str(exc), "server_error"))
-    finally:
-        gen.close()
+
+    def choice(index: int, delta: str, finished: bool) -> dict[str, Any]:
+        return completion_choice(gen.choices[index], index, mode, logprobs=want_lp, text=delta,
+                                 final=finished)
+
+    async for chunk in _stream(gen, {**meta, "object": "text_completion"}, num_prompt, request,
+                               body.include_usage, choice):
+        yield chunk
 
 
 async def _stream_chat(gen: Generation, body: ChatRequest, meta: dict[str, Any],
                        num_prompt: int, request: HTTPRequest) -> AsyncIterator[str]:
-    head = {**meta, "object": "chat.completion.chunk"}
     mode = gen.requests[0].params.parallel.mode
+
+    def choice(index: int, delta: str, finished: bool) -> dict[str, Any]:
+        return chat_delta(gen.choices[index], index, mode, delta, logprobs=body.logprobs,
+                          final=finished)
+
+    roles = [chat_delta(c, i, mode, None, logprobs=False, final=False, first=True)
+             for i, c in enumerate(gen.choices)]  # the role comes first, as OpenAI sends it
+    async for chunk in _stream(gen, {**meta, "object": "chat.completion.chunk"}, num_prompt,
+                               request, body.include_usage, choice, roles):
+        yield chunk
+
+
+async def _stream(gen: Generation, head: dict[str, Any], num_prompt: int, request: HTTPRequest,
+                  include_usage: bool, choice: Any, preamble: list[dict] | None = None
+                  ) -> AsyncIterator[str]:
+    """SSE chunks of one generation: preamble choices, a chunk per delta, usage, [DONE]."""
     try:
-        for i, choice in enumerate(gen.choices):  # the role comes first, as OpenAI sends it
-            yield sse({**head, "choices": [chat_delta(choice, i, mode, None, logprobs=False,
-                                                      final=False, first=True)]})
+        for first in preamble or []:
+            yield sse({**head, "choices": [first]})
         async for index, delta, finished in gen.deltas(request.is_disconnected):
             if delta or finished:
-                choice = chat_delta(gen.choices[index], index, mode, delta,
-                                    logprobs=body.logprobs, final=finished)
-                yield sse({**head, "choices": [choice]})
-        if body.include_usage:
+                yield sse({**head, "choices": [choice(index, delta, finished)]})
+        if include_usage:
             yield sse({**head, "choices": [], "usage": usage(gen.choices, num_prompt)})
         yield sse("[DONE]")
     except ClientGone:
