@@ -140,7 +140,13 @@ def sft_args(output_dir: str | Path, hp: SFTHyper, **extra: Any):
 
 def lora_model(model: Any, *, r: int = 16, alpha: int = 32, dropout: float = 0.0,
                target_modules: Sequence[str] | str = "all-linear") -> Any:
-    """Wrap `model` with a peft LoRA adapter (the embeddings stay frozen)."""
+    """Wrap `model` with a peft LoRA adapter on its linear layers.
+
+    The embedding table (and a tied output head) stays frozen, so tags newly added to a
+    pretrained model keep their initial rows: the adapter has to learn to emit them through the
+    hidden states. peft's trainable-token rows are not used because TRL's fused log-prob head
+    reads `lm_head.weight` directly and would not see them (trainer and engine would disagree).
+    """
     from peft import LoraConfig, get_peft_model
 
     config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, task_type="CAUSAL_LM",

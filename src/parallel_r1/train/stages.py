@@ -42,6 +42,16 @@ def _trace(record: Any) -> str:
                       f"{', '.join(TRACE_FIELDS)}", field="data")
 
 
+def with_lora(model: Any, recipe: Recipe) -> Any:
+    """The model wrapped in a LoRA adapter when the recipe asks (model.lora_r > 0); the runner
+    merges it back before saving."""
+    if not recipe.model.lora_r:
+        return model
+    from parallel_r1.train.sft import lora_model
+
+    return lora_model(model, r=recipe.model.lora_r, alpha=2 * recipe.model.lora_r)
+
+
 def _world() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
@@ -50,7 +60,7 @@ def run_sft(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
             resume: str | None) -> tuple[Any, dict[str, float]]:
     """Structured or causal SFT of `model` on the stage's traces."""
     from parallel_r1.data.templates import render_prompt
-    from parallel_r1.train.sft import SFTHyper, lora_model, tokenize_example, train_sft
+    from parallel_r1.train.sft import SFTHyper, tokenize_example, train_sft
 
     examples = [tokenize_example(tok, render_prompt(stage.template, r.question), _trace(r),
                                  chat=recipe.model.chat, max_length=stage.max_length)
@@ -64,8 +74,7 @@ def run_sft(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
                   num_epochs=stage.num_epochs, max_steps=stage.max_steps,
                   save_steps=stage.save_steps, seed=recipe.seed,
                   bf16=recipe.model.dtype == "bfloat16")
-    if recipe.model.lora_r:
-        model = lora_model(model, r=recipe.model.lora_r, alpha=2 * recipe.model.lora_r)
+    model = with_lora(model, recipe)
     return train_sft(model, tok, examples, output_dir=out, hp=hp,
                      structured=stage.mode == "structured", resume_from_checkpoint=resume)
 
@@ -80,6 +89,7 @@ def run_rl(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
     from parallel_r1.train.grpo import GRPOHyper, build_grpo_trainer
     from parallel_r1.train.rollout import EngineRollouts
 
+    model = with_lora(model, recipe)
     records = load_records(stage.data)
     prompts = [render_prompt(stage.template, r.question) for r in records]
     params = SamplingParams(
