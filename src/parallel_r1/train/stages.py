@@ -52,8 +52,16 @@ def with_lora(model: Any, recipe: Recipe) -> Any:
     return lora_model(model, r=recipe.model.lora_r, alpha=2 * recipe.model.lora_r)
 
 
-def _world() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
+def _optimiser(stage: Stage, recipe: Recipe) -> dict[str, Any]:
+    """The optimisation settings SFT and GRPO share, from a stage of the recipe."""
+    return {"learning_rate": stage.learning_rate, "adam_beta1": stage.adam_beta1,
+            "adam_beta2": stage.adam_beta2, "weight_decay": stage.weight_decay,
+            "lr_scheduler_type": stage.lr_scheduler_type, "warmup_ratio": stage.warmup_ratio,
+            "max_grad_norm": stage.max_grad_norm,
+            "per_device_batch_size": stage.per_device_batch_size,
+            "gradient_accumulation_steps": stage.gradient_accumulation_steps,
+            "max_steps": stage.max_steps, "save_steps": stage.save_steps, "seed": recipe.seed,
+            "bf16": recipe.model.dtype == "bfloat16"}
 
 
 def run_sft(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
@@ -65,15 +73,7 @@ def run_sft(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
     examples = [tokenize_example(tok, render_prompt(stage.template, r.question), _trace(r),
                                  chat=recipe.model.chat, max_length=stage.max_length)
                 for r in load_records(stage.data)]
-    hp = SFTHyper(learning_rate=stage.learning_rate, adam_beta1=stage.adam_beta1,
-                  adam_beta2=stage.adam_beta2, weight_decay=stage.weight_decay,
-                  warmup_ratio=stage.warmup_ratio, lr_scheduler_type=stage.lr_scheduler_type,
-                  max_grad_norm=stage.max_grad_norm,
-                  per_device_batch_size=stage.per_device_batch_size,
-                  gradient_accumulation_steps=stage.gradient_accumulation_steps,
-                  num_epochs=stage.num_epochs, max_steps=stage.max_steps,
-                  save_steps=stage.save_steps, seed=recipe.seed,
-                  bf16=recipe.model.dtype == "bfloat16")
+    hp = SFTHyper(**_optimiser(stage, recipe), num_epochs=stage.num_epochs)
     model = with_lora(model, recipe)
     return train_sft(model, tok, examples, output_dir=out, hp=hp,
                      structured=stage.mode == "structured", resume_from_checkpoint=resume)
@@ -105,16 +105,10 @@ def run_rl(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
         refill_rounds=stage.refill_rounds, malformed=stage.malformed,
         dump_dir=str(out), dump_every=stage.dump_every, rank=int(os.environ.get("RANK", "0")))
     hp = GRPOHyper(
-        learning_rate=stage.learning_rate, adam_beta1=stage.adam_beta1,
-        adam_beta2=stage.adam_beta2, weight_decay=stage.weight_decay,
-        lr_scheduler_type=stage.lr_scheduler_type, warmup_ratio=stage.warmup_ratio,
-        max_grad_norm=stage.max_grad_norm, per_device_batch_size=stage.per_device_batch_size,
-        gradient_accumulation_steps=stage.gradient_accumulation_steps,
-        num_generations=stage.num_generations, max_steps=stage.max_steps,
+        **_optimiser(stage, recipe), num_generations=stage.num_generations,
         loss_type=stage.loss_type, advantage=stage.advantage, epsilon=stage.epsilon,
         epsilon_high=stage.epsilon_high, beta=stage.beta, temperature=stage.temperature,
-        max_completion_length=stage.max_tokens, save_steps=stage.save_steps, seed=recipe.seed,
-        bf16=recipe.model.dtype == "bfloat16")
+        max_completion_length=stage.max_tokens)
     trainer = build_grpo_trainer(model, tok, prompts, rollouts, output_dir=out, hp=hp,
                                  structured=stage.mode == "structured",
                                  check_logprobs=stage.check_logprobs)
