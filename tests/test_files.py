@@ -29,3 +29,16 @@ def test_a_failed_write_leaves_the_old_file(tmp_path):
         write_jsonl_atomic(path, rows())
     assert path.read_text() == "old"
     assert list(tmp_path.iterdir()) == [path]
+
+
+def test_read_jsonl_names_file_line_and_field(tmp_path):
+    from parallel_r1.errors import DataError
+    from parallel_r1.files import read_jsonl
+
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"q": "a\u2028b", "n": 3}\n\n{"q": "c", "n": true}\n', encoding="utf-8")
+    rows = read_jsonl(path, {"q": (str,), "n": (str, int)})
+    assert next(rows) == (1, {"q": "a\u2028b", "n": 3})  # U+2028 does not end a line
+    with pytest.raises(DataError, match=r"rows.jsonl:3, field 'n': field is a bool, not a string "
+                                        r"or a number"):
+        next(rows)

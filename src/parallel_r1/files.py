@@ -1,7 +1,6 @@
-"""Output files written atomically: a temp file beside the target, fsync, then os.replace.
-
-A crash never leaves a half-written output, and readers see the old file or the new one. Pure
-standard library.
+"""Files: outputs written atomically (a temp file beside the target, fsync, then os.replace),
+so a crash never leaves a half-written output, and JSON Lines inputs read with errors that name
+the file, line and field. Pure standard library.
 """
 
 from __future__ import annotations
@@ -9,9 +8,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TextIO
+
+from parallel_r1.errors import DataError
 
 
 def _umask() -> int:
@@ -55,3 +56,45 @@ def write_jsonl_atomic(path: str | Path, rows: Iterable[dict]) -> int:
 
     write_atomic(path, write)
     return count
+
+
+def read_jsonl(path: str | Path, fields: Mapping[str, tuple[type, ...]] | None = None
+               ) -> Iterator[tuple[int, dict]]:
+    """Yield (1-based line, record) for each non-blank line of a JSON Lines file.
+
+    Lines end at `\n` only (a JSON string may hold U+2028, which `str.splitlines` would cut).
+
+    Args:
+        fields: required fields and the types each may have (bool never counts as a number).
+
+    Raises:
+        DataError: unreadable file, bad JSON, a record that is not an object, or a required field
+            missing or of another type; names the file, the line and the field.
+    """
+    file = str(path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for line_no, line in enumerate(handle, start=1):
+                if line.strip():
+                    yield line_no, _record(line, fields or {}, file, line_no)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read: {exc}", file=file) from None
+
+
+def _record(line: str, fields: Mapping[str, tuple[type, ...]], file: str, line_no: int) -> dict:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"bad JSON: {exc.msg} (column {exc.colno})", file=file,
+                        line=line_no) from None
+    if not isinstance(row, dict):
+        raise DataError("record is not a JSON object", file=file, line=line_no)
+    for name, types in fields.items():
+        value = row.get(name)
+        if name not in row:
+            raise DataError("field is missing", file=file, line=line_no, field=name)
+        if not isinstance(value, types) or isinstance(value, bool):
+            wanted = "a string" if types == (str,) else "a string or a number"
+            raise DataError(f"field is a {type(value).__name__}, not {wanted}", file=file,
+                            line=line_no, field=name)
+    return row

@@ -41,38 +41,10 @@ def check_format(
 
 
 def read_jsonl(path: Path, *fields: str) -> Iterator[dict]:
-    """Yield the records of a JSONL file, checking that each `fields` entry is a string.
+    """The records of a JSONL file whose `fields` must be strings (see `files.read_jsonl`)."""
+    from parallel_r1.files import read_jsonl as read
 
-    Raises:
-        DataError: unreadable file, bad JSON, a record that is not an object, or a missing or
-            non-string field; names the file and the 1-based line.
-    """
-    from parallel_r1.errors import DataError
-
-    try:
-        with open(path, encoding="utf-8") as handle:
-            for line_no, line in enumerate(handle, start=1):
-                if line.strip():
-                    yield _record(line, fields, str(path), line_no)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read: {exc}", file=str(path)) from None
-
-
-def _record(line: str, fields: tuple[str, ...], file: str, line_no: int) -> dict:
-    from parallel_r1.errors import DataError
-
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"bad JSON: {exc.msg} (column {exc.colno})", file=file,
-                        line=line_no) from None
-    if not isinstance(row, dict):
-        raise DataError("record is not a JSON object", file=file, line=line_no)
-    for name in fields:
-        if not isinstance(row.get(name), str):
-            what = "missing" if name not in row else f"a {type(row[name]).__name__}, not a string"
-            raise DataError(f"field is {what}", file=file, line=line_no, field=name)
-    return row
+    return (row for _, row in read(path, {name: (str,) for name in fields}))
 
 
 def _as_text(report: dict) -> str:

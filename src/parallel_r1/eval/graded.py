@@ -7,12 +7,10 @@ Every row keeps all its fields and gains `pred` (the extracted answer, null when
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from parallel_r1.errors import DataError
 from parallel_r1.rewards.grading import DEFAULT_GRADER, GRADERS, grade_response
 
 
@@ -36,36 +34,11 @@ def read_rows(path: Path, response_field: str, answer_field: str) -> Iterator[tu
     Raises:
         DataError: unreadable file, bad JSON, a row that is not an object, a response that is not
             a string, or a gold answer that is missing or not a string/number; names file,
-            line and field.
+            line and field (see `parallel_r1.files.read_jsonl`).
     """
-    try:
-        # split("\n"), not splitlines(): JSON strings may hold U+2028 and other line breaks
-        lines = Path(path).read_text(encoding="utf-8").split("\n")
-    except OSError as exc:
-        raise DataError(f"cannot read: {exc.strerror}", file=str(path)) from None
-    for line_no, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"bad JSON: {exc.msg} (column {exc.colno})", file=str(path),
-                            line=line_no) from None
-        if not isinstance(row, dict):
-            raise DataError("row is not a JSON object", file=str(path), line=line_no)
-        _check_field(row, response_field, (str,), path, line_no)
-        _check_field(row, answer_field, (str, int, float), path, line_no)
-        yield line_no, row
+    from parallel_r1.files import read_jsonl
 
-
-def _check_field(row: dict, name: str, types: tuple, path: Path, line_no: int) -> None:
-    if name not in row:
-        raise DataError("field is missing", file=str(path), line=line_no, field=name)
-    value = row[name]
-    if not isinstance(value, types) or isinstance(value, bool):
-        wanted = " or ".join(t.__name__ for t in types)
-        raise DataError(f"field is a {type(value).__name__}, expected {wanted}", file=str(path),
-                        line=line_no, field=name)
+    return read_jsonl(path, {response_field: (str,), answer_field: (str, int, float)})
 
 
 def grade_file(path: Path, output: Path | None = None, *, grader: str = DEFAULT_GRADER,
