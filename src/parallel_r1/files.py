@@ -98,3 +98,34 @@ def _record(line: str, fields: Mapping[str, tuple[type, ...]], file: str, line_n
             raise DataError(f"field is a {type(value).__name__}, not {wanted}", file=file,
                             line=line_no, field=name)
     return row
+
+
+def read_log(path: str | Path) -> tuple[list[tuple[int, dict]], int]:
+    """Records of an append-only JSONL log, repairing it after a crash.
+
+    A last line without its `\n` was cut by a crash mid-write: it is removed from the file (so
+    the next append starts clean) and not returned.
+
+    Returns:
+        ([(1-based line, record)], bytes removed); ([], 0) when the file does not exist.
+    Raises:
+        DataError: a broken line that is not the last one (names the file and the line).
+    """
+    path = Path(path)
+    if not path.exists():
+        return [], 0
+    data = path.read_bytes()
+    keep = data.rfind(b"\n") + 1  # a complete log ends with "\n"
+    if keep < len(data):
+        with path.open("r+b") as handle:
+            handle.truncate(keep)
+            os.fsync(handle.fileno())
+    rows = []
+    for number, raw in enumerate(data[:keep].split(b"\n")[:-1], start=1):
+        line = raw.decode("utf-8")
+        if line.strip():
+            try:
+                rows.append((number, json.loads(line)))
+            except json.JSONDecodeError as exc:
+                raise DataError(f"invalid JSON: {exc.msg}", file=str(path), line=number) from None
+    return rows, len(data) - keep

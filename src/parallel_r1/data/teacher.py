@@ -67,26 +67,11 @@ def read_log(path: str | Path) -> tuple[dict[str, dict], dict[str, int]]:
     Raises:
         DataError: a broken line that is not the last one, or a row without `id`.
     """
-    path = Path(path)
-    if not path.exists():
-        return {}, {"num_rows": 0, "num_repaired_bytes": 0}
-    data = path.read_bytes()
-    keep = data.rfind(b"\n") + 1  # a complete file ends with "\n"
-    repaired = len(data) - keep
-    if repaired:
-        with path.open("r+b") as handle:  # drop the partial line so the next append is clean
-            handle.truncate(keep)
-            os.fsync(handle.fileno())
+    from parallel_r1.files import read_log as read
+
+    records, repaired = read(path)
     rows: dict[str, dict] = {}
-    # split on b"\n" only: str.splitlines would also break at U+2028 inside JSON strings
-    for number, raw in enumerate(data[:keep].split(b"\n")[:-1], start=1):
-        line = raw.decode("utf-8")
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"invalid JSON: {exc.msg}", file=str(path), line=number) from None
+    for number, row in records:
         if "id" not in row:
             raise DataError("missing required field", file=str(path), line=number, field="id")
         rows.setdefault(str(row["id"]), row)

@@ -115,14 +115,9 @@ class Job:
 
 def read_samples(path: Path) -> list[dict]:
     """Rows of a samples file; a torn last line (a crash mid-write) is cut off the file."""
-    if not path.exists():
-        return []
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        data = data[: data.rfind(b"\n") + 1]
-        with open(path, "r+b") as handle:
-            handle.truncate(len(data))
-    return [json.loads(line) for line in data.decode("utf-8").split("\n") if line.strip()]
+    from parallel_r1.files import read_log
+
+    return [row for _, row in read_log(path)[0]]
 
 
 def sample_key(row: dict) -> tuple:
