@@ -10,7 +10,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from parallel_r1.errors import DataError
 
@@ -129,3 +129,23 @@ def read_log(path: str | Path) -> tuple[list[tuple[int, dict]], int]:
             except json.JSONDecodeError as exc:
                 raise DataError(f"invalid JSON: {exc.msg}", file=str(path), line=number) from None
     return rows, len(data) - keep
+
+
+def append_jsonl(target: int | str | Path, row: Mapping[str, Any]) -> None:
+    """Append one JSON line to a log with a single write, then fsync.
+
+    `target` is a file descriptor opened with O_APPEND (kept open by a long writer) or a path
+    (opened and closed around the write). One write per line keeps concurrent writers' lines
+    whole; a crash can leave only a torn last line, which `read_log` repairs.
+    """
+    if not isinstance(target, int):
+        fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            return append_jsonl(fd, row)
+        finally:
+            os.close(fd)
+    data = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
+    written = os.write(target, data)
+    if written != len(data):  # a short write on a regular file means the disk is full
+        raise OSError(f"short write: {written} of {len(data)} bytes")
+    os.fsync(target)

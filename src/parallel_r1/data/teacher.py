@@ -10,7 +10,6 @@ and reports: valid share, answer accuracy, rejection reasons, blocks and paths p
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 from collections import Counter
@@ -22,6 +21,8 @@ from typing import Any
 from parallel_r1.data.sources import Record, iter_json_rows, write_jsonl
 from parallel_r1.data.templates import render_prompt
 from parallel_r1.errors import ConfigError, DataError
+from parallel_r1.files import append_jsonl
+from parallel_r1.files import read_log as _read_log
 
 RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 
@@ -67,24 +68,13 @@ def read_log(path: str | Path) -> tuple[dict[str, dict], dict[str, int]]:
     Raises:
         DataError: a broken line that is not the last one, or a row without `id`.
     """
-    from parallel_r1.files import read_log as read
-
-    records, repaired = read(path)
+    records, repaired = _read_log(path)
     rows: dict[str, dict] = {}
     for number, row in records:
         if "id" not in row:
             raise DataError("missing required field", file=str(path), line=number, field="id")
         rows.setdefault(str(row["id"]), row)
     return rows, {"num_rows": len(rows), "num_repaired_bytes": repaired}
-
-
-def append_row(fd: int, row: Mapping[str, Any]) -> None:
-    """Append one JSON line with a single write, then fsync (fd opened with O_APPEND)."""
-    data = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
-    written = os.write(fd, data)
-    if written != len(data):  # a short write on a regular file means the disk is full
-        raise OSError(f"short write: {written} of {len(data)} bytes")
-    os.fsync(fd)
 
 
 # ---------------------------------------------------------------- the client
@@ -177,7 +167,7 @@ async def _solve_all(todo: list[Record], out: Path, cfg: TeacherConfig, template
                         failures[record.id] = str(exc)
                         progress.update(failed=1)
                         return
-                    append_row(fd, {"id": record.id, "question": record.question,
+                    append_jsonl(fd, {"id": record.id, "question": record.question,
                                     "answer": record.answer, "source": record.source,
                                     "prompt": prompt, "model": cfg.model, **reply})
                     progress.update(done=1)

@@ -204,9 +204,10 @@ class SampleWriter:
         tally[1] += 1
 
     def __call__(self, job: Job, sample: int, rollout: Any) -> None:
+        from parallel_r1.files import append_jsonl
+
         row = build_row(job, sample, rollout, self.prompts[job.key], self.graders)
-        with open(self.path, "a", encoding="utf-8") as handle:  # one write per row
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        append_jsonl(self.path, row)
         self.rows.append(row)
         self.done.add(sample_key(row))
         self._count(row)
