@@ -3,7 +3,7 @@
 Every figure of an eval summary is `{"value", "low", "high"}`: the statistic and its 95% percentile
 bootstrap interval over problems (AIME has 30 problems: a gap inside the interval is not a result).
 Accuracy-like figures are fractions in JSON and percentages in tables. Pure Python + numpy, and
-matplotlib (Agg) only inside `plot_lines`.
+matplotlib (Agg) only inside `plot_lines` and `plot_phases`.
 """
 
 from __future__ import annotations
@@ -282,6 +282,39 @@ def plot_lines(path: str | Path, title: str, xlabel: str, series: dict[str, tupl
     return path
 
 
+def plot_phases(path: str | Path, per_step: dict[int, dict]) -> Path | None:
+    """Stacked bars of seconds per step by phase (the `time/<phase>_s` metrics), or None."""
+    names = list(dict.fromkeys(k for figs in per_step.values() for k in figs
+                               if k.startswith("time/") and k != "time/step_s"))
+    names = [k for k in names if any(f.get(k) for f in per_step.values())]
+    steps = [s for s, f in per_step.items() if any(k in f for k in names)]
+    if not names or not steps:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(7, 3.8), dpi=100)
+    bottom = np.zeros(len(steps))
+    for key in names:
+        ys = np.array([float(per_step[s].get(key) or 0.0) for s in steps])
+        ax.bar(steps, ys, bottom=bottom, width=0.8, label=key[5:-2], linewidth=0)
+        bottom += ys
+    ax.set(title="Where a step's time goes", xlabel="step", ylabel="seconds per step")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
 # --------------------------------------------------------------------------- run report
 _CURVES = (  # (file, title, [(label, key)], y label)
     ("reward.png", "Reward", [("reward", "reward")], "mean reward"),
@@ -328,6 +361,8 @@ def run_report(per_step: dict[int, dict], out: str | Path, *, title: str = "run"
         series = {k: v for k, v in series.items() if v[0]}
         if series:
             plots.append(plot_lines(out / file, name, "step", series, ylabel))
+    phases = plot_phases(out / "phase_time.png", per_step)
+    plots += [phases] if phases else []
     cols = [("reward", "reward"), ("acc", "accuracy"), ("parallel", "parallel_ratio"),
             ("length", "response_length"), ("blocks", "blocks_per_response"),
             ("position", "block_position"), ("explore", "share_exploration"),

@@ -151,4 +151,5 @@ def save_tiny(directory: str | Path, seed: int = 0, **sizes: int) -> Path:
     from parallel_r1.models.load import save
 
     model, tokenizer = build_tiny(seed, **sizes)
-    return save(model, tokenizer, directory, meta={"source": "tiny", "seed": seed, **sizes})
+    return save(model, tokenizer, directory, meta={"source": "tiny", "kind": "tiny", "seed": seed,
+                                                    **sizes})

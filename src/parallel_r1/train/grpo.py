@@ -1,15 +1,23 @@
 """GRPO through TRL's GRPOTrainer with rollouts from our engine and structured log-probs.
 
 The step reads as the paper's: rollout -> score -> filter (EngineRollouts, the `rollout_func`)
--> advantages -> log-probs -> loss -> step (TRL). The subclass changes one computation: in
-structured mode the per-token log-probs use the mask and positions of
-`parallel_r1.structure.batch_structure`, so they equal the engine's sampling log-probs. It
-overrides a private TRL method, so the TRL minor version is pinned and checked at import.
+-> advantages -> log-probs -> loss -> step (TRL), each a named, timed phase
+(`parallel_r1.train.phases`). The subclass changes one computation: in structured mode the
+per-token log-probs use the mask and positions of `parallel_r1.structure.batch_structure`, so
+they equal the engine's sampling log-probs. It overrides a private TRL method, so the TRL minor
+version is pinned and checked at import.
+
+The engine/trainer log-prob check costs nothing: the loss's own forward pass runs at the weights
+that sampled the batch (before the step's optimiser update), so its log-probs are compared with
+the engine's; when TRL computes `old_per_token_logps` (off-policy micro-batches) those are used.
+Only a model with active dropout (train-mode log-probs differ from sampling's) pays an extra
+eval-mode forward pass, every `logprob_check_every` steps.
 """
 
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -21,6 +29,8 @@ from trl import GRPOConfig, GRPOTrainer
 
 from parallel_r1.format.tags import TagIds
 from parallel_r1.structure import batch_structure
+from parallel_r1.train.cards import CardedCheckpoints
+from parallel_r1.train.phases import PhaseTimedTrainer
 from parallel_r1.train.rollout import EngineRollouts
 
 PINNED_TRL = (1, 16)
@@ -37,19 +47,43 @@ def reward_from_rollout(prompts: list, completions: list, reward: list, **_: Any
     return [float(r) for r in reward]
 
 
-class ParallelGRPOTrainer(GRPOTrainer):
-    """GRPOTrainer whose log-probs follow the parallel structure in structured mode."""
+class ParallelGRPOTrainer(PhaseTimedTrainer, CardedCheckpoints, GRPOTrainer):
+    """GRPOTrainer whose log-probs follow the parallel structure in structured mode, with timed
+    phases and a free engine/trainer log-prob check.
 
-    def __init__(self, *args: Any, structured: bool = True, check_logprobs: bool = True,
+    Args:
+        structured: structured ("Unseen") or causal log-probs.
+        logprob_check_every: log max |engine - trainer| log-prob every N optimiser steps (0 =
+            never); free unless the model has active dropout.
+    """
+
+    def __init__(self, *args: Any, structured: bool = True, logprob_check_every: int = 1,
                  **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.structured = structured
-        self.check_logprobs = check_logprobs
+        self.logprob_check_every = logprob_check_every
         self.tags = TagIds.from_tokenizer(self.processing_class)
+        self.is_check_free = not has_dropout(self.model)
+        self._loss_logps: torch.Tensor | None = None  # [b, Tc] of the latest loss forward
+        self._step_gap: torch.Tensor | None = None  # running max over this step's micro-batches
 
     def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep,
                                            batch_size=None, compute_entropy=False,
                                            compute_aux_loss=False, **multimodal):
+        """TRL's log-prob hook: `token_logps`, timed as `logprobs` for TRL's old / reference
+        passes, its result kept when it is the loss's pass (the free log-prob check)."""
+        is_loss = torch.is_grad_enabled()
+        timed = not is_loss and self.phases.current == "advantages"
+        with self.phases.phase("logprobs") if timed else nullcontext():
+            out = self.token_logps(model, input_ids, attention_mask, logits_to_keep, batch_size,
+                                   compute_entropy, compute_aux_loss, **multimodal)
+        if is_loss:
+            self._loss_logps = out[0].detach()
+        return out
+
+    def token_logps(self, model, input_ids, attention_mask, logits_to_keep,
+                    batch_size=None, compute_entropy=False,
+                    compute_aux_loss=False, **multimodal):
         """Structured mode: TRL's text-only computation with our 4-D mask and positions.
 
         input_ids [B, T] (left-padded prompt + right-padded completion), attention_mask [B, T];
@@ -85,28 +119,96 @@ class ParallelGRPOTrainer(GRPOTrainer):
                 torch.stack(aux).mean() if compute_aux_loss else None)
 
     def _generate_and_score_completions(self, inputs):
-        output = super()._generate_and_score_completions(inputs)
+        with self.phases.phase("advantages"):  # rollout, reward, filter inside are timed apart
+            output = super()._generate_and_score_completions(inputs)
         mode = "train" if self.model.training else "eval"
         rollouts = self.rollout_func
         if isinstance(rollouts, EngineRollouts):
             for name, value in rollouts.last_metrics.items():
                 self._metrics[mode][name].append(_gather_mean(self, value))
-        if self.check_logprobs and "sampling_per_token_logps" in output:
-            diff = self.logprob_gap(output)
-            self._metrics[mode]["logprob/max_abs_diff_engine_trainer"].append(
-                self.accelerator.gather(diff.reshape(1)).max().item())
+        with self.phases.phase("logprob_check"):
+            self.check_generation_batch(output, mode)
         return output
+
+    def is_check_due(self) -> bool:
+        """Whether the optimiser step now running measures the engine/trainer log-prob gap."""
+        every = self.logprob_check_every
+        return bool(every) and self.state.global_step % every == 0
+
+    def check_generation_batch(self, batch: dict[str, torch.Tensor], mode: str) -> None:
+        """The log-prob check where it needs no loss pass: from TRL's old log-probs (computed at
+        the sampling weights) or, with dropout, an explicit eval-mode pass."""
+        if "sampling_per_token_logps" not in batch or not self.is_check_due():
+            return
+        if not self.is_check_free:
+            gap = self.logprob_gap(batch)
+        elif "old_per_token_logps" in batch:
+            gap = max_logprob_gap(batch["old_per_token_logps"], batch["sampling_per_token_logps"],
+                                  batch["completion_mask"])
+        else:
+            return  # measured for free in the loss's forward passes (compute_loss)
+        self._metrics[mode]["logprob/max_abs_diff_engine_trainer"].append(
+            self.accelerator.gather(gap.reshape(1)).max().item())
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        self._loss_logps = None
+        loss = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        if self._loss_logps is not None and model.training:
+            with self.phases.phase("logprob_check"):
+                self.check_loss_pass(inputs, self._loss_logps)
+        self._loss_logps = None
+        return loss
+
+    def check_loss_pass(self, inputs: dict[str, torch.Tensor], logp: torch.Tensor) -> None:
+        """Fold one micro-batch's loss log-probs [b, Tc] into this step's log-prob gap, when
+        they were computed at the weights that sampled it (no optimiser step in between)."""
+        if (not self.is_check_free or "sampling_per_token_logps" not in inputs
+                or "old_per_token_logps" in inputs or not self.is_check_due()):
+            return
+        gap = max_logprob_gap(logp, inputs["sampling_per_token_logps"], inputs["completion_mask"])
+        self._step_gap = gap if self._step_gap is None else torch.maximum(self._step_gap, gap)
+
+    def training_step(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        loss = super().training_step(*args, **kwargs)
+        if self._step % self.current_gradient_accumulation_steps == 0 and \
+                self._step_gap is not None:  # the last micro-batch of the optimiser step
+            with self.phases.phase("logprob_check"):
+                gap = self.accelerator.gather(self._step_gap.reshape(1)).max().item()
+            self._metrics["train"]["logprob/max_abs_diff_engine_trainer"].append(gap)
+            self._step_gap = None
+        return loss
 
     @torch.no_grad()
     def logprob_gap(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Largest |engine log-prob - trainer log-prob| over the batch's real completion tokens."""
+        """Largest |engine log-prob - trainer log-prob| over the batch's real completion tokens,
+        from an extra forward pass in eval mode (as the engine samples)."""
         ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)  # [B, T]
         mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)  # [B, T]
         keep = batch["completion_ids"].size(1)
-        logp, _, _ = self._get_per_token_logps_and_entropies(self.model, ids, mask, keep)
-        real = batch["completion_mask"].bool()  # [B, Tc]
-        delta = (logp - batch["sampling_per_token_logps"]).abs()[real]
-        return delta.max() if delta.numel() else torch.zeros((), device=logp.device)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            logp, _, _ = self.token_logps(self.model, ids, mask, keep)  # [B, Tc]
+        finally:
+            self.model.train(was_training)
+        return max_logprob_gap(logp, batch["sampling_per_token_logps"], batch["completion_mask"])
+
+
+def max_logprob_gap(trainer_logp: torch.Tensor, engine_logp: torch.Tensor,
+                    completion_mask: torch.Tensor) -> torch.Tensor:
+    """max |trainer - engine| log-prob over real tokens; tokens the engine could not score
+    (NaN) are left out. All inputs [B, Tc]; returns a 0-d tensor (0 when nothing is real)."""
+    delta = (trainer_logp - engine_logp).abs()  # [B, Tc]
+    delta = delta[completion_mask.bool() & ~torch.isnan(delta)]
+    return delta.max() if delta.numel() else torch.zeros((), device=trainer_logp.device)
+
+
+def has_dropout(model: Any) -> bool:
+    """Whether the model drops anything in train mode (then train-mode log-probs are noisy)."""
+    config = getattr(model, "config", None)
+    if float(getattr(config, "attention_dropout", 0.0) or 0.0) > 0:
+        return True
+    return any(isinstance(m, torch.nn.Dropout) and m.p > 0 for m in model.modules())
 
 
 def _gather_mean(trainer: GRPOTrainer, value: float) -> float:
@@ -160,11 +262,16 @@ class GRPOHyper:
     logging_steps: int = 1
     seed: int = 0
     bf16: bool = False
+    activation_checkpointing: bool = False  # recompute activations in backward: less memory
 
 
 def grpo_args(output_dir: str | Path, hp: GRPOHyper, **extra: Any) -> GRPOConfig:
-    """The GRPOConfig for our rollout function (generation is ours; TRL sees token ids)."""
-    return GRPOConfig(
+    """The GRPOConfig for our rollout function (generation is ours; TRL sees token ids).
+
+    Args:
+        extra: more GRPOConfig fields, e.g. report_to=["tensorboard"], run_name="demo/rl".
+    """
+    fields = dict(
         output_dir=str(output_dir), learning_rate=hp.learning_rate, adam_beta1=hp.adam_beta1,
         adam_beta2=hp.adam_beta2, weight_decay=hp.weight_decay,
         lr_scheduler_type=hp.lr_scheduler_type, warmup_steps=hp.warmup_ratio,
@@ -177,15 +284,24 @@ def grpo_args(output_dir: str | Path, hp: GRPOHyper, **extra: Any) -> GRPOConfig
         mask_truncated_completions=hp.mask_truncated_completions, temperature=hp.temperature,
         max_completion_length=hp.max_completion_length, save_steps=hp.save_steps,
         save_strategy="steps", logging_steps=hp.logging_steps, seed=hp.seed, data_seed=hp.seed,
-        bf16=hp.bf16, report_to=[], disable_tqdm=True, optim="adamw_torch",
-        remove_unused_columns=False, **extra)
+        bf16=hp.bf16, activation_checkpointing=hp.activation_checkpointing,
+        dataloader_pin_memory=torch.cuda.is_available(), report_to=[], disable_tqdm=True,
+        optim="adamw_torch", remove_unused_columns=False)
+    return GRPOConfig(**(fields | extra))
 
 
 def build_grpo_trainer(model: Any, tokenizer: Any, prompts: Sequence[str], rollouts: EngineRollouts,
                        *, output_dir: str | Path, hp: GRPOHyper, structured: bool = True,
-                       check_logprobs: bool = True, callbacks: list | None = None,
+                       logprob_check_every: int = 1, callbacks: list | None = None,
+                       card_meta: dict[str, Any] | None = None,
                        **extra_args: Any) -> ParallelGRPOTrainer:
     """A ready ParallelGRPOTrainer over `prompts` (rendered prompt texts, golds in `rollouts`).
+
+    Args:
+        logprob_check_every: log the engine/trainer log-prob gap every N steps (0 = never).
+        callbacks: more TrainerCallbacks (tracker callbacks included).
+        card_meta: provenance for the model card of each checkpoint (models.card).
+        extra_args: more GRPOConfig fields (see `grpo_args`).
 
     Raises:
         ValueError: the advantage is not one TRL's GRPO implements ("grpo", "dr_grpo").
@@ -202,5 +318,6 @@ def build_grpo_trainer(model: Any, tokenizer: Any, prompts: Sequence[str], rollo
         model=model, reward_funcs=[reward_from_rollout], args=grpo_args(output_dir, hp, **extra_args),
         train_dataset=Dataset.from_list([{"prompt": p} for p in prompts]),
         processing_class=tokenizer, rollout_func=rollouts, callbacks=callbacks,
-        structured=structured, check_logprobs=check_logprobs)
+        structured=structured, logprob_check_every=logprob_check_every)
+    trainer.card_meta = card_meta
     return quiet_progress(trainer, "GRPO")

@@ -83,7 +83,10 @@ class Stage:
     max_path_tokens: int = _f(256, "token cap of one path")
     max_blocks: int = _f(4, "blocks per response at most")
     dump_every: int = _f(0, "write rollout dumps every N steps; 0 = never")
-    check_logprobs: bool = _f(True, "log max |engine - trainer| log-prob each step")
+    logprob_check_every: int = _f(1, "log max |engine - trainer| log-prob every N steps (0 = "
+                                     "never); free unless the model has dropout")
+    activation_checkpointing: bool = _f(False, "recompute activations in the backward pass: "
+                                               "less memory, ~30% more compute")
     # eval: fields passed to parallel_r1.eval.evaluate.EvalConfig
     eval: dict = _f({}, "EvalConfig fields for an eval stage (benchmarks, samples, limit, ...)")
 
@@ -106,6 +109,7 @@ class Stage:
             (self.gradient_accumulation_steps >= 1, "gradient_accumulation_steps", "must be >= 1"),
             (self.save_steps >= 1, "save_steps", "must be >= 1"),
             (self.refill_rounds >= 0, "refill_rounds", "must be >= 0"),
+            (self.logprob_check_every >= 0, "logprob_check_every", "must be >= 0"),
             (not self.refill_rounds or self.dynamic_sampling, "refill_rounds",
              "refilling needs dynamic_sampling: true"),
         ]
@@ -130,8 +134,11 @@ class Recipe:
     seed: int = _f(0, "seed of every stage")
     model: ModelSpec = _f(None, "the starting model")
     stages: list = _f([], "stages in order; each starts from the last model-producing stage")
+    report_to: Any = _f("none", "trackers for the training stages' metrics, as transformers "
+                                "names them: tensorboard, wandb, trackio, mlflow, ... or a list")
 
     def __post_init__(self) -> None:
+        self.report_to = check_report_to(self.report_to)
         if not self.stages:
             raise ConfigError("a recipe needs at least one stage", field="stages")
         names = [s.name for s in self.stages]
@@ -139,6 +146,41 @@ class Recipe:
         if dup:
             raise ConfigError(f"stage names must be unique; repeated: {sorted(dup)}",
                               field="stages")
+
+
+# Trackers transformers' Trainer can report to (transformers.integrations INTEGRATION_TO_CALLBACK)
+# and the module each one needs; "all" = every installed one, "none" = no tracker.
+TRACKERS = {"azure_ml": "azureml", "clearml": "clearml", "codecarbon": "codecarbon",
+            "comet_ml": "comet_ml", "dagshub": "dagshub", "dvclive": "dvclive",
+            "flyte": "flytekit", "kubeflow": None, "mlflow": "mlflow",
+            "neptune": "neptune", "swanlab": "swanlab", "tensorboard": "tensorboard",
+            "trackio": "trackio", "wandb": "wandb"}
+
+
+def check_report_to(value: Any) -> list[str]:
+    """The recipe's `report_to` as a list of tracker names, each known and installed.
+
+    Raises:
+        ConfigError: an unknown tracker (the known ones are listed), or one whose package is
+            missing (the pip command is named).
+    """
+    import importlib.util
+
+    names = [value] if isinstance(value, str) else list(value or [])
+    if names in (["none"], []):
+        return []
+    if names == ["all"]:
+        return ["all"]
+    for name in names:
+        if name not in TRACKERS:
+            raise ConfigError(f"unknown tracker '{name}'; known: all, none, "
+                              f"{', '.join(sorted(TRACKERS))}", field="report_to")
+        module = TRACKERS[name]
+        if module and importlib.util.find_spec(module) is None and not (
+                name == "tensorboard" and importlib.util.find_spec("tensorboardX")):
+            raise ConfigError(f"tracker '{name}' is not installed (no module '{module}')",
+                              field="report_to")
+    return names
 
 
 def _build(cls: type, data: Any, where: str, file: str) -> Any:

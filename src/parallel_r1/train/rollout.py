@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import random
 import zlib
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -54,14 +55,17 @@ class EngineRollouts:
         step = trainer.state.global_step + 1  # rewards count steps from 1
         group = _group_size(prompts, trainer.num_generations)
         texts = [p if isinstance(p, str) else p[-1]["content"] for p in prompts]
-        rollouts = list(self.generate(texts[::group], group, step, trainer.model))
-        scores, parts = self.reward([r.text for r in rollouts],
-                                    [self.golds[t] for t in texts], step)
+        with phase(trainer, "rollout"):
+            rollouts = list(self.generate(texts[::group], group, step, trainer.model))
+        with phase(trainer, "reward"):
+            scores, parts = self.reward([r.text for r in rollouts],
+                                        [self.golds[t] for t in texts], step)
         scores, parts = list(scores), list(parts)
         refilled = 0.0
-        if self.dynamic_sampling and self.refill_rounds:
-            refilled = self.refill(texts, rollouts, scores, parts, group, step, trainer.model)
-        keep, filter_metrics = self.keep_mask(rollouts, scores, group)
+        with phase(trainer, "filter"):
+            if self.dynamic_sampling and self.refill_rounds:
+                refilled = self.refill(texts, rollouts, scores, parts, group, step, trainer.model)
+            keep, filter_metrics = self.keep_mask(rollouts, scores, group)
         filter_metrics["filter/refilled_groups"] = refilled
         self.last_metrics = rollout_metrics(rollouts, scores, parts) | filter_metrics
         if self.dump_dir and self.dump_every and step % self.dump_every == 0:
@@ -150,6 +154,12 @@ class EngineRollouts:
                 handle.write(json.dumps({"step": step, "prompt": prompt, "response": r.text,
                                          "reward": s, "num_blocks": r.num_blocks,
                                          "finish_reason": r.finish_reason}) + "\n")
+
+
+def phase(trainer: Any, name: str) -> Any:
+    """The trainer's timed phase `name` (parallel_r1.train.phases), or a no-op without one."""
+    timer = getattr(trainer, "phases", None)
+    return timer.phase(name) if timer is not None else nullcontext()
 
 
 def _group_size(prompts: Sequence[Any], num_generations: int) -> int:

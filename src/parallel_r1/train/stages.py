@@ -61,12 +61,60 @@ def _optimiser(stage: Stage, recipe: Recipe) -> dict[str, Any]:
             "per_device_batch_size": stage.per_device_batch_size,
             "gradient_accumulation_steps": stage.gradient_accumulation_steps,
             "max_steps": stage.max_steps, "save_steps": stage.save_steps, "seed": recipe.seed,
-            "bf16": recipe.model.dtype == "bfloat16"}
+            "bf16": recipe.model.dtype == "bfloat16",
+            "activation_checkpointing": stage.activation_checkpointing}
+
+
+def trackers(recipe: Recipe, stage: Stage, out: Path) -> tuple[dict[str, Any], list]:
+    """(config fields, callbacks) that send a training stage's metrics to the recipe's trackers.
+
+    TensorBoard writes to `<stage dir>/tensorboard` (unless $TENSORBOARD_LOGGING_DIR is set);
+    runs are named `<recipe>/<stage>`.
+    """
+    names = list(recipe.report_to)
+    callbacks = []
+    if "tensorboard" in names and not os.environ.get("TENSORBOARD_LOGGING_DIR"):
+        from transformers.integrations import TensorBoardCallback
+
+        board = TensorBoardCallback()
+        board.logging_dir = str(out / "tensorboard")
+        callbacks.append(board)
+        names.remove("tensorboard")
+    return {"report_to": names, "run_name": f"{recipe.name}/{stage.name}",
+            "project": recipe.name}, callbacks
+
+
+def base_model_of(recipe: Recipe, source: str | None) -> str:
+    """The original base model of a stage: the recipe's model, through earlier stages' outputs."""
+    if source is not None:
+        from parallel_r1.models.load import read_provenance
+
+        return (read_provenance(source) or {}).get("base_model") or source
+    from parallel_r1.models import smollm2
+
+    return smollm2.HUB_ID if recipe.model.name == smollm2.NAME else recipe.model.name
+
+
+def card_meta(recipe: Recipe, stage: Stage, source: str | None) -> dict[str, Any]:
+    """The provenance of a stage's model (its card, `parallel_r1.models.card`)."""
+    training = {"learning_rate": stage.learning_rate, "max_steps": stage.max_steps,
+                "per_device_batch_size": stage.per_device_batch_size,
+                "gradient_accumulation_steps": stage.gradient_accumulation_steps,
+                "template": stage.template, "seed": recipe.seed}
+    if stage.kind == "rl":
+        training |= {"num_generations": stage.num_generations, "loss_type": stage.loss_type,
+                     "reward": stage.reward, "grader": stage.grader,
+                     "max_tokens": stage.max_tokens, "temperature": stage.temperature}
+    return {"recipe": recipe.name, "stage": stage.name, "kind": stage.kind,
+            "base_model": base_model_of(recipe, source), "parent": source, "data": stage.data,
+            "mode": stage.mode, "num_paths": stage.num_paths if stage.mode == "structured"
+            else None, "lora_r": recipe.model.lora_r or None, "training": training}
 
 
 def run_sft(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
-            resume: str | None) -> tuple[Any, dict[str, float]]:
-    """Structured or causal SFT of `model` on the stage's traces."""
+            resume: str | None, source: str | None = None) -> tuple[Any, dict[str, float]]:
+    """Structured or causal SFT of `model` on the stage's traces (`source`: where it came from,
+    for the model card)."""
     from parallel_r1.data.templates import render_prompt
     from parallel_r1.train.sft import SFTHyper, tokenize_example, train_sft
 
@@ -75,13 +123,24 @@ def run_sft(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
                 for r in load_records(stage.data)]
     hp = SFTHyper(**_optimiser(stage, recipe), num_epochs=stage.num_epochs)
     model = with_lora(model, recipe)
+    extra, callbacks = trackers(recipe, stage, out)
     return train_sft(model, tok, examples, output_dir=out, hp=hp,
-                     structured=stage.mode == "structured", resume_from_checkpoint=resume)
+                     structured=stage.mode == "structured", resume_from_checkpoint=resume,
+                     callbacks=callbacks, card_meta=card_meta(recipe, stage, source), **extra)
 
 
 def run_rl(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
-           resume: str | None) -> tuple[Any, dict[str, float]]:
+           resume: str | None, source: str | None = None) -> tuple[Any, dict[str, float]]:
     """GRPO with engine rollouts, the stage's reward schedule, filters and loss."""
+    trainer = build_rl(model, tok, stage, out, recipe, source)
+    result = trainer.train(resume_from_checkpoint=resume)
+    trainer.model.eval()
+    return trainer.model, dict(result.metrics)
+
+
+def build_rl(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
+             source: str | None = None) -> Any:
+    """The ready GRPO trainer of an rl stage (`run_rl` trains it)."""
     from parallel_r1.data.templates import render_prompt
     from parallel_r1.engine.torch_engine import TorchEngine
     from parallel_r1.engine.types import ParallelParams, SamplingParams
@@ -109,12 +168,11 @@ def run_rl(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
         loss_type=stage.loss_type, advantage=stage.advantage, epsilon=stage.epsilon,
         epsilon_high=stage.epsilon_high, beta=stage.beta, temperature=stage.temperature,
         max_completion_length=stage.max_tokens)
-    trainer = build_grpo_trainer(model, tok, prompts, rollouts, output_dir=out, hp=hp,
-                                 structured=stage.mode == "structured",
-                                 check_logprobs=stage.check_logprobs)
-    result = trainer.train(resume_from_checkpoint=resume)
-    trainer.model.eval()
-    return trainer.model, dict(result.metrics)
+    extra, callbacks = trackers(recipe, stage, out)
+    return build_grpo_trainer(model, tok, prompts, rollouts, output_dir=out, hp=hp,
+                              structured=stage.mode == "structured",
+                              logprob_check_every=stage.logprob_check_every, callbacks=callbacks,
+                              card_meta=card_meta(recipe, stage, source), **extra)
 
 
 def run_eval(model: Any, tok: Any, stage: Stage, out: Path, seed: int) -> dict[str, Any]:
@@ -132,3 +190,16 @@ def run_eval(model: Any, tok: Any, stage: Stage, out: Path, seed: int) -> dict[s
         return {}
     summary = evaluate(model, tok, cfg, out, model_name=stage.name, progress=True)
     return {"summary": {k: v for k, v in summary.items() if k not in ("table", "config")}}
+
+
+def card_eval(model_dir: str | None, stage: Stage, out: Path) -> None:
+    """Add an eval stage's table (`out/table.md`) to the card of the model it measured (one of
+    ours: `model_dir` from an earlier stage; None = the recipe's own model, left alone)."""
+    if model_dir is None or int(os.environ.get("RANK", "0")) != 0:
+        return
+    import json
+
+    from parallel_r1.models.card import record_eval
+
+    summary = json.loads((out / "summary.json").read_text())
+    record_eval(model_dir, stage.name, summary, (out / "table.md").read_text())
