@@ -28,7 +28,8 @@ PHASES = {
     "logprob_check": "engine vs trainer log-prob check (free unless the model has dropout)",
     "forward_backward": "the loss's forward and backward passes",
     "optimizer": "gradient clipping, optimiser step, scheduler step, zeroing the gradients",
-    "checkpoint": "writing checkpoint-N (counted in the record after the one of its step)",
+    "checkpoint": "writing checkpoint-N (counted in the next step's record; the last one in the "
+                  "final record as time/end/checkpoint_s)",
 }
 SHORT = {"rollout": "roll", "reward": "rew", "filter": "filt", "advantages": "adv",
          "logprobs": "lp", "logprob_check": "check", "forward_backward": "fwd/bwd",
@@ -188,8 +189,13 @@ class PhaseTimedTrainer:
         super().log(logs, *args, **kwargs)
 
     def phase_record(self) -> dict[str, float]:
-        """Phase times since the previous record, per optimiser step (see `phase_metrics`)."""
+        """Phase times since the previous record, per optimiser step (see `phase_metrics`); a
+        record with no new step (the final summary) gets `time/end/<phase>_s`, the seconds
+        spent after the last step's record (its checkpoint)."""
         now, step = time.perf_counter(), self.state.global_step
         started, last_step = self._phase_mark
         self._phase_mark = (now, step)
-        return phase_metrics(self.phases.take(), now - started, step - last_step)
+        seconds = self.phases.take()
+        if step == last_step:
+            return {f"time/end/{p}_s": v for p, v in seconds.items() if v > 0}
+        return phase_metrics(seconds, now - started, step - last_step)
