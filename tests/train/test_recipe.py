@@ -69,3 +69,19 @@ def test_numbers_written_as_yaml_text_become_numbers(tmp_path):
     assert recipe.stages[0].learning_rate == 1e-5 and recipe.stages[0].max_steps == 7
     with pytest.raises(ConfigError, match="stages.0.learning_rate"):
         load(path, ["stages.0.learning_rate=fast"])
+
+
+def test_report_to_names_known_installed_trackers():
+    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
+
+    from parallel_r1.train.recipe import TRACKERS
+
+    assert set(TRACKERS) == set(INTEGRATION_TO_CALLBACK)  # the same names as transformers
+    assert load(RECIPES / "cpu-demo.yaml").report_to == []
+    with pytest.raises(ConfigError, match="unknown tracker 'tensorbord'; known: all, none"):
+        load(RECIPES / "cpu-demo.yaml", ["report_to=[tensorbord]"])
+    with pytest.raises(ConfigError, match="tracker 'swanlab' is not installed") as err:
+        load(RECIPES / "cpu-demo.yaml", ["report_to=swanlab"])
+    assert err.value.field == "report_to"
+    with pytest.raises(ConfigError, match="logprob_check_every"):
+        load(RECIPES / "cpu-demo.yaml", ["stages.rl.logprob_check_every=-1"])
