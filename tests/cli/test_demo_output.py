@@ -128,3 +128,9 @@ def test_verbose_shows_the_third_party_notices_quiet_hides(tmp_path):
     for _, message, _ in FILTERED:  # each filter hides something real
         assert re.search(message, proc.stderr), message
     assert "Writing model shards" in proc.stderr
+
+
+def test_verbose_is_accepted_before_or_after_the_command():
+    for args in (("--verbose", "version"), ("version", "--verbose")):
+        proc = run_cli(*args)
+        assert proc.returncode == 0 and proc.stdout.strip(), proc.stderr

@@ -195,7 +195,10 @@ def run_eval(model: Any, tok: Any, stage: Stage, out: Path, seed: int) -> dict[s
 def card_eval(model_dir: str | None, stage: Stage, out: Path) -> None:
     """Add an eval stage's table (`out/table.md`) to the card of the model it measured (one of
     ours: `model_dir` from an earlier stage; None = the recipe's own model, left alone)."""
-    if model_dir is None or int(os.environ.get("RANK", "0")) != 0:
+    from parallel_r1.models.load import read_provenance
+
+    if model_dir is None or int(os.environ.get("RANK", "0")) != 0 or \
+            read_provenance(model_dir) is None:  # not a directory models.save wrote
         return
     import json
 
