@@ -114,10 +114,11 @@ class Job:
 
 
 def read_samples(path: Path) -> list[dict]:
-    """Rows of a samples file; a torn last line (a crash mid-write) is cut off the file."""
-    from parallel_r1.files import read_log
+    """Rows of a samples file, one per `sample_key` (the last written wins); a torn last line
+    (a crash mid-write) is cut off the file."""
+    from parallel_r1.files import dedupe, read_log
 
-    return [row for _, row in read_log(path)[0]]
+    return dedupe((row for _, row in read_log(path)[0]), sample_key)
 
 
 def sample_key(row: dict) -> tuple:
@@ -266,7 +267,16 @@ def evaluate(model: Any, tokenizer: Any, cfg: EvalConfig, out: str | Path, *,
     Raises:
         ConfigError: bad settings, or `out` resumed with other sampling settings.
         DataError / UnknownNameError: an unreadable or unknown benchmark.
+        WriterLockedError: another process is writing `out` (one writer at a time).
     """
+    from parallel_r1.files import command_line, one_writer
+
+    with one_writer(out, command_line()):
+        return _evaluate(model, tokenizer, cfg, Path(out), model_name, progress)
+
+
+def _evaluate(model: Any, tokenizer: Any, cfg: EvalConfig, out: Path, model_name: str,
+              progress: bool) -> dict[str, Any]:
     from tqdm.auto import tqdm
 
     from parallel_r1.engine.torch_engine import TorchEngine
