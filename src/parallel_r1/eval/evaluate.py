@@ -299,10 +299,12 @@ def _evaluate(model: Any, tokenizer: Any, cfg: EvalConfig, out: Path, model_name
     writer = SampleWriter(out / SAMPLES_FILE, rows, cfg.graders, bar)
     prompt_ids = _prompter(tokenizer, cfg)
     jobs = make_jobs("model", problems, k, None, prompt_ids, writer, cfg.seed)
-    _run(engine, jobs, sampling_params(cfg), writer, cfg)
-    if cfg.sc_baseline:
-        _run_sc(engine, problems, k, prompt_ids, writer, cfg)
-    bar.close()
+    try:
+        _run(engine, jobs, sampling_params(cfg), writer, cfg)
+        if cfg.sc_baseline:
+            _run_sc(engine, problems, k, prompt_ids, writer, cfg)
+    finally:
+        bar.close()  # an error message then starts on a line of its own
     summary = report.summarize_eval(writer.rows, [problems[n][0] for n in problems], k,
                                     cfg.graders, load_metrics)
     summary["model"], summary["config"] = model_name, dataclasses.asdict(cfg)
