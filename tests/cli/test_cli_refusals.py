@@ -89,6 +89,22 @@ def test_check_and_run_resolve_every_stage_before_any_work(cli, recipe, tmp_path
     assert not [p for p in (tmp_path / "run").glob("*") if not p.name.startswith(".")]
 
 
+@pytest.mark.parametrize("override, words", [
+    ("stages.rl.reward={kind: nope}", ["'stages.0.reward'", "unknown reward schedule 'nope'"]),
+    ("stages.rl.reward=nope", ["'stages.0.reward'", "unknown reward 'nope'; known: "]),
+    ("stages.rl.reward=[a, b]", ["'stages.0.reward'", "expected a reward name"]),
+    ("stages.rl.reward={accuracy_reward: [1]}", ["weight of 'accuracy_reward' must be a number"]),
+    ("stages.rl.grader=nope", ["'stages.0.grader'", "unknown grader 'nope'"]),
+    ("stages.rl.num_paths=1.5", ["'stages.0.num_paths'", "must be an integer >= 2"]),
+])
+def test_rewards_graders_and_schedules_are_resolved_up_front(cli, tmp_path, override, words):
+    path = tmp_path / "rl.yaml"
+    path.write_text(f"output_dir: {tmp_path / 'run'}\nstages:\n  - {{kind: rl, max_steps: 2}}\n")
+    line = cli.refused("run", path, override)
+    assert all(w in line for w in words), line
+    assert not (tmp_path / "run").exists()
+
+
 def test_run_check_lists_what_each_stage_resolved(cli, recipe):
     code, out, _ = cli("run", recipe(), "--check")
     assert code == 0 and "sft: sft on synthetic:1:4:0 (4 records)" in out
@@ -175,3 +191,30 @@ def test_full_disk_in_a_run_is_one_line(cli, recipe, tmp_path, monkeypatch):
     line = cli.refused("run", recipe())
     assert line.startswith("error: disk full while writing "
                            f"{tmp_path / 'run' / '0-sft' / 'checkpoint-1' / 'model.safetensors'}")
+
+
+def test_full_disk_in_coldstart_is_one_line(cli, tmp_path, monkeypatch):
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    stub = Path(__file__).parents[1] / "data" / "openai_stub_server.py"
+    server = subprocess.Popen([sys.executable, str(stub), "--port", str(port)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout.readline().startswith("READY")
+        problems = tmp_path / "p.jsonl"
+        problems.write_text("".join(json.dumps({"id": f"p{i}", "question": f"{i}+1",
+                                                "answer": str(i + 1)}) + "\n" for i in range(6)))
+        monkeypatch.setattr(os, "write", _full)
+        log = tmp_path / "log.jsonl"
+        line = cli.refused("data", "coldstart", problems, log, "--base-url",
+                           f"http://127.0.0.1:{port}/v1", "--model", "stub", "--no-progress")
+    finally:
+        server.kill()
+        server.wait()
+    assert line.startswith(f"error: disk full while writing {log}")

@@ -139,6 +139,11 @@ class Stage:
                                       f"{type(weight).__name__} {weight!r}", field=where)
         try:
             build_reward(spec, grader=self.grader)  # unknown names fail here
+        except ConfigError as exc:  # name the recipe field, keep the registry's message
+            field = f"stages.{self.name}.grader" if exc.field == "grader" else where
+            detail = str(exc).split(": ", 1)[-1] if exc.field else str(exc)
+            prefix = f"{exc.field}: " if exc.field not in (None, "grader", "reward") else ""
+            raise ConfigError(prefix + detail, field=field) from None
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"bad reward setting: {exc}", field=where) from None
 
