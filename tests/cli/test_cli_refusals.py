@@ -68,17 +68,17 @@ def test_second_coldstart_on_one_log_is_refused(cli, hold_lock, tmp_path):
 
 @pytest.mark.parametrize("old, new, words", [
     ('data: "synthetic:1:4:0"', "data: missing/sft.jsonl",
-     ["file not found: missing/sft.jsonl", "recipe field stages.0.data", "r.yaml:6"]),
+     ["file not found: missing/sft.jsonl", "recipe field stages.sft.data", "r.yaml:6"]),
     ("benchmarks: synthetic-l1", "benchmarks: synthetic-l9",
-     ["unknown benchmark 'synthetic-l9'", "known: aime24", "stages.1.eval.benchmarks",
+     ["unknown benchmark 'synthetic-l9'", "known: aime24", "stages.eval.eval.benchmarks",
       "r.yaml:11"]),
     ("max_steps: 1", "max_steps: 2.5",
-     ["r.yaml:8, field 'stages.0.max_steps': expected an integer, got float 2.5"]),
+     ["r.yaml:8, field 'stages.sft.max_steps': expected an integer, got float 2.5"]),
     ("eval:\n      benchmarks: synthetic-l1\n      limit: 1", "eval: fast",
-     ["r.yaml:10, field 'stages.1.eval': expected a mapping, got 'fast'"]),
-    ("limit: 1", "limit: [1]", ["field 'stages.1.eval.limit': expected an integer, got list"]),
+     ["r.yaml:10, field 'stages.eval.eval': expected a mapping, got 'fast'"]),
+    ("limit: 1", "limit: [1]", ["field 'stages.eval.eval.limit': expected an integer, got list"]),
     ("limit: 1", "graders: [math-verify, nope]", ["unknown grader 'nope'"]),
-    ("template: none", "template: nope", ["unknown template 'nope'", "stages.0.template"]),
+    ("template: none", "template: nope", ["unknown template 'nope'", "stages.sft.template"]),
 ])
 def test_check_and_run_resolve_every_stage_before_any_work(cli, recipe, tmp_path, old, new,
                                                            words):
@@ -90,12 +90,12 @@ def test_check_and_run_resolve_every_stage_before_any_work(cli, recipe, tmp_path
 
 
 @pytest.mark.parametrize("override, words", [
-    ("stages.rl.reward={kind: nope}", ["'stages.0.reward'", "unknown reward schedule 'nope'"]),
-    ("stages.rl.reward=nope", ["'stages.0.reward'", "unknown reward 'nope'; known: "]),
-    ("stages.rl.reward=[a, b]", ["'stages.0.reward'", "expected a reward name"]),
+    ("stages.rl.reward={kind: nope}", ["'stages.rl.reward'", "unknown reward schedule 'nope'"]),
+    ("stages.rl.reward=nope", ["'stages.rl.reward'", "unknown reward 'nope'; known: "]),
+    ("stages.rl.reward=[a, b]", ["'stages.rl.reward'", "expected a reward name"]),
     ("stages.rl.reward={accuracy_reward: [1]}", ["weight of 'accuracy_reward' must be a number"]),
-    ("stages.rl.grader=nope", ["'stages.0.grader'", "unknown grader 'nope'"]),
-    ("stages.rl.num_paths=1.5", ["'stages.0.num_paths'", "must be an integer >= 2"]),
+    ("stages.rl.grader=nope", ["'stages.rl.grader'", "unknown grader 'nope'"]),
+    ("stages.rl.num_paths=1.5", ["'stages.rl.num_paths'", "must be an integer >= 2"]),
 ])
 def test_rewards_graders_and_schedules_are_resolved_up_front(cli, tmp_path, override, words):
     path = tmp_path / "rl.yaml"
@@ -114,7 +114,7 @@ def test_run_check_lists_what_each_stage_resolved(cli, recipe):
 def test_overrides_are_named_as_the_source_of_a_bad_value(cli, recipe):
     line = cli.refused("run", recipe(), "--check", "stages.sft.learning_rate=[1]")
     assert line == ("error: override stages.sft.learning_rate=[1], field "
-                    "'stages.0.learning_rate': expected a number, got list [1]")
+                    "'stages.sft.learning_rate': expected a number, got list [1]")
 
 
 # ---------------------------------------------------------------- item 5: one line, no traceback
@@ -150,7 +150,7 @@ def test_sft_rows_without_a_trace_are_refused_up_front(cli, recipe, tmp_path):
     data = tmp_path / "plain.jsonl"
     data.write_text(json.dumps({"question": "1+1", "answer": "2"}) + "\n")
     line = cli.refused("run", recipe(sft=str(data)))
-    assert "has no trace" in line and "stages.0.data" in line
+    assert "has no trace" in line and "stages.sft.data" in line
 
 
 def _full(*args, **kwargs):

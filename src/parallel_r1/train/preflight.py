@@ -22,7 +22,7 @@ TRACE_FIELDS = ("completion", "trajectory", "trace", "response")
 def _where(recipe: Recipe, dotted: str) -> str:
     loc = recipe.locate(dotted)
     at = f"{loc['file']}:{loc['line']}" if loc["line"] else (loc["file"] or "the recipe")
-    return f"recipe field {dotted}, {at}"
+    return f"recipe field {loc['field']}, {at}"
 
 
 def _again(exc: ParallelR1Error, recipe: Recipe, dotted: str) -> ParallelR1Error:
@@ -90,6 +90,7 @@ def eval_config(stage: Stage, seed: int, field: str = "eval", recipe: Recipe | N
 
 def check_eval(recipe: Recipe, index: int) -> None:
     """An eval stage's settings, benchmarks (their data read) and graders."""
+    from parallel_r1.data.sources import resolve
     from parallel_r1.eval.benchmarks import load_problems, parse_names
     from parallel_r1.rewards.grading import GRADERS
 
@@ -109,6 +110,9 @@ def check_eval(recipe: Recipe, index: int) -> None:
                 raise _again(exc, recipe, f"{dotted}.graders") from None
     for bench in benches:
         try:
+            if bench.loader is None and resolve(bench.dataset, split=bench.split)[0] in (
+                    "hub", "mirror"):
+                continue  # resolved; downloading it is the eval's job
             load_problems(bench, limit=cfg.limit, drop_suspect=cfg.drop_suspect)
         except ParallelR1Error as exc:
             raise _again(exc, recipe, f"{dotted}.benchmarks") from None

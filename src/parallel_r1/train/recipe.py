@@ -159,9 +159,14 @@ class Recipe:
         "help": "dotted field -> (file, line) or (override, None) that set it (for messages)"})
 
     def locate(self, dotted: str) -> dict[str, Any]:
-        """ConfigError/DataError keywords naming where `dotted` (e.g. "stages.2.data") was set."""
+        """ConfigError/DataError keywords naming where `dotted` (e.g. "stages.2.data") was set;
+        the field is named with the stage's name ("stages.rl.data")."""
         file, line = self.where.get(dotted, (None, None))
-        return {"field": dotted, "file": file, "line": line}
+        parts = dotted.split(".")
+        if len(parts) > 2 and parts[0] == "stages" and parts[1].isdigit() \
+                and int(parts[1]) < len(self.stages):
+            parts[1] = self.stages[int(parts[1])].name
+        return {"field": ".".join(parts), "file": file, "line": line}
 
     def __post_init__(self) -> None:
         if not self.stages:
@@ -176,10 +181,15 @@ class Recipe:
 Where = dict[str, tuple[str | None, int | None]]  # dotted field -> (file, line)
 
 
-def _build(cls: type, data: Any, where: str, file: str, lines: Where) -> Any:
+def _build(cls: type, data: Any, where: str, file: str, lines: Where,
+           label: str | None = None) -> Any:
+    """`cls(**data)` with every key and type checked; `where` is the dotted path of `data` in
+    the file (for line numbers), `label` how messages name it (a stage by its name)."""
+
     def at(dotted: str) -> dict[str, Any]:
         src, line = lines.get(dotted, (file, None))
-        return {"field": dotted or None, "file": src, "line": line}
+        shown = (label or where) + dotted[len(where):] if dotted.startswith(where) else dotted
+        return {"field": shown or None, "file": src, "line": line}
 
     if not isinstance(data, dict):
         raise ConfigError(f"expected a mapping, got {type(data).__name__}", **at(where))
@@ -198,6 +208,11 @@ def _build(cls: type, data: Any, where: str, file: str, lines: Where) -> Any:
         if where.startswith("stages.") and field.startswith("stages."):  # by name -> by index
             field = ".".join([where, *field.split(".")[2:]])
         raise ConfigError(str(exc).split(": ", 1)[-1], **at(field)) from None
+
+
+def _stage_label(stage: Any, index: int) -> str:
+    name = stage.get("name") or stage.get("kind") if isinstance(stage, dict) else None
+    return f"stages.{name}" if isinstance(name, str) and name else f"stages.{index}"
 
 
 def _line_map(text: str, file: str) -> Where:
@@ -329,7 +344,8 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     if not isinstance(stages, list):
         raise ConfigError("must be a list of stages", field="stages", file=file,
                           line=lines.get("stages", (None, None))[1])
-    data["stages"] = [_build(Stage, s, f"stages.{i}", file, lines) for i, s in enumerate(stages)]
+    data["stages"] = [_build(Stage, s, f"stages.{i}", file, lines, _stage_label(s, i))
+                      for i, s in enumerate(stages)]
     recipe = _build(Recipe, data, "", file, lines)
     recipe.where = dict(lines)
     return recipe
