@@ -220,19 +220,36 @@ def test_a_stop_string_inside_a_token_leaves_none_of_it_listed(text, cut):
     assert offsets[-1] + len(tokens[-1]) == len(cut)
 
 
-def test_server_logprobs_describe_exactly_the_text(client):
-    reply = client.chat.completions.create(model="tiny", messages=CHAT, max_tokens=24, n=8,
-                                           seed=3, logprobs=True)
+def streamed_choices(client, **kwargs) -> list[tuple[str, list, str, int]]:
+    """(text, log-prob entries, finish reason, completion tokens) per choice of a stream."""
+    texts, entries, reasons, tokens = {}, {}, {}, {}
+    for chunk in client.chat.completions.create(stream=True, **kwargs):
+        for c in chunk.choices:
+            texts[c.index] = texts.get(c.index, "") + (c.delta.content or "")
+            if c.finish_reason:
+                entries[c.index], reasons[c.index] = c.logprobs.content, c.finish_reason
+                tokens[c.index] = c.model_extra["parallel"]["completion_tokens"]
+    return [(texts[i], entries[i], reasons[i], tokens[i]) for i in sorted(texts)]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_server_logprobs_describe_exactly_the_text(client, stream):
+    kwargs = {"model": "tiny", "messages": CHAT, "max_tokens": 24, "n": 8, "seed": 3,
+              "logprobs": True}
+    if stream:
+        choices = streamed_choices(client, **kwargs)
+    else:
+        choices = [(c.message.content, c.logprobs.content, c.finish_reason,
+                    c.model_extra["parallel"]["completion_tokens"])
+                   for c in client.chat.completions.create(**kwargs).choices]
     split = 0
-    for choice in reply.choices:
-        entries = choice.logprobs.content
-        text = choice.message.content
+    for text, entries, reason, num_tokens in choices:
         assert "".join(e.token for e in entries) == text
         raw = b"".join(bytes(e.bytes) for e in entries)  # a random model writes invalid UTF-8 too
         assert raw.decode("utf-8", errors="replace") == text
         assert raw == text.encode() or "\ufffd" in text
-        if choice.finish_reason == "length":
-            assert len(entries) == choice.model_extra["parallel"]["completion_tokens"]
+        if reason == "length":
+            assert len(entries) == num_tokens  # every token listed, the last ones included
         split += any(len(e.bytes) == 1 and e.bytes[0] >= 0x80 for e in entries)
     assert split  # the random tiny model writes byte tokens: the case is exercised
 
