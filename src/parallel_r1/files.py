@@ -72,7 +72,7 @@ def writing(path: str | Path) -> Iterator[None]:
             raise
         where = getattr(exc, "filename", None) or path
         raise DiskFullError(f"disk full while writing {where}; free some space and rerun "
-                            "(finished work is kept)") from exc
+                            "(a run, eval or coldstart resumes where it stopped)") from exc
 
 
 def _umask() -> int:
