@@ -281,9 +281,11 @@ def _evaluate(model: Any, tokenizer: Any, cfg: EvalConfig, out: Path, model_name
 
     from parallel_r1.engine.torch_engine import TorchEngine
     from parallel_r1.eval import report
+    from parallel_r1.files import remove_temporaries
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    remove_temporaries(out, depth=1)  # what a kill mid-write left (we hold the lock)
     _check_resume(out, cfg, model_name)
     problems, load_metrics, k = {}, {}, {}
     for bench in parse_names(cfg.benchmarks):
