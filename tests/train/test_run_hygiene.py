@@ -101,3 +101,35 @@ def test_a_stage_restarted_from_scratch_starts_with_empty_logs(tmp_path, monkeyp
     runner.run(recipes.load(path))
     assert seen == {"resume": None, "metrics": ""}
     assert not list(stage.glob("checkpoint-*"))
+
+
+def test_a_checkpoint_of_the_last_step_is_loaded_not_trained_again(tmp_path, monkeypatch):
+    """Killed while the final model was saved: resuming the Trainer at max_steps would run one
+    optimiser step too many, so the weights come from the checkpoint itself."""
+    import torch
+
+    from parallel_r1.models.tiny import build_tiny
+    from parallel_r1.train import recipe as recipes
+    from parallel_r1.train import runner, stages
+
+    out = tmp_path / "run"
+    stage = out / "0-sft"
+    ckpt = stage / "checkpoint-6"
+    trained, tok = build_tiny(7, num_layers=2, hidden=64)  # the recipe's tiny shape, other seed
+    trained.save_pretrained(ckpt)
+    tok.save_pretrained(ckpt)
+    (ckpt / "trainer_state.json").write_text(json.dumps({"global_step": 6, "max_steps": 6}))
+    summary = {"step": 6, "train_runtime": 1.5, "train_loss": 0.25}
+    (stage / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in (
+        *({"step": s, "loss": 1.0} for s in range(1, 7)), summary)))
+    (out / "state.json").write_text(json.dumps({"stages": {"sft": {"status": "running"}}}))
+    path = tmp_path / "r.yaml"
+    path.write_text(RECIPE.format(out=out))
+    monkeypatch.setattr(stages, "run_sft", lambda *a: pytest.fail("trained again"))
+    state = runner.run(recipes.load(path))
+    assert state["stages"]["sft"]["metrics"] == {"train_runtime": 1.5, "train_loss": 0.25}
+    saved = type(trained).from_pretrained(stage / "model")
+    for name, value in trained.state_dict().items():
+        assert torch.equal(value, saved.state_dict()[name]), name
+    rows = [json.loads(x) for x in (stage / "metrics.jsonl").open()]
+    assert rows[-1] == summary and len(rows) == 7  # the summary of the finished training stays

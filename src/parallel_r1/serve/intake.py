@@ -33,8 +33,9 @@ class BodyLimit:
     """ASGI middleware: refuse request bodies over `max_bytes` with 413, before any parsing.
 
     The body is read (and counted) here and handed on whole, so the app never sees more than
-    the bound. A body announced too large by Content-Length is refused without reading it; one
-    that grows past the bound is drained up to 4x the bound so the client reads the answer.
+    the bound. A body over the bound is drained (not kept) up to 4x the bound before the 413,
+    so that a client still sending reads the answer instead of a reset connection; one
+    announced larger than that by Content-Length is refused at once.
     """
 
     def __init__(self, app: Any, max_bytes: int):
@@ -45,7 +46,7 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length", b"").decode() or None
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+        if declared is not None and declared.isdigit() and int(declared) > 4 * self.max_bytes:
             return await self._refuse(send, int(declared))
         chunks, size = [], 0
         while True:

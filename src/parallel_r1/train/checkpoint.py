@@ -6,7 +6,8 @@ counts only if it reads back: `trainer_state.json` parses and names step N, the 
 and whole (safetensors headers and sizes agree; torch zip files have their central directory).
 A broken one is removed and the stage resumes from the one before. Resuming from step N rewrites
 the stage's logs (metrics.jsonl, rollouts*.jsonl) to the rows of steps <= N, so each step is
-logged once. Pure standard library.
+logged once. A checkpoint of the last step (a kill while the final model was saved) is not
+resumed but loaded: the Trainer would run one step too many. Standard library, except the loaders.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import struct
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from parallel_r1.files import trim_log
 
@@ -101,15 +103,51 @@ def resume_point(stage_dir: str | Path, say: Callable[[str], None] = print) -> s
     return None
 
 
-def trim_step_logs(stage_dir: str | Path, step: int) -> dict[str, int]:
+def trim_step_logs(stage_dir: str | Path, step: int, *, final: bool = False) -> dict[str, int]:
     """Cut the stage's per-step logs back to the rows of steps <= `step` (0: all rows), and the
-    end-of-training summary rows, which the resumed run writes again. Returns rows removed per
-    file (files that lost none are left out)."""
+    end-of-training summary rows, which the resumed run writes again (kept when `final`: the
+    training is over and will not be rerun). Returns rows removed per file (files that lost
+    none are left out)."""
     removed = {}
     for pattern in STEP_LOGS:
         for path in sorted(Path(stage_dir).glob(pattern)):
             count = trim_log(path, lambda row: isinstance(row.get("step"), int)
-                             and row["step"] <= step and "train_runtime" not in row)
+                             and row["step"] <= step and (final or "train_runtime" not in row))
             if count:
                 removed[path.name] = count
     return removed
+
+
+def is_final(ckpt: str | Path) -> bool:
+    """Whether `ckpt` was saved at the last step of its training (global_step >= max_steps).
+
+    Resuming the Trainer from such a checkpoint would run one more optimiser step (its loop only
+    checks for the end after a step), so the runner takes the weights from it instead.
+    """
+    try:
+        state = json.loads((Path(ckpt) / "trainer_state.json").read_text(encoding="utf-8"))
+        return 0 < int(state.get("max_steps") or 0) <= int(state["global_step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def load_final(model: Any, ckpt: str | Path) -> Any:
+    """The trained model of a final checkpoint: `model` (the stage's starting model) with the
+    checkpoint's LoRA adapter on top, or the checkpoint's full weights in `model`'s dtype."""
+    ckpt = Path(ckpt)
+    if (ckpt / "adapter_config.json").is_file():
+        from peft import PeftModel
+
+        return PeftModel.from_pretrained(model, str(ckpt))
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(str(ckpt), dtype=next(model.parameters()).dtype)
+
+
+def final_metrics(stage_dir: str | Path) -> dict[str, Any]:
+    """The end-of-training summary the stage logged (train_runtime, train_loss, ...), or {}."""
+    from parallel_r1.files import read_log
+
+    path = Path(stage_dir) / "metrics.jsonl"
+    rows = [row for _, row in read_log(path)[0] if "train_runtime" in row] if path.exists() else []
+    return {k: v for k, v in rows[-1].items() if k != "step"} if rows else {}

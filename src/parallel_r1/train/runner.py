@@ -151,10 +151,10 @@ def _newest(stage_dir: Path) -> str | None:
 
 
 def _trim_logs(stage_dir: Path, resume: str | None) -> None:
-    from parallel_r1.train.checkpoint import trim_step_logs
+    from parallel_r1.train.checkpoint import is_final, trim_step_logs
 
     step = int(resume.rsplit("-", 1)[1]) if resume else 0
-    removed = trim_step_logs(stage_dir, step)
+    removed = trim_step_logs(stage_dir, step, final=bool(resume) and is_final(resume))
     if removed:
         _say(f"{'resuming at step ' + str(step) if step else 'restarting'}: removed log rows "
              "written after it (" + ", ".join(f"{n} in {name}" for name, n in removed.items())
@@ -165,12 +165,17 @@ def run_stage(recipe: Recipe, stage: Stage, stage_dir: Path, source: str | None,
               resume: str | None) -> dict[str, Any]:
     """One stage from `source` (None: the recipe's model); returns its state record."""
     from parallel_r1.train import stages
+    from parallel_r1.train.checkpoint import final_metrics, is_final, load_final
 
     model, tok = load_model(recipe, source)
     if stage.kind == "eval":
         return stages.run_eval(model, tok, stage, stage_dir, recipe.seed)
-    fn = stages.run_sft if stage.kind == "sft" else stages.run_rl
-    model, metrics = fn(model, tok, stage, stage_dir, recipe, resume)
+    if resume and is_final(resume):  # trained to the end; killed before the model was saved
+        _say(f"{resume} is the last step: taking the trained model from it")
+        model, metrics = load_final(model, resume), final_metrics(stage_dir)
+    else:
+        fn = stages.run_sft if stage.kind == "sft" else stages.run_rl
+        model, metrics = fn(model, tok, stage, stage_dir, recipe, resume)
     out = stage_dir / "model"
     if int(os.environ.get("RANK", "0")) == 0:
         from parallel_r1.models import save
