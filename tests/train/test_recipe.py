@@ -74,7 +74,7 @@ def test_numbers_written_as_yaml_text_become_numbers(tmp_path):
 def test_report_to_names_known_installed_trackers():
     from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
 
-    from parallel_r1.train.recipe import TRACKERS
+    from parallel_r1.train.trackers import TRACKERS
 
     assert set(TRACKERS) == set(INTEGRATION_TO_CALLBACK)  # the same names as transformers
     assert load(RECIPES / "cpu-demo.yaml").report_to == []

@@ -16,7 +16,6 @@ eval-mode forward pass, every `logprob_check_every` steps.
 
 from __future__ import annotations
 
-import json
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +23,12 @@ from typing import Any, Sequence
 
 import torch
 import trl
-from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
 
 from parallel_r1.format.tags import TagIds
 from parallel_r1.structure import batch_structure
 from parallel_r1.train.cards import CardedCheckpoints
+from parallel_r1.train.logs import JsonlMetrics
 from parallel_r1.train.phases import PhaseTimedTrainer
 from parallel_r1.train.rollout import EngineRollouts
 
@@ -214,24 +213,6 @@ def has_dropout(model: Any) -> bool:
 def _gather_mean(trainer: GRPOTrainer, value: float) -> float:
     t = torch.tensor([value], dtype=torch.float32, device=trainer.accelerator.device)
     return trainer.accelerator.gather(t).nanmean().item()
-
-
-class JsonlMetrics(TrainerCallback):
-    """Write every log record of the trainer (main process) as one JSON line."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if state.is_world_process_zero and logs:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            row = {"step": state.global_step, **{k: _plain(v) for k, v in logs.items()}}
-            with self.path.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(row) + "\n")
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
 
 
 @dataclass

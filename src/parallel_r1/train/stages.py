@@ -13,6 +13,7 @@ from typing import Any
 
 from parallel_r1.errors import ConfigError
 from parallel_r1.train.recipe import Recipe, Stage
+from parallel_r1.train.trackers import tracker_setup
 
 TRACE_FIELDS = ("completion", "trajectory", "trace", "response")
 
@@ -65,25 +66,6 @@ def _optimiser(stage: Stage, recipe: Recipe) -> dict[str, Any]:
             "activation_checkpointing": stage.activation_checkpointing}
 
 
-def trackers(recipe: Recipe, stage: Stage, out: Path) -> tuple[dict[str, Any], list]:
-    """(config fields, callbacks) that send a training stage's metrics to the recipe's trackers.
-
-    TensorBoard writes to `<stage dir>/tensorboard` (unless $TENSORBOARD_LOGGING_DIR is set);
-    runs are named `<recipe>/<stage>`.
-    """
-    names = list(recipe.report_to)
-    callbacks = []
-    if "tensorboard" in names and not os.environ.get("TENSORBOARD_LOGGING_DIR"):
-        from transformers.integrations import TensorBoardCallback
-
-        board = TensorBoardCallback()
-        board.logging_dir = str(out / "tensorboard")
-        callbacks.append(board)
-        names.remove("tensorboard")
-    return {"report_to": names, "run_name": f"{recipe.name}/{stage.name}",
-            "project": recipe.name}, callbacks
-
-
 def base_model_of(recipe: Recipe, source: str | None) -> str:
     """The original base model of a stage: the recipe's model, through earlier stages' outputs."""
     if source is not None:
@@ -121,12 +103,19 @@ def run_sft(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
     examples = [tokenize_example(tok, render_prompt(stage.template, r.question), _trace(r),
                                  chat=recipe.model.chat, max_length=stage.max_length)
                 for r in load_records(stage.data)]
+    if examples and not any(examples):
+        raise ConfigError(f"all {len(examples)} SFT examples are longer than max_length "
+                          f"({stage.max_length} tokens); raise it", field=f"stages.{stage.name}"
+                          ".max_length")
     hp = SFTHyper(**_optimiser(stage, recipe), num_epochs=stage.num_epochs)
     model = with_lora(model, recipe)
-    extra, callbacks = trackers(recipe, stage, out)
+    from parallel_r1.train.logs import JsonlMetrics
+
+    extra, callbacks = tracker_setup(recipe, stage, out)
     return train_sft(model, tok, examples, output_dir=out, hp=hp,
                      structured=stage.mode == "structured", resume_from_checkpoint=resume,
-                     callbacks=callbacks, card_meta=card_meta(recipe, stage, source), **extra)
+                     callbacks=[JsonlMetrics(out / "metrics.jsonl"), *callbacks],
+                     card_meta=card_meta(recipe, stage, source), **extra)
 
 
 def run_rl(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
@@ -168,7 +157,7 @@ def build_rl(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
         loss_type=stage.loss_type, advantage=stage.advantage, epsilon=stage.epsilon,
         epsilon_high=stage.epsilon_high, beta=stage.beta, temperature=stage.temperature,
         max_completion_length=stage.max_tokens)
-    extra, callbacks = trackers(recipe, stage, out)
+    extra, callbacks = tracker_setup(recipe, stage, out)
     return build_grpo_trainer(model, tok, prompts, rollouts, output_dir=out, hp=hp,
                               structured=stage.mode == "structured",
                               logprob_check_every=stage.logprob_check_every, callbacks=callbacks,
@@ -177,15 +166,10 @@ def build_rl(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
 
 def run_eval(model: Any, tok: Any, stage: Stage, out: Path, seed: int) -> dict[str, Any]:
     """`parallel_r1.eval.evaluate` on the stage's `eval` settings; returns its headline numbers."""
-    try:
-        from parallel_r1.eval.evaluate import EvalConfig, evaluate
-    except ImportError as exc:  # the eval package is written alongside this one
-        raise NotImplementedError(f"the eval stage needs parallel_r1.eval.evaluate: {exc}") from exc
-    fields = {"mode": stage.mode, "template": stage.template, "seed": seed, **stage.eval}
-    try:
-        cfg = EvalConfig(**fields)
-    except TypeError as exc:
-        raise ConfigError(f"bad eval settings: {exc}", field=f"stages.{stage.name}.eval") from exc
+    from parallel_r1.eval.evaluate import evaluate
+    from parallel_r1.train.preflight import eval_config
+
+    cfg = eval_config(stage, seed, f"stages.{stage.name}.eval")
     if int(os.environ.get("RANK", "0")) != 0:
         return {}
     summary = evaluate(model, tok, cfg, out, model_name=stage.name, progress=True)
