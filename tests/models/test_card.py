@@ -62,3 +62,13 @@ def test_save_writes_the_card_and_an_eval_adds_its_table(tmp_path):
     provenance = json.loads((path / "parallel_r1.json").read_text())
     assert "config" not in provenance["evals"]["eval-rl"]["summary"]
     assert header(text)["model-index"][0]["results"]
+
+
+def test_the_cards_python_snippet_runs(tmp_path, capsys):
+    model, tok = build_tiny(0)
+    path = save(model, tok, tmp_path / "model", meta=META)
+    text = (path / "README.md").read_text()
+    code = text.split("```python\n")[1].split("```")[0]
+    exec(code.replace("MODEL_DIR", str(path)).replace("max_new_tokens=256", "max_new_tokens=4"),
+         {})
+    assert capsys.readouterr().out.strip()
