@@ -71,4 +71,4 @@ def test_the_cards_python_snippet_runs(tmp_path, capsys):
     code = text.split("```python\n")[1].split("```")[0]
     exec(code.replace("MODEL_DIR", str(path)).replace("max_new_tokens=256", "max_new_tokens=4"),
          {})
-    assert capsys.readouterr().out.strip()
+    assert capsys.readouterr().out  # it ran to its print (a random model writes anything)
