@@ -23,13 +23,15 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """`python -m parallel_r1 serve tiny ...` in its own process; output goes to a log file."""
+    """`python -m parallel_r1 serve MODEL ...` (tiny by default) in its own process; output goes
+    to a log file."""
 
-    def __init__(self, log: Path, port: int | None = None, *args: str, api_key: str | None = None):
+    def __init__(self, log: Path, port: int | None = None, *args: str, api_key: str | None = None,
+                 model: str = "tiny"):
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
-        cmd = [sys.executable, "-m", "parallel_r1", "serve", "tiny", "--port", str(self.port),
+        cmd = [sys.executable, "-m", "parallel_r1", "serve", model, "--port", str(self.port),
                *args]
         if api_key is not None:
             env[KEY_ENV] = api_key

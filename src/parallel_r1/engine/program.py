@@ -72,8 +72,9 @@ class BlockState:
 
 
 def mix_seed(seed: int, a: int, b: int) -> int:
-    """A segment's seed from its sample's seed and where it sits (block, path or main turn)."""
-    return (seed * 1_000_003 + a * 10_007 + b * 101 + 1) % (2**63 - 1)
+    """A segment's seed from its sample's seed and where it sits (block, path or main turn);
+    below 2**62, so it travels unchanged to any server."""
+    return (seed * 1_000_003 + a * 10_007 + b * 101 + 1) % 2**62
 
 
 class SampleProgram:
@@ -129,9 +130,11 @@ class SampleProgram:
         if self.par.mode != "causal":
             stops = stops | {self.rules.tags.parallel_open}
         tail = len(extension) - self._targets[0][0] if self._targets else 0
-        seg = self._segment(MAIN, -1, extension, max(remaining, 0), stops,
-                            mix_seed(self.seed, 0, self._turn), parent=parent, join=join,
-                            logprob_tail=tail)
+        # the first turn draws with the sample's own seed: a causal sample is then the same
+        # on every backend that honours a request seed the way ours does
+        seed = self.seed % 2**62 if self._turn == 0 else mix_seed(self.seed, 0, self._turn)
+        seg = self._segment(MAIN, -1, extension, max(remaining, 0), stops, seed, parent=parent,
+                            join=join, logprob_tail=tail)
         self._turn += 1
         self.current = seg.key
         return [seg]

@@ -1,9 +1,11 @@
-"""GRPO through TRL's GRPOTrainer with rollouts from our engine and structured log-probs.
+"""GRPO through TRL's GRPOTrainer with rollouts from our engine and layout-aware log-probs.
 
 The step reads as the paper's: rollout -> score -> filter (EngineRollouts, the `rollout_func`)
--> advantages -> log-probs -> loss -> step (TRL). The subclass changes one computation: in
-structured mode the per-token log-probs use the mask and positions of
-`parallel_r1.structure.batch_structure`, so they equal the engine's sampling log-probs. It
+-> advantages -> log-probs -> loss -> step (TRL). The subclass changes one computation: in the
+structured and threads layouts the per-token log-probs come from one forward over the packed
+sequence of `parallel_r1.structure.batch_packed` (its mask and positions; in threads the paths
+beyond the first once more in their isolated contexts), read at each token's predictor, so they
+equal the engine's sampling log-probs. TRL sees the plain sampled sequence throughout. It
 overrides a private TRL method, so the TRL minor version is pinned and checked at import.
 """
 
@@ -20,7 +22,7 @@ from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
 
 from parallel_r1.format.tags import TagIds
-from parallel_r1.structure import batch_structure
+from parallel_r1.structure import batch_packed
 from parallel_r1.train.rollout import EngineRollouts
 
 PINNED_TRL = (1, 16)
@@ -38,51 +40,63 @@ def reward_from_rollout(prompts: list, completions: list, reward: list, **_: Any
 
 
 class ParallelGRPOTrainer(GRPOTrainer):
-    """GRPOTrainer whose log-probs follow the parallel structure in structured mode."""
+    """GRPOTrainer whose log-probs follow the rollouts' layout (causal, structured, threads)."""
 
-    def __init__(self, *args: Any, structured: bool = True, check_logprobs: bool = True,
+    def __init__(self, *args: Any, layout: str = "structured", check_logprobs: bool = True,
                  **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.structured = structured
+        self.layout = layout
         self.check_logprobs = check_logprobs
         self.tags = TagIds.from_tokenizer(self.processing_class)
 
     def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep,
                                            batch_size=None, compute_entropy=False,
                                            compute_aux_loss=False, **multimodal):
-        """Structured mode: TRL's text-only computation with our 4-D mask and positions.
+        """Structured and threads: one forward over each row's packed sequence.
 
         input_ids [B, T] (left-padded prompt + right-padded completion), attention_mask [B, T];
         returns log-probs [B, logits_to_keep], entropies or None, aux loss or None.
         """
-        if not self.structured:
+        if self.layout == "causal":
             return super()._get_per_token_logps_and_entropies(
                 model, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy,
                 compute_aux_loss, **multimodal)
         if any(v is not None for v in multimodal.values()):
-            raise NotImplementedError("structured log-probs support text-only models")
+            raise NotImplementedError(f"{self.layout} log-probs support text-only models")
         batch_size = batch_size or input_ids.size(0)
-        start = input_ids.size(1) - logits_to_keep  # first completion column, every row
-        dtype = next(model.parameters()).dtype
         logps, entropies, aux = [], [], []
         for lo in range(0, input_ids.size(0), batch_size):
-            ids = input_ids[lo: lo + batch_size]  # [b, T]
-            real = attention_mask[lo: lo + batch_size]  # [b, T]
-            pos, mask = batch_structure(ids.cpu(), real.cpu(), self.tags, start, dtype=dtype)
-            labels = ids.masked_fill(real == 0, -100)  # [b, T]
-            labels[:, :-logits_to_keep] = -100
-            extra = {"output_router_logits": True} if compute_aux_loss else {}
-            with self.accelerator.autocast():
-                out = model(input_ids=ids, attention_mask=mask.to(ids.device),
-                            position_ids=pos.to(ids.device), labels=labels, fused_lm_head=True,
-                            **extra)
-            logps.append(out.log_probs[:, -logits_to_keep:])
+            out, cols = self._packed_forward(model, input_ids[lo: lo + batch_size],
+                                             attention_mask[lo: lo + batch_size], logits_to_keep,
+                                             compute_aux_loss)
+            logps.append(out.log_probs.gather(1, cols))
             if compute_entropy:
-                entropies.append(out.entropy[:, -logits_to_keep:])
+                entropies.append(out.entropy.gather(1, cols))
             if compute_aux_loss:
                 aux.append(out.aux_loss)
         return (torch.cat(logps), torch.cat(entropies) if compute_entropy else None,
                 torch.stack(aux).mean() if compute_aux_loss else None)
+
+    def _packed_forward(self, model, ids, real, keep, aux):
+        """The fused-head forward over a chunk's packed rows; returns it and, per completion
+        column, the packed column whose next-token distribution scores it ([b, keep])."""
+        start = ids.size(1) - keep  # first completion column, every row
+        dtype = next(model.parameters()).dtype
+        batch = batch_packed(ids.cpu(), real.cpu(), self.tags, start, layout=self.layout,
+                             dtype=dtype)
+        cols = batch.predictor[:, -keep:].to(ids.device)  # [b, keep]
+        valid = (cols >= 0) & real[:, -keep:].bool()  # [b, keep]
+        cols = cols.clamp(min=0)
+        packed = batch.input_ids.to(ids.device)  # [b, T']
+        shift = torch.full_like(packed, -100)  # [b, T'] label = the token a column predicts
+        rows = torch.arange(ids.size(0), device=ids.device)[:, None].expand_as(cols)
+        shift[rows[valid], cols[valid]] = ids[:, -keep:][valid]
+        extra = {"output_router_logits": True} if aux else {}
+        with self.accelerator.autocast():
+            out = model(input_ids=packed, attention_mask=batch.attention_mask.to(ids.device),
+                        position_ids=batch.position_ids.to(ids.device), shift_labels=shift,
+                        fused_lm_head=True, **extra)
+        return out, cols
 
     def _generate_and_score_completions(self, inputs):
         output = super()._generate_and_score_completions(inputs)
@@ -92,21 +106,47 @@ class ParallelGRPOTrainer(GRPOTrainer):
             for name, value in rollouts.last_metrics.items():
                 self._metrics[mode][name].append(_gather_mean(self, value))
         if self.check_logprobs and "sampling_per_token_logps" in output:
-            diff = self.logprob_gap(output)
-            self._metrics[mode]["logprob/max_abs_diff_engine_trainer"].append(
-                self.accelerator.gather(diff.reshape(1)).max().item())
+            for name, value in self.mismatch_metrics(output).items():
+                self._metrics[mode][name].append(value)
         return output
 
     @torch.no_grad()
+    def logprob_deltas(self, batch: dict[str, torch.Tensor], *, trained_only: bool = False
+                       ) -> torch.Tensor:
+        """|engine log-prob - trainer log-prob| [N] over the batch's real completion tokens
+        (only those trained on with `trained_only`), where the engine gave one (not NaN)."""
+        logp = batch.get("old_per_token_logps")  # TRL computed it already (vLLM IS correction)
+        if logp is None:
+            ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)  # [B, T]
+            mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)  # [B, T]
+            keep = batch["completion_ids"].size(1)
+            logp, _, _ = self._get_per_token_logps_and_entropies(self.model, ids, mask, keep)
+        real = batch["completion_mask"].bool()  # [B, Tc]
+        if trained_only and batch.get("tool_mask") is not None:
+            real &= batch["tool_mask"].bool()
+        delta = (logp - batch["sampling_per_token_logps"]).abs()[real]
+        return delta[~torch.isnan(delta)].float()
+
     def logprob_gap(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Largest |engine log-prob - trainer log-prob| over the batch's real completion tokens."""
-        ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)  # [B, T]
-        mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)  # [B, T]
-        keep = batch["completion_ids"].size(1)
-        logp, _, _ = self._get_per_token_logps_and_entropies(self.model, ids, mask, keep)
-        real = batch["completion_mask"].bool()  # [B, Tc]
-        delta = (logp - batch["sampling_per_token_logps"]).abs()[real]
-        return delta.max() if delta.numel() else torch.zeros((), device=logp.device)
+        delta = self.logprob_deltas(batch)
+        return delta.max() if delta.numel() else torch.zeros(())
+
+    def mismatch_metrics(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """The engine/trainer mismatch on trained tokens as a distribution: max, mean, p99 (the
+        largest of the processes' p99)."""
+        delta = self.logprob_deltas(batch, trained_only=True)
+        device = self.accelerator.device
+        stats = torch.zeros(4, device=device)  # max, sum, count, p99
+        if delta.numel():
+            stats = torch.stack([delta.max(), delta.sum(), delta.new_tensor(float(delta.numel())),
+                                 torch.quantile(delta[:2**24], 0.99)]).to(device)
+        every = self.accelerator.gather(stats[None]).view(-1, 4)
+        count = every[:, 2].sum().clamp(min=1)
+        name = "logprob/engine_trainer_abs_diff"
+        return {f"{name}/max": every[:, 0].max().item(),
+                f"{name}/mean": (every[:, 1].sum() / count).item(),
+                f"{name}/p99": every[:, 3].max().item()}
 
 
 def _gather_mean(trainer: GRPOTrainer, value: float) -> float:
@@ -182,7 +222,7 @@ def grpo_args(output_dir: str | Path, hp: GRPOHyper, **extra: Any) -> GRPOConfig
 
 
 def build_grpo_trainer(model: Any, tokenizer: Any, prompts: Sequence[str], rollouts: EngineRollouts,
-                       *, output_dir: str | Path, hp: GRPOHyper, structured: bool = True,
+                       *, output_dir: str | Path, hp: GRPOHyper, layout: str = "structured",
                        check_logprobs: bool = True, callbacks: list | None = None,
                        **extra_args: Any) -> ParallelGRPOTrainer:
     """A ready ParallelGRPOTrainer over `prompts` (rendered prompt texts, golds in `rollouts`).
@@ -202,5 +242,5 @@ def build_grpo_trainer(model: Any, tokenizer: Any, prompts: Sequence[str], rollo
         model=model, reward_funcs=[reward_from_rollout], args=grpo_args(output_dir, hp, **extra_args),
         train_dataset=Dataset.from_list([{"prompt": p} for p in prompts]),
         processing_class=tokenizer, rollout_func=rollouts, callbacks=callbacks,
-        structured=structured, check_logprobs=check_logprobs)
+        layout=layout, check_logprobs=check_logprobs)
     return quiet_progress(trainer, "GRPO")

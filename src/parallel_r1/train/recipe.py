@@ -18,7 +18,9 @@ import yaml
 from parallel_r1.errors import ConfigError
 
 STAGE_KINDS = ("sft", "rl", "eval")
-MODES = ("structured", "causal")
+MODES = ("structured", "causal", "threads")
+BACKENDS = ("torch", "vllm")
+VLLM_MODES = ("colocate", "server")
 
 
 def _f(default: Any, help: str) -> Any:
@@ -51,7 +53,8 @@ class Stage:
     name: str = _f("", "unique stage name (default: the kind)")
     data: str = _f("synthetic:1:64:0", "'synthetic:LEVEL:COUNT[:SEED]', a data set name or a file")
     template: str = _f("parallel", "prompt template name or file")
-    mode: str = _f("structured", "structured ('Unseen') or causal ('Seen') forward and sampling")
+    mode: str = _f("structured", "layout: structured ('Unseen'), causal ('Seen') or threads "
+                   "(each path its own request; what vLLM samples)")
     learning_rate: float = _f(1e-5, "peak learning rate")
     adam_beta1: float = _f(0.9, "AdamW beta1")
     adam_beta2: float = _f(0.95, "AdamW beta2 (SPEC: 0.95 SFT, 0.999 RL)")
@@ -83,7 +86,12 @@ class Stage:
     max_path_tokens: int = _f(256, "token cap of one path")
     max_blocks: int = _f(4, "blocks per response at most")
     dump_every: int = _f(0, "write rollout dumps every N steps; 0 = never")
-    check_logprobs: bool = _f(True, "log max |engine - trainer| log-prob each step")
+    check_logprobs: bool = _f(True, "log |engine - trainer| log-prob (max, mean, p99) each step")
+    backend: str = _f("torch", "rl rollouts: torch (built-in engine) or vllm (TRL's vLLM)")
+    vllm_mode: Any = _f(None, "backend vllm: colocate (default) or server")
+    vllm_server_url: Any = _f(None, "vllm_mode server: base URL of `trl vllm-serve`")
+    vllm_gpu_memory_utilization: float = _f(0.3, "vllm_mode colocate: share of GPU memory")
+    kv_cache_gb: Any = _f(None, "backend torch: KV cache budget in GiB; null = unbounded")
     # eval: fields passed to parallel_r1.eval.evaluate.EvalConfig
     eval: dict = _f({}, "EvalConfig fields for an eval stage (benchmarks, samples, limit, ...)")
 
@@ -117,10 +125,45 @@ class Stage:
                 self.num_generations % self.per_device_batch_size:
             raise ConfigError("per_device_batch_size and num_generations must divide one another",
                               field=f"stages.{self.name}.per_device_batch_size")
+        self._check_backend()
         if self.kind == "rl":
             from parallel_r1.rewards import build_reward
 
             build_reward(self.reward, grader=self.grader)  # unknown names fail here
+
+
+    def _check_backend(self) -> None:
+        """The layout and backend fields: each bad setting names its field and the fix."""
+        vllm = self.backend == "vllm"
+        checks = [
+            (self.backend in BACKENDS, "backend",
+             f"unknown backend '{self.backend}'; known: {', '.join(BACKENDS)}"),
+            (self.kind != "sft" or self.mode != "threads", "mode",
+             "threads is a sampling layout for rl and eval stages; SFT trains structured or "
+             "causal"),
+            (self.mode != "threads" or self.num_paths is not None, "num_paths",
+             "the threads layout runs a fixed number of paths; set num_paths"),
+            (not vllm or self.kind == "rl", "backend", "vllm samples the rollouts of rl stages; "
+             "sft and eval stages run in process"),
+            (not vllm or self.mode != "structured", "mode", "the vllm backend samples the causal "
+             "and threads layouts; structured needs backend: torch"),
+            (self.vllm_mode is None or vllm, "vllm_mode", "needs backend: vllm"),
+            (self.vllm_mode in (None, *VLLM_MODES), "vllm_mode",
+             f"must be one of {', '.join(VLLM_MODES)}"),
+            (self.vllm_server_url is None or self.vllm_mode == "server", "vllm_server_url",
+             "needs vllm_mode: server"),
+            (0 < self.vllm_gpu_memory_utilization <= 1, "vllm_gpu_memory_utilization",
+             "must be in (0, 1]"),
+            (self.kv_cache_gb is None or not vllm, "kv_cache_gb", "budgets the built-in engine; "
+             "with backend vllm set vllm_gpu_memory_utilization"),
+            (self.kv_cache_gb is None or (isinstance(self.kv_cache_gb, (int, float))
+                                          and self.kv_cache_gb > 0), "kv_cache_gb",
+             "must be a number of GiB > 0, or null"),
+        ]
+        for ok, name, fix in checks:
+            if not ok:
+                raise ConfigError(f"{fix}, got {getattr(self, name)!r}",
+                                  field=f"stages.{self.name}.{name}")
 
 
 @dataclass

@@ -83,13 +83,13 @@ def run_rl(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
            resume: str | None) -> tuple[Any, dict[str, float]]:
     """GRPO with engine rollouts, the stage's reward schedule, filters and loss."""
     from parallel_r1.data.templates import render_prompt
-    from parallel_r1.engine.torch_engine import TorchEngine
     from parallel_r1.engine.types import ParallelParams, SamplingParams
     from parallel_r1.rewards import build_reward
     from parallel_r1.train.grpo import GRPOHyper, build_grpo_trainer
-    from parallel_r1.train.rollout import EngineRollouts
+    from parallel_r1.train.rollout import EngineRollouts, rollout_backend
 
     model = with_lora(model, recipe)
+    engine, backend_args = rollout_backend(stage, model, tok)  # a missing vllm fails here
     records = load_records(stage.data)
     prompts = [render_prompt(stage.template, r.question) for r in records]
     params = SamplingParams(
@@ -99,7 +99,7 @@ def run_rl(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
                                 max_blocks=stage.max_blocks))
     reward = build_reward(stage.reward, grader=stage.grader)
     rollouts = EngineRollouts(
-        TorchEngine(model, tok), tok, params, reward.score_parts,
+        engine, tok, params, reward.score_parts,
         {p: r.answer for p, r in zip(prompts, records)}, chat=recipe.model.chat,
         seed=recipe.seed, dynamic_sampling=stage.dynamic_sampling,
         refill_rounds=stage.refill_rounds, malformed=stage.malformed,
@@ -110,8 +110,8 @@ def run_rl(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
         epsilon_high=stage.epsilon_high, beta=stage.beta, temperature=stage.temperature,
         max_completion_length=stage.max_tokens)
     trainer = build_grpo_trainer(model, tok, prompts, rollouts, output_dir=out, hp=hp,
-                                 structured=stage.mode == "structured",
-                                 check_logprobs=stage.check_logprobs)
+                                 layout=stage.mode,
+                                 check_logprobs=stage.check_logprobs, **backend_args)
     result = trainer.train(resume_from_checkpoint=resume)
     trainer.model.eval()
     return trainer.model, dict(result.metrics)
