@@ -48,8 +48,6 @@ def filter_logits(scaled: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor
         top_k: [B] long, 0 = off.
         top_p: [B] float, 1.0 = off.
     """
-    if not bool((top_k > 0).any() or (top_p < 1).any()):
-        return scaled
     sorted_logits, order = scaled.sort(dim=-1, descending=True)  # [B, V]
     vocab = scaled.shape[-1]
     ranks = torch.arange(vocab, device=scaled.device)[None]  # [1, V]
@@ -64,15 +62,16 @@ def filter_logits(scaled: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor
 
 
 def sample(logits: torch.Tensor, temperature: torch.Tensor, top_k: torch.Tensor,
-           top_p: torch.Tensor, seeds: torch.Tensor, counters: torch.Tensor
-           ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Draw one token per row.
+           top_p: torch.Tensor, seeds: torch.Tensor, counters: torch.Tensor, *,
+           filtered: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw one token per row, without reading anything back to the host.
 
     Args:
         logits: [B, V] raw logits.
         temperature: [B]; 0 = greedy.
         top_k: [B] long; top_p: [B] float.
         seeds, counters: [B] int64; the noise of a row depends on these alone.
+        filtered: some row uses top-k or top-p (the caller knows; False skips the sort).
 
     Returns:
         ids [B] and logp [B, V] = log_softmax(logits / T) (log_softmax(logits) for greedy rows),
@@ -84,7 +83,8 @@ def sample(logits: torch.Tensor, temperature: torch.Tensor, top_k: torch.Tensor,
     scaled = logits.to(torch.promote_types(logits.dtype, torch.float32))  # bf16 -> fp32
     scaled = scaled / temp.to(scaled.dtype)[:, None]  # [B, V]
     logp = scaled.log_softmax(dim=-1)  # [B, V]
-    probs = filter_logits(scaled, top_k, top_p).softmax(dim=-1)  # [B, V]
+    kept = filter_logits(scaled, top_k, top_p) if filtered else scaled  # [B, V]
+    probs = kept.softmax(dim=-1)  # [B, V]
     cdf = probs.to(torch.float64).cumsum(dim=-1)  # [B, V]
     target = uniform(seeds, counters) * cdf[:, -1]  # [B]
     drawn = torch.searchsorted(cdf, target[:, None], right=True)[:, 0]  # [B]

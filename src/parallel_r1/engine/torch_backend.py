@@ -264,22 +264,18 @@ class TorchBackend:
         return done
 
     def _sample(self, acts: list[_Active], logits: torch.Tensor) -> list[list[float]]:
-        dev = logits.device
-        segs = [a.seg for a in acts]
-        temp = torch.tensor([s.temperature for s in segs], device=dev)
-        top_k = torch.tensor([s.top_k for s in segs], device=dev)
-        top_p = torch.tensor([s.top_p for s in segs], device=dev)
-        seeds = torch.tensor([s.seed for s in segs], device=dev)
-        counters = torch.tensor([len(a.result.tokens) for a in acts], device=dev)
-        ids, logp = sample(logits, temp, top_k, top_p, seeds, counters)  # [R], [R, V]
+        dev, segs = logits.device, [a.seg for a in acts]
         width = max(len(s.watch_ids) + len(s.score_ids) for s in segs)
-        extra = torch.tensor([[*s.watch_ids, *s.score_ids] + [0] * (width - len(s.watch_ids)
-                              - len(s.score_ids)) for s in segs], dtype=torch.long,
-                             device=dev).reshape(len(segs), width)
-        cols = torch.cat([ids[:, None], extra], dim=1)  # [R, 1 + W + S]
+        ints = torch.tensor([[s.top_k, s.seed, len(a.result.tokens), *s.watch_ids, *s.score_ids]
+                             + [0] * (width - len(s.watch_ids) - len(s.score_ids))
+                             for s, a in zip(segs, acts)], dtype=torch.long).to(dev)  # [R, 3+W+S]
+        floats = torch.tensor([[s.temperature, s.top_p] for s in segs]).to(dev)  # [R, 2]
+        ids, logp = sample(logits, floats[:, 0], ints[:, 0], floats[:, 1], ints[:, 1],
+                           ints[:, 2], filtered=any(s.top_k or s.top_p < 1 for s in segs))
+        cols = torch.cat([ids[:, None], ints[:, 3:]], dim=1)  # [R, 1 + W + S]
         out = torch.cat([ids[:, None].to(torch.float64), logp.gather(1, cols).to(torch.float64)],
                         dim=1)  # [R, 2 + W + S]
-        return out.tolist()
+        return out.tolist()  # the one copy to the host of this step
 
     def _record(self, act: _Active, row: list[float]) -> bool:
         """Apply one decode to a segment; True when it is finished."""
