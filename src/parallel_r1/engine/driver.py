@@ -196,18 +196,19 @@ class Engine:
     def _outputs(self) -> list[StepOutput]:
         outs = []
         for key, prog in list(self.samples.items()):
-            ids, logprobs = list(prog.completion), list(prog.logprobs)
-            if prog.current is not None:
-                more, more_lp = self.backend.partial(prog.current)
-                ids, logprobs = ids + more, logprobs + more_lp
             seen = self._emitted[key]
             rollout = self._rollout(prog) if prog.finish is not None else None
             if rollout is not None:
-                ids, logprobs = rollout.completion_ids, rollout.logprobs
-            new = ids[seen:]
-            self._emitted[key] = len(ids)
+                new, logprobs = rollout.completion_ids[seen:], rollout.logprobs[seen:]
+            else:  # final tokens, then what the running main segment drew so far
+                base = len(prog.completion)
+                new, logprobs = prog.completion[seen:], prog.logprobs[seen:]
+                if prog.current is not None:
+                    more, more_lp = self.backend.partial(prog.current, max(0, seen - base))
+                    new, logprobs = new + more, logprobs + more_lp
+            self._emitted[key] = seen + len(new)
             if new or rollout is not None:
-                shown = [None if math.isnan(x) else x for x in logprobs[seen:]]
+                shown = [None if math.isnan(x) else x for x in logprobs]
                 outs.append(StepOutput(key[0], key[1], new, rollout, shown))
             if rollout is not None:
                 del self.samples[key], self._emitted[key], self._rows[key]

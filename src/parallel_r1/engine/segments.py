@@ -20,7 +20,7 @@ Backend protocol (duck-typed; see torch_backend, openai_backend, vllm_backend):
     step() -> list[SegmentResult]     advance; return the segments that finished
     release(keys) -> None             the program will not continue these results any more
     cancel(keys) -> None              drop queued or running segments
-    partial(key) -> list[int]         tokens drawn so far by a running segment (may be [])
+    partial(key, start) -> (ids, logprobs)  drawn so far by a running segment (may be empty)
     max_rows(length) -> int | None    KV rows of `length` tokens the memory budget allows
     has_work() -> bool
 """

@@ -80,6 +80,7 @@ class TorchBackend:
         self.num_active = 0
         self.queue: list[_Queued] = []
         self.active: list[_Active] = []
+        self.running: dict[int, _Active] = {}  # segment key -> its running state
         self.held: dict[int, _Held] = {}
 
     # ---- protocol -----------------------------------------------------------------------------
@@ -106,18 +107,19 @@ class TorchBackend:
                 self._unref(h.row)
         for act in [a for a in self.active if a.seg.key in keys]:
             self.active.remove(act)
+            del self.running[act.seg.key]
             self._stop(act.row)
             self._unref(act.row)
 
     def has_work(self) -> bool:
         return bool(self.queue or self.active)
 
-    def partial(self, key: int) -> tuple[list[int], list[float]]:
-        """Tokens a running segment has drawn so far, and their log-probs."""
-        for act in self.active:
-            if act.seg.key == key:
-                return list(act.result.tokens), list(act.result.logprobs)
-        return [], []
+    def partial(self, key: int, start: int = 0) -> tuple[list[int], list[float]]:
+        """Tokens a running segment has drawn so far (from index `start`), and their log-probs."""
+        act = self.running.get(key)
+        if act is None:
+            return [], []
+        return act.result.tokens[start:], act.result.logprobs[start:]
 
     def max_rows(self, length: int) -> int | None:
         """Rows of `length` tokens the KV budget holds (None: no budget)."""
@@ -170,6 +172,7 @@ class TorchBackend:
         row.owner, row.refs = act, row.refs + 1
         self._activate(row)
         self.active.append(act)
+        self.running[seg.key] = act
         return act
 
     def _start_child(self, q: _Queued) -> None:
@@ -249,10 +252,9 @@ class TorchBackend:
         acts = sorted(self.active, key=lambda a: a.row.index)  # rows [0, R)
         n = len(acts)
         assert n == self.num_active, (n, self.num_active)
-        grid = torch.zeros(4, n, 1, dtype=torch.long)
-        for i, act in enumerate(acts):
-            grid[:, i, 0] = torch.tensor([act.pending[0], act.pos,
-                                          self.cache.length(act.row.index), 1])
+        lengths = [self.cache.length(a.row.index) for a in acts]  # kept on the host
+        grid = torch.tensor([[a.pending[0] for a in acts], [a.pos for a in acts], lengths,
+                             [1] * n], dtype=torch.long)[:, :, None]  # [4, R, 1]
         logits = self._forward(grid, slice(0, n), 1)[:, -1]  # [R, V]
         self.cache.lengths[:n] += 1
         rows = self._sample(acts, logits)  # one copy to the host
@@ -316,6 +318,7 @@ class TorchBackend:
     # ---- rows ---------------------------------------------------------------------------------------
     def _finish(self, act: _Active) -> SegmentResult:
         self.active.remove(act)
+        del self.running[act.seg.key]
         fed = max(len(act.result.tokens) - 1, 0)
         self.held[act.seg.key] = _Held(act.row, act.ctx_len, act.pos0, list(act.result.tokens),
                                        fed)

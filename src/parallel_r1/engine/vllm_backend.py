@@ -71,7 +71,7 @@ class VLLMBackend:
     def has_work(self) -> bool:
         return bool(self.queue)
 
-    def partial(self, key: int) -> tuple[list[int], list[float]]:
+    def partial(self, key: int, start: int = 0) -> tuple[list[int], list[float]]:
         return [], []
 
     def max_rows(self, length: int) -> int | None:
