@@ -5,9 +5,8 @@
 
 Random-init Qwen3-0.6B and Qwen3-1.7B (configs written below; small ones with --small) in
 bfloat16, with the tiny tokenizer of parallel_r1.models.tiny for the prompts and the tags. A
-random model almost never writes a tag, so residual dimension 0 is held constant and an untied
-LM head reads it into the tags' logits (a bias that lives in the weights: the engine, the
-trainer and vLLM see the same model). Per model:
+random model almost never writes a tag, so `models.tiny.bias_tags` shifts the tags' logits in
+the weights (the engine, the trainer and vLLM see the same model). Per model:
   (a) causal sampling tokens/s: the built-in engine, HF `generate`, and vLLM when installed;
   (b) one block of P = 2, 4, 8 paths side by side (structured) against the same tokens written
       one after another (causal): the speed-up;
@@ -39,7 +38,7 @@ from parallel_r1.engine.driver import Engine
 from parallel_r1.engine.torch_engine import TorchEngine
 from parallel_r1.engine.types import ParallelParams, Request, SamplingParams
 from parallel_r1.format.tags import TagIds
-from parallel_r1.models.tiny import build_tokenizer
+from parallel_r1.models.tiny import bias_tags, build_tokenizer
 from parallel_r1.structure import batch_packed
 
 QWEN3 = dict(intermediate_size=3072, num_hidden_layers=28, num_attention_heads=16,
@@ -72,32 +71,13 @@ class Check:
             self.model = Qwen3ForCausalLM(cfg).to(device=device, dtype=torch.bfloat16).eval()
         self.model.generation_config.eos_token_id = None
         self.vocab = cfg.vocab_size
-        self.h0 = self._anchor()
 
-    @torch.no_grad()
-    def _anchor(self) -> float:
-        """Hold residual dimension 0 constant; an untied head reads it into chosen logits."""
-        m = self.model
-        emb = m.get_input_embeddings().weight
-        m.lm_head.weight = torch.nn.Parameter(emb.detach().clone())
-        m.config.tie_word_embeddings = False
-        emb[:, 0] = 4.0
-        for layer in m.model.layers:
-            layer.self_attn.o_proj.weight[0] = 0
-            layer.mlp.down_proj.weight[0] = 0
-        m.lm_head.weight[:, 0] = 0
-        ids = torch.arange(100, 164, device=self.device)[None]
-        return float(m.model(input_ids=ids).last_hidden_state[0, :, 0].float().mean())
-
-    @torch.no_grad()
     def bias(self, **probs: float) -> None:
-        """Give tags roughly these probabilities (a logit offset over a near-flat vocabulary)."""
-        head = self.model.lm_head.weight
-        head[:, 0] = 0
-        for name, p in probs.items():
-            logit = 60.0 * (1 if p >= 1 else -1) if p in (0, 1) else \
-                math.log(p / (1 - p) * self.vocab * 1.2)
-            head[getattr(self.tags, name), 0] = logit / self.h0
+        """Give tags roughly these probabilities (a logit shift in the weights, `bias_tags`,
+        over a near-flat vocabulary); 1 and 0 mean always and never."""
+        logits = {name: (60.0 if p >= 1 else -60.0) if p in (0, 1) else
+                  math.log(p / (1 - p) * self.vocab * 1.2) for name, p in probs.items()}
+        bias_tags(self.model, self.tok, **logits)
 
     def prompt(self, n: int, salt: int = 0) -> list[int]:
         return [(100 + 7 * i + salt) % 500 for i in range(n)]

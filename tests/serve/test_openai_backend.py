@@ -9,7 +9,6 @@ import math
 
 import httpx
 import pytest
-import torch
 
 from parallel_r1.engine.driver import Engine
 from parallel_r1.engine.openai_backend import OpenAIBackend, parse_choice
@@ -23,25 +22,12 @@ pytest.importorskip("fastapi")
 
 
 def tagged_checkpoint(directory, **boost: float):
-    """Save the tiny model edited to write some tags often: residual dimension 0 is held at a
-    constant (nothing writes to it), and an untied LM head reads it into the tags' logits."""
+    """Save the tiny model edited (in its weights) to write some tags often."""
     from parallel_r1.models.load import save
-    from parallel_r1.models.tiny import build_tiny
+    from parallel_r1.models.tiny import bias_tags, build_tiny
 
     model, tok = build_tiny(seed=0)
-    tags = TagIds.from_tokenizer(tok)
-    model.config.tie_word_embeddings = False
-    model.lm_head.weight = torch.nn.Parameter(model.model.embed_tokens.weight.detach().clone())
-    with torch.no_grad():
-        model.model.embed_tokens.weight[:, 0] = 4.0
-        for layer in model.model.layers:
-            layer.self_attn.o_proj.weight[0, :] = 0
-            layer.mlp.down_proj.weight[0, :] = 0
-        hidden = model.model(input_ids=torch.tensor([tok.encode("a b c 1 2 3")])
-                             ).last_hidden_state[0, :, 0].mean()
-        model.lm_head.weight[:, 0] = 0
-        for name, value in boost.items():
-            model.lm_head.weight[getattr(tags, name), 0] = value / hidden
+    bias_tags(model, tok, **boost)
     save(model, tok, directory)
     return directory
 
@@ -194,3 +180,14 @@ def test_coldstart_through_the_block_program_resumes(live, checkpoint, tmp_path)
     assert sorted(r["id"] for r in rows) == [f"p{i}" for i in range(5)]
     assert all(r["layout"] == "threads" and r["output"] for r in rows)
     assert sum(r["num_blocks"] for r in rows) >= 1
+
+
+def test_the_server_itself_samples_the_threads_layout(live):
+    body = {"model": json.loads(httpx.get(live.base + "/v1/models").text)["data"][0]["id"],
+            "prompt": "What is 2+3?", "max_tokens": 80, "seed": 1, "n": 3,
+            "parallel": {"mode": "threads", "num_paths": 3, "max_path_tokens": 12}}
+    choices = httpx.post(live.base + "/v1/completions", json=body, timeout=60).json()["choices"]
+    info = [c["parallel"] for c in choices]
+    assert all(i["mode"] == "threads" for i in info)
+    blocks = [b for i in info for b in i["blocks"]]
+    assert blocks and all(len(b["paths"]) == 3 for b in blocks if b["closed"])
