@@ -130,5 +130,10 @@ def run_eval(model: Any, tok: Any, stage: Stage, out: Path, seed: int) -> dict[s
         raise ConfigError(f"bad eval settings: {exc}", field=f"stages.{stage.name}.eval") from exc
     if int(os.environ.get("RANK", "0")) != 0:
         return {}
-    summary = evaluate(model, tok, cfg, out, model_name=stage.name, progress=True)
+    engine = None
+    if stage.kv_cache_gb is not None:  # the built-in engine under a KV budget
+        from parallel_r1.engine.torch_engine import TorchEngine
+
+        engine = TorchEngine(model, tok, kv_budget_gb=stage.kv_cache_gb)
+    summary = evaluate(model, tok, cfg, out, model_name=stage.name, progress=True, engine=engine)
     return {"summary": {k: v for k, v in summary.items() if k not in ("table", "config")}}
