@@ -96,3 +96,9 @@ def client(server):
     with openai.OpenAI(base_url=server.base + "/v1", api_key=API_KEY, max_retries=0,
                        timeout=60) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def server_process():
+    """The ServerProcess class, for module-scoped servers of other models."""
+    return ServerProcess

@@ -39,10 +39,8 @@ def checkpoint(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory, checkpoint):
-    from conftest import ServerProcess
-
-    server = ServerProcess(tmp_path_factory.mktemp("serve") / "server.log", model=str(checkpoint))
+def live(tmp_path_factory, checkpoint, server_process):
+    server = server_process(tmp_path_factory.mktemp("serve") / "server.log", model=str(checkpoint))
     try:
         server.wait_healthy()
         yield server
