@@ -189,3 +189,20 @@ def test_the_server_itself_samples_the_threads_layout(live):
     assert all(i["mode"] == "threads" for i in info)
     blocks = [b for i in info for b in i["blocks"]]
     assert blocks and all(len(b["paths"]) == 3 for b in blocks if b["closed"])
+
+
+def test_trl_server_mode_rollouts_go_through_the_openai_backend(live, local):
+    """`backend: vllm` with `vllm_mode: server`: every process talks to the server's OpenAI API
+    (our server stands in for `trl vllm-serve`, which serves the same /v1/completions)."""
+    from types import SimpleNamespace
+
+    from parallel_r1.train.rollout import vllm_engine
+
+    model, tok = local
+    args = SimpleNamespace(vllm_server_base_url=live.base, vllm_server_host="0.0.0.0",
+                           vllm_server_port=8000)
+    engine = vllm_engine(SimpleNamespace(vllm_mode="server", args=args, model=model), tok)
+    assert isinstance(engine.backend, OpenAIBackend)
+    rollouts = engine.generate([tok.encode("What is 2+3?")], threads(1.0, num_paths=2))
+    assert sum(r.num_blocks for r in rollouts) >= 1 and all(r.finish_reason != "error"
+                                                           for r in rollouts)
