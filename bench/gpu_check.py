@@ -363,7 +363,7 @@ def main() -> int:
             torch.cuda.empty_cache()
     env["seconds"] = time.monotonic() - start
     result["imported"] = sorted({m.split(".")[0] for m in sys.modules} & {
-        "trl", "vllm", "math_verify", "datasets", "peft", "fastapi", "httpx"})
+        "trl", "vllm", "math_verify", "datasets", "peft", "fastapi"})
     out = Path(args.out) if args.out else Path(__file__).resolve().parent / "results" / (
         "gpu_check_small.json" if args.small else "gpu_check.json")
     out.parent.mkdir(parents=True, exist_ok=True)
