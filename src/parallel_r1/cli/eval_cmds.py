@@ -66,12 +66,15 @@ def eval_model(
                      template=template, max_tokens=max_tokens, temperature=temperature,
                      top_p=top_p, seed=seed, graders=tuple(grader.split(",")),
                      sc_baseline=sc_baseline, batch_size=batch_size, drop_suspect=drop_suspect)
+    from parallel_r1.files import command_line, one_writer
+
     choice = EngineChoice(backend=backend, base_url=base_url, served_name=served_name,
                           api_key_env=api_key_env, concurrency=concurrency, device=device,
                           kv_cache_gb=kv_cache_gb)
-    engine, net, tokenizer, name = open_engine(model, choice)
-    out = out or default_out(name)
-    summary = evaluate(net, tokenizer, cfg, out, model_name=name, engine=engine)
+    out = out or default_out("tiny" if model == "tiny" else Path(model).name or model)
+    with one_writer(out, command_line()):  # before the model loads: a second writer stops now
+        engine, net, tokenizer, name = open_engine(model, choice)
+        summary = evaluate(net, tokenizer, cfg, out, model_name=name, engine=engine)
     typer.echo(summary["table"])
     typer.echo(f"\nwrote {out}/samples.jsonl, summary.json, table.md")
 
