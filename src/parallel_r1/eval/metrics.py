@@ -13,6 +13,7 @@ from collections.abc import Callable, Hashable, Sequence
 import numpy as np
 
 from parallel_r1.format.parse import parse
+from parallel_r1.format.stats import is_valid_block
 from parallel_r1.format.tags import PARALLEL_OPEN
 
 Grades = Sequence[Sequence[float]]  # [problems][samples], each 0/1 (bools accepted)
@@ -128,9 +129,8 @@ def maj_at_k(preds: Sequence[Sequence[Hashable | None]], correct: Grades,
 
 
 def has_valid_block(text: str) -> bool:
-    """True when `text` holds a closed block with >= 2 closed paths followed by a summary."""
-    return any(b.closed and b.num_closed_paths >= 2 and b.summary is not None
-               for b in parse(text).blocks)
+    """True when `text` holds a well-formed block with content (`format.stats.is_valid_block`)."""
+    return any(is_valid_block(b) for b in parse(text).blocks)
 
 
 def parallel_ratio(responses: Sequence[str], *, require_valid: bool = True) -> float:

@@ -1,0 +1,53 @@
+"""Multiple-choice letters and word answers (the non-math parts of the answer contract).
+
+A gold answer that is one capital letter A-J, bare or as `(C)`, `C)`, `\\text{(C)}`,
+`\\textbf{(C)}`, is a choice: the prediction is right when it names exactly that one letter
+(`C`, `(C)`, `(C) 12`, `**C**`, `Option C`); naming two letters (`B or C`) is wrong. Word answers
+(`\\text{even}`, `Monday`) compare as lower-case words, articles and "answer" dropped.
+"""
+
+from __future__ import annotations
+
+import re
+
+from parallel_r1.rewards.expression import Reduced, clean_surface
+
+_CHOICE_GOLD_RE = re.compile(r"^\(?([A-J])\)?$")
+_LETTER_RE = re.compile(r"(?<![A-Za-z\\])\(?([A-J])\)?(?![A-Za-z])")
+_LABEL_RE = re.compile(r"(?i)^\s*(?:the\s+)?(?:correct\s+)?(?:answer|option|choice)"
+                       r"(?:\s+is)?\s*:?\s*")
+
+
+def is_choice(gold: str) -> bool:
+    """True when the gold answer is one choice letter A-J (`C`, `(C)`, `\\text{(C)}`)."""
+    text = _surface(gold)
+    return bool(_CHOICE_GOLD_RE.match(text))
+
+
+def choice_letter(answer: str) -> str | None:
+    """The one choice letter an answer names (`(C) 12` -> "C"); None for none or several."""
+    text = _LABEL_RE.sub("", _surface(answer, keep_label=True))
+    letters = {m.group(1) for m in _LETTER_RE.finditer(text)}
+    return letters.pop() if len(letters) == 1 else None
+
+
+def _surface(answer: str, keep_label: bool = False) -> str:
+    text = clean_surface(answer) if not keep_label else _clean_keep_label(answer)
+    return re.sub(r"\s+", "", text) if not keep_label else text.strip()
+
+
+def _clean_keep_label(answer: str) -> str:
+    """clean_surface without dropping a leading "(C)" label (it is the answer here)."""
+    marked = re.sub(r"^\s*\(?([A-J])\)", r"\1", answer.strip())
+    return clean_surface(marked)
+
+
+def text_equal(pred: Reduced, gold: Reduced) -> bool:
+    """Word answers: equal when both are words and their words match (case and articles aside)."""
+    if pred.kind != "text" or gold.kind != "text":
+        return False
+    return _words(pred.value) == _words(gold.value) and bool(_words(gold.value))
+
+
+def _words(value: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", value.lower())
