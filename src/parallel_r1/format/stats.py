@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from parallel_r1.format.answer import find_answer
 from parallel_r1.format.parse import parse
 from parallel_r1.format.trace import Block, Trace
 from parallel_r1.format.validate import Issue, validate
@@ -89,6 +90,7 @@ class FormatSummary:
     issue_examples: dict = field(default_factory=dict)
     total_chars: int = 0
     block_positions: list = field(default_factory=list)
+    num_no_answer: int = 0  # rows where the mode's reading finds no answer (rewards.contract)
 
     @property
     def valid_share(self) -> float:
@@ -123,6 +125,8 @@ class FormatSummary:
             "num_with_valid_block": self.num_with_valid_block,
             "mean_chars": self.total_chars / self.num_rows if self.num_rows else None,
             "mean_block_position": position,
+            "num_no_answer": self.num_no_answer,
+            "answer_reading": "strict" if self.mode == "strict" else "paper",
             "blocks_per_trace": {str(k): v for k, v in sorted(self.blocks_per_trace.items())},
             "paths_per_block": {str(k): v for k, v in sorted(self.paths_per_block.items())},
             "issues": [
@@ -141,15 +145,19 @@ def summarize(texts: Iterable[str], mode: str = "strict") -> FormatSummary:
         mode: the `validate` mode.
 
     Returns:
-        A `FormatSummary`.
+        A `FormatSummary`; `num_no_answer` counts rows without an answer as the graders read
+        them (strict: the answer contract, so it equals the `missing_answer` count; paper: the
+        paper's reading).
 
     Raises:
         ConfigError: unknown `mode`.
     """
     validate("", mode)  # fail on a bad mode before any work
     summary = FormatSummary(mode=mode)
+    reading = "strict" if mode == "strict" else "paper"
     for text in texts:
         trace = parse(text)
         summary.add(validate(text, mode), response_stats(trace))
+        summary.num_no_answer += find_answer(text, reading) is None
     return summary
 

@@ -49,6 +49,7 @@ class EngineRollouts:
     dump_every: int = 0
     rank: int = 0
     last_metrics: dict[str, float] = field(default_factory=dict)
+    last_rewards: list[float] = field(default_factory=list)  # of the last call, [B] (grpo.py)
 
     def __call__(self, prompts: Sequence[Any], trainer: Any) -> dict[str, list]:
         step = trainer.state.global_step + 1  # rewards count steps from 1
@@ -61,6 +62,7 @@ class EngineRollouts:
         refilled = 0.0
         if self.dynamic_sampling and self.refill_rounds:
             refilled = self.refill(texts, rollouts, scores, parts, group, step, trainer.model)
+        self.last_rewards = list(scores)
         keep, filter_metrics = self.keep_mask(rollouts, scores, group)
         filter_metrics["filter/refilled_groups"] = refilled
         self.last_metrics = rollout_metrics(rollouts, scores, parts) | filter_metrics
