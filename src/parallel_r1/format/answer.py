@@ -149,13 +149,29 @@ def _matching_braces(text: str, start: int) -> dict[int, int]:
     return closing
 
 
+_LIST_GAP_RE = re.compile(r"^[\s$]*(?:,|;|and|or|,\s*and|,\s*or)?[\s$]*$")
+
+
 def last_box(text: str) -> str | None:
-    """Content of the last complete box, stripped; None when there is none."""
+    """Content of the last complete box, stripped; None when there is none.
+
+    Boxes written as one list (`\\boxed{2} and \\boxed{3}`, `$\\boxed{2}$, $\\boxed{3}$`: only a
+    comma, semicolon, "and" or "or" between them on one line) are returned together, joined by
+    ", "; boxes apart (`\\boxed{16}. Wait: \\boxed{18}`) give the last one.
+    """
     spans = box_spans(text)
     if not spans:
         return None
     start, end = spans[-1]
-    return text[start:end].strip()
+    contents = [text[start:end].strip()]
+    for prev_start, prev_end in reversed(spans[:-1]):
+        command = text.rfind("\\", 0, start)  # the `\boxed` of the box after this one
+        between = text[prev_end + 1:command]
+        if prev_end >= start or "\n" in between or not _LIST_GAP_RE.match(between):
+            break
+        contents.append(text[prev_start:prev_end].strip())
+        start = prev_start
+    return ", ".join(reversed(contents))
 
 
 def find_answer(text: str, reading: str = "strict") -> str | None:

@@ -54,6 +54,7 @@ _MARKDOWN_RE = re.compile(r"\*\*|__|`+|(?<![\w)\]}])\*(?=\S)|(?<=\S)\*(?![\w(\[{
 _UNIT_POWER_RE = re.compile(r"(?<![\\A-Za-z])([A-Za-z]{2,})(\s*\^\s*(?:\{\s*\d\s*\}|\d))")
 _UNIT_TAIL_RE = re.compile(r"(?<=[\d}.])\s+[A-Za-z]{1,3}(?:\s*/\s*[A-Za-z]{1,3})*"
                            r"(?:\s*\^\s*\{?\d\}?)?\s*$")
+_SIGN_WORD_RE = re.compile(r"(?i)(?<![A-Za-z])(?:minus|negative)\s+(?=[\d.\\(])")
 _CURRENCY_WORD_RE = re.compile(r"(?i)(?<![A-Za-z])(?:usd|us\$|dollars?|eur|euros?|gbp|rs\.?|inr)"
                                r"(?![A-Za-z])")
 
@@ -92,8 +93,9 @@ def reduce_answer(answer: str) -> Reduced:
     return Reduced("empty", "")
 
 
-def clean_surface(answer: str) -> str:
-    """Markdown, boxes, `\\text{}`, currency, math delimiters and sentence punctuation removed."""
+def clean_surface(answer: str, *, keep_choice_label: bool = False) -> str:
+    """Markdown, boxes, `\\text{}`, currency, math delimiters and sentence punctuation removed,
+    and a leading choice label (`(C) 12` -> `12`) unless `keep_choice_label`."""
     text = unicode_to_latex(answer).strip()
     text = _POWER_RE.sub("^", text)
     text = _MARKDOWN_RE.sub("", text).strip()
@@ -104,12 +106,13 @@ def clean_surface(answer: str) -> str:
         text = ", ".join(boxed)
     text = _unwrap_text_commands(text)
     text = _strip_currency(text)
+    text = _SIGN_WORD_RE.sub("-", text)
     text = THOUSANDS_RE.sub(lambda m: re.sub(r"\D", "", m.group()), text)
     text = _UNIT_POWER_RE.sub(_drop_unit_power, text)
     text = _MATH_DELIM_RE.sub(" ", text).replace("$", " ")
     text = _SENTENCE_END_RE.sub(";", text)
     text = text.strip().rstrip(".!?;:").strip()
-    label = _CHOICE_LABEL_RE.match(text)
+    label = None if keep_choice_label else _CHOICE_LABEL_RE.match(text)
     if label:  # "(C) 12": the value after a choice label
         text = text[label.end():]
     return text
@@ -248,9 +251,17 @@ def select_runs(text: str) -> tuple[list[str], list[str]]:
         runs.extend(found)
         if stop:
             break
-    runs = [r for r in (to_latex(_UNIT_TAIL_RE.sub("", r).strip(" .:")) for r in runs + extra)
-            if r]
+    runs = [r for r in (to_latex(_trim_run(r)) for r in runs + extra) if r]
     return runs, [w for w in words if w not in TEXT_STOPWORDS]
+
+
+def _trim_run(run: str) -> str:
+    """A unit after the number (`18 m/s`), stray punctuation, and unit fragments (`/h` of
+    `km/h`) removed."""
+    run = _UNIT_TAIL_RE.sub(lambda m: m.group() if is_math_word(m.group().strip().lower())
+                            else "", run)
+    run = re.sub(r"^\s*\.(?!\d)|[.:\s]+$|^[\s:]+", "", run)
+    return "" if re.match(r"\s*[/^*]", run) else run
 
 
 def _drop_asides(tokens: list, is_word: set[int]) -> tuple[list, list[str]]:
@@ -261,7 +272,8 @@ def _drop_asides(tokens: list, is_word: set[int]) -> tuple[list, list[str]]:
         kind, value, depth, _ = tokens[k]
         if kind == "open" and depth == 0 and value in "([":
             end = _group_end(tokens, k)
-            if end is not None and any(j in is_word for j in range(k + 1, end)):
+            after_number = _follows_number(out)
+            if end is not None and (after_number or any(j in is_word for j in range(k + 1, end))):
                 inner = "".join(t[1] for t in tokens[k + 1:end])
                 first = next((tokens[j][1].lower() for j in range(k + 1, end)
                               if tokens[j][0] != "space"), "")
@@ -272,6 +284,13 @@ def _drop_asides(tokens: list, is_word: set[int]) -> tuple[list, list[str]]:
         out.append(tokens[k])
         k += 1
     return out, extra
+
+
+def _follows_number(out: list) -> bool:
+    """The tokens so far end with a number (or a closing brace), then a space: `18 (16 + 2)`
+    reads as 18 with a derivation, not 18 * 18."""
+    return len(out) >= 2 and out[-1][0] == "space" and (
+        out[-2][0] == "num" or out[-2][1] == "}")
 
 
 def _group_end(tokens: list, k: int) -> int | None:

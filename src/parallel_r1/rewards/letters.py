@@ -26,20 +26,13 @@ def is_choice(gold: str) -> bool:
 
 def choice_letter(answer: str) -> str | None:
     """The one choice letter an answer names (`(C) 12` -> "C"); None for none or several."""
-    text = _LABEL_RE.sub("", _surface(answer, keep_label=True))
+    text = _LABEL_RE.sub("", clean_surface(answer, keep_choice_label=True))
     letters = {m.group(1) for m in _LETTER_RE.finditer(text)}
     return letters.pop() if len(letters) == 1 else None
 
 
-def _surface(answer: str, keep_label: bool = False) -> str:
-    text = clean_surface(answer) if not keep_label else _clean_keep_label(answer)
-    return re.sub(r"\s+", "", text) if not keep_label else text.strip()
-
-
-def _clean_keep_label(answer: str) -> str:
-    """clean_surface without dropping a leading "(C)" label (it is the answer here)."""
-    marked = re.sub(r"^\s*\(?([A-J])\)", r"\1", answer.strip())
-    return clean_surface(marked)
+def _surface(answer: str) -> str:
+    return re.sub(r"\s+", "", clean_surface(answer, keep_choice_label=True))
 
 
 def text_equal(pred: Reduced, gold: Reduced) -> bool:

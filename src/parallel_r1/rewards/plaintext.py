@@ -24,7 +24,7 @@ _UNICODE_RE = re.compile("|".join(map(re.escape, UNICODE)))
 _FUNC_RE = re.compile(r"(?<![A-Za-z\\])(" + "|".join(FUNCTIONS) + r")(?![A-Za-z])")
 _PI_RE = re.compile(r"(?<![A-Za-z\\])pi(?![A-Za-z])")
 _INF_RE = re.compile(r"(?<![A-Za-z\\])(?:infinity|infty|inf|oo)(?![A-Za-z])")
-_SPACING_RE = re.compile(r"\\(?:[,;:! ]|quad|qquad|displaystyle|textstyle|left|right|big|Big|"
+_SPACING_RE = re.compile(r"(?<!\\)\\(?:[,;:! ]|quad|qquad|displaystyle|textstyle|left|right|big|Big|"
                          r"bigl|bigr|Bigl|Bigr)(?![A-Za-z])|~")
 _DEGREE_RE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ|\\degree|(?<=\d)\s*deg(?![A-Za-z])")
 THOUSANDS_RE = re.compile(r"(?<![\d.])\d{1,3}(?:(?:,|\{,\}|\\,|\u2009)\d{3})+(?![\d])")
