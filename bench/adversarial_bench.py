@@ -6,8 +6,10 @@
 Each (function, input) pair is timed at sizes 16 KB, 32 KB, ... up to `--size` (1 MB); when one
 call takes longer than `--budget` seconds the pair stops growing and its 1 MB time is extrapolated
 from the last two sizes (growth exponent fitted on them), marked "~" in the table. The worst
-input of each function is what the table reports. Writes bench/results/adversarial_<label>.json;
-with both labels present it also writes adversarial.md (before/after side by side).
+input of each function is what the table reports. Writes bench/results/adversarial_<label>.json
+after every function (`--resume` skips the functions already there); with both labels present it
+also writes adversarial.md (before/after side by side). `--rewards` limits the reward entries
+(each paper reward name under both graders) to a comma-separated list.
 """
 
 from __future__ import annotations
@@ -88,16 +90,22 @@ def measure(fn, name: str, size: int, budget: float) -> dict:
             "exponent": exponent, "sizes": sizes, "times": times}
 
 
-def run(label: str, size: int, budget: float) -> dict:
-    fns = functions()
+def run(label: str, size: int, budget: float, rewards: list[str] | None, resume: bool) -> dict:
+    path = RESULTS / f"adversarial_{label}.json"
     out = {"label": label, "size": size, "budget": budget, "functions": {}}
-    for fname, fn in fns.items():
+    if resume and path.exists():
+        out = json.loads(path.read_text())
+    for fname, fn in functions().items():
+        if fname in out["functions"] or (rewards is not None and fname.startswith("reward ")
+                                         and fname.split()[1].split("[")[0] not in rewards):
+            continue
         rows = {name: measure(fn, name, size, budget) for name in PATTERNS}
         worst = max(rows, key=lambda n: rows[n]["seconds"])
         out["functions"][fname] = {"worst_input": worst, **rows[worst],
                                    "all": {n: r["seconds"] for n, r in rows.items()}}
         flag = "~" if rows[worst]["extrapolated"] else ""
         print(f"{fname:62s} {flag}{rows[worst]['seconds']:10.3f} s  ({worst})", flush=True)
+        path.write_text(json.dumps(out, indent=1) + "\n")
     return out
 
 
@@ -128,9 +136,12 @@ def main() -> None:
     parser.add_argument("--label", required=True, help="before | after")
     parser.add_argument("--size", type=int, default=1 << 20)
     parser.add_argument("--budget", type=float, default=2.0)
+    parser.add_argument("--rewards", default=None, help="comma-separated reward names")
+    parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
-    result = run(args.label, args.size, args.budget)
+    rewards = args.rewards.split(",") if args.rewards else None
+    result = run(args.label, args.size, args.budget, rewards, args.resume)
     (RESULTS / f"adversarial_{args.label}.json").write_text(json.dumps(result, indent=1) + "\n")
     paths = {label: RESULTS / f"adversarial_{label}.json" for label in ("before", "after")}
     if all(p.exists() for p in paths.values()):

@@ -10,6 +10,9 @@ good). `GradeTimeout` derives from BaseException so math-verify's `except Except
 
 Limits of the mechanism: the exception arrives between Python bytecodes, so a single long C call
 (a huge integer power) is not interrupted; `rewards.grading` refuses such inputs before parsing.
+An exception that lands inside an `import` leaves a half-initialised module behind (sympy imports
+lazily while it simplifies), so the watchdog holds its fire while the thread holds an import lock;
+and `rewards.grading` resets the global state of sympy and its caches after every timeout.
 Cost: one lock, one heap push and a condition notify per call (about 5 µs; bench/grading_bench.py).
 """
 
@@ -33,62 +36,91 @@ class GradeTimeout(BaseException):
 
 
 class _Watchdog:
-    """One daemon thread that raises GradeTimeout in threads whose deadline passed."""
+    """One daemon thread that raises GradeTimeout in threads whose deadline passed.
+
+    Safety rules (an exception delivered at the wrong moment must never leak a lock or escape
+    the call): the watchdog fires only while the call itself runs (`running`), all shared state
+    is guarded by a C-level `threading.Lock` (its `with` has no Python frame in which an
+    exception could land between acquiring and protecting), and the caller's clean-up retries.
+    """
 
     def __init__(self) -> None:
-        self.cond = threading.Condition()
+        self.lock = threading.Lock()
+        self.wakeup = threading.Event()
         self.heap: list[tuple[float, int, int]] = []  # (deadline, token, thread id)
-        self.active: dict[int, int] = {}  # token -> thread id, while the call runs
+        self.armed: set[int] = set()  # tokens not disarmed yet
+        self.running: dict[int, int] = {}  # token -> thread id, while the call runs
         self.fired: dict[int, int] = {}  # token -> times raised
         self.counter = itertools.count()
         self.thread: threading.Thread | None = None
 
     def arm(self, seconds: float) -> int:
         token = next(self.counter)
-        with self.cond:
+        with self.lock:
             if self.thread is None or not self.thread.is_alive():
                 self.thread = threading.Thread(target=self._loop, name="grade-deadline",
                                                daemon=True)
                 self.thread.start()
-            tid = threading.get_ident()
-            self.active[token] = tid
-            heapq.heappush(self.heap, (time.monotonic() + seconds, token, tid))
-            if self.heap[0][1] == token:
-                self.cond.notify()
+            self.armed.add(token)
+            heapq.heappush(self.heap, (time.monotonic() + seconds, token,
+                                       threading.get_ident()))
+            earliest = self.heap[0][1] == token
+        if earliest:
+            self.wakeup.set()
         return token
 
     def disarm(self, token: int) -> bool:
         """Stop watching `token`; True when the deadline had passed (the call timed out)."""
-        with self.cond:
-            self.active.pop(token, None)
+        with self.lock:
+            self.armed.discard(token)
+            self.running.pop(token, None)
             fired = self.fired.pop(token, 0) > 0
-            if fired:
-                _set_async_exc(threading.get_ident(), None)  # drop one not yet delivered
+            if fired:  # drop an exception raised but not yet delivered
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ctypes.c_ulong(threading.get_ident()), None)
         return fired
 
     def _loop(self) -> None:
-        with self.cond:
-            while True:
-                while self.heap and self.heap[0][1] not in self.active:
-                    heapq.heappop(self.heap)
-                if not self.heap:
-                    self.cond.wait()
-                    continue
-                deadline, token, tid = self.heap[0]
-                wait = deadline - time.monotonic()
-                if wait > 0:
-                    self.cond.wait(wait)
-                    continue
-                heapq.heappop(self.heap)
-                self.fired[token] = self.fired.get(token, 0) + 1
-                _set_async_exc(tid, GradeTimeout)
-                if self.fired[token] < _MAX_FIRES:
-                    heapq.heappush(self.heap, (time.monotonic() + _RETRY, token, tid))
+        while True:
+            with self.lock:
+                wait = self._fire_due()
+            self.wakeup.wait(wait)
+            self.wakeup.clear()
+
+    def _fire_due(self) -> float | None:
+        """Fire every passed deadline of a running call; seconds until the next one (or None)."""
+        now = time.monotonic()
+        while self.heap:
+            deadline, token, tid = self.heap[0]
+            if deadline > now:
+                return deadline - now
+            heapq.heappop(self.heap)
+            if token not in self.armed:
+                continue  # disarmed: the call is over
+            if token not in self.running or _importing(tid):
+                # not started yet, or importing (never interrupt an import): retry shortly
+                heapq.heappush(self.heap, (now + _RETRY / 10, token, tid))
+                continue
+            self.fired[token] = self.fired.get(token, 0) + 1
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid),
+                                                       ctypes.py_object(GradeTimeout))
+            if self.fired[token] < _MAX_FIRES:
+                heapq.heappush(self.heap, (now + _RETRY, token, tid))
+        return None
 
 
-def _set_async_exc(thread_id: int, exc: type[BaseException] | None) -> None:
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(
-        ctypes.c_ulong(thread_id), ctypes.py_object(exc) if exc is not None else None)
+def _importing(thread_id: int) -> bool:
+    """Whether `thread_id` holds a module import lock (CPython's importlib bootstrap)."""
+    try:
+        from importlib import _bootstrap
+
+        for ref in list(_bootstrap._module_locks.values()):
+            lock = ref()
+            if lock is not None and lock.owner == thread_id:
+                return True
+    except Exception:  # noqa: BLE001  (a private structure: if it changes, do not block)
+        return False
+    return False
 
 
 _WATCHDOG = _Watchdog()
@@ -106,6 +138,7 @@ def run_with_limit(fn: Callable[[], T], seconds: float | None) -> T:
         return fn()
     token = _WATCHDOG.arm(seconds)
     timed_out = False
+    _WATCHDOG.running[token] = threading.get_ident()  # from here on the watchdog may fire
     try:
         result = fn()
     except GradeTimeout:

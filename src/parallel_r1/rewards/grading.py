@@ -17,11 +17,12 @@ import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import EllipsisType
 
 from parallel_r1.registry import Registry
 from parallel_r1.rewards.answer import extract_gsm8k_number, read_answer, strip_tags
 from parallel_r1.rewards.deadline import GradeTimeout, run_with_limit
-from parallel_r1.rewards.equivalence import math_equal
+from parallel_r1.rewards.equivalence import math_equal, parse_latex
 from parallel_r1.rewards.expression import reduce_answer
 from parallel_r1.rewards.letters import choice_letter, is_choice, text_equal
 from parallel_r1.rewards.paper import normalize_paper
@@ -50,14 +51,15 @@ def reading_of(grader: str) -> str:
 
 
 def grade_detail(pred: str | None, gold: str, grader: str = DEFAULT_GRADER,
-                 *, timeout: float | None = TIMEOUT_SECONDS) -> Verdict:
+                 *, timeout: float | None | EllipsisType = ...) -> Verdict:
     """Grade one extracted answer against the gold answer, under a time limit.
 
     Args:
         pred: the answer as read from a response (see `read_answer`), None when there is none.
         gold: the gold answer string.
         grader: a name in GRADERS or "pkg.mod:fn" (a `(pred, gold) -> bool`).
-        timeout: seconds for this grade (None: no limit).
+        timeout: seconds for this grade (None: no limit; default `TIMEOUT_SECONDS`, read at
+            call time, settable with the PARALLEL_R1_GRADE_TIMEOUT environment variable).
 
     Returns:
         The verdict; no answer and a timed-out grade are wrong.
@@ -68,11 +70,34 @@ def grade_detail(pred: str | None, gold: str, grader: str = DEFAULT_GRADER,
     fn = GRADERS.get(grader)
     if pred is None:
         return Verdict(None, False)
+    seconds = TIMEOUT_SECONDS if timeout is ... else timeout
     try:
-        correct = run_with_limit(lambda: bool(fn(pred, str(gold))), timeout)
+        correct = run_with_limit(lambda: bool(fn(pred, str(gold))), seconds)
     except GradeTimeout:
+        _recover_after_timeout()
         return Verdict(pred, False, True)
     return Verdict(pred, correct)
+
+
+def _recover_after_timeout() -> None:
+    """An interrupted sympy call may leave global switches or caches half-updated: reset them."""
+    import sys
+
+    if "sympy" in sys.modules:
+        from sympy.core.cache import clear_cache
+        from sympy.core.parameters import global_parameters
+
+        global_parameters.evaluate = True
+        global_parameters.distribute = True
+        global_parameters.exp_is_pow = False
+        clear_cache()
+    parser = sys.modules.get("math_verify.parser")
+    for fn in (getattr(parser, n, None) for n in ("parse_latex_cached", "parse_expr_cached",
+                                                   "extract_latex")):
+        if fn is not None:
+            fn.cache_clear()
+    for cached in (parse_latex, _math_equal_cached, _equivalent_cached):
+        cached.cache_clear()
 
 
 def grade(pred: str | None, gold: str, grader: str = DEFAULT_GRADER) -> bool | None:
