@@ -72,10 +72,11 @@ def time_call(fn, text: str) -> float:
     return time.perf_counter() - started
 
 
-def measure(fn, name: str, size: int, budget: float) -> dict:
-    """Seconds at `size` (measured, or extrapolated when a smaller size already took > budget)."""
+def measure(fn, name: str, size: int, budget: float, direct: bool = False) -> dict:
+    """Seconds at `size` (measured, or extrapolated when a smaller size already took > budget);
+    `direct` measures only at `size` (for code known to be linear)."""
     sizes, times = [], []
-    current = min(16_384, size)
+    current = size if direct else min(16_384, size)
     while True:
         sizes.append(current), times.append(time_call(fn, adversarial(name, current)))
         if current >= size or times[-1] > budget:
@@ -90,7 +91,8 @@ def measure(fn, name: str, size: int, budget: float) -> dict:
             "exponent": exponent, "sizes": sizes, "times": times}
 
 
-def run(label: str, size: int, budget: float, rewards: list[str] | None, resume: bool) -> dict:
+def run(label: str, size: int, budget: float, rewards: list[str] | None, resume: bool,
+        direct: bool = False) -> dict:
     path = RESULTS / f"adversarial_{label}.json"
     out = {"label": label, "size": size, "budget": budget, "functions": {}}
     if resume and path.exists():
@@ -99,7 +101,7 @@ def run(label: str, size: int, budget: float, rewards: list[str] | None, resume:
         if fname in out["functions"] or (rewards is not None and fname.startswith("reward ")
                                          and fname.split()[1].split("[")[0] not in rewards):
             continue
-        rows = {name: measure(fn, name, size, budget) for name in PATTERNS}
+        rows = {name: measure(fn, name, size, budget, direct) for name in PATTERNS}
         worst = max(rows, key=lambda n: rows[n]["seconds"])
         out["functions"][fname] = {"worst_input": worst, **rows[worst],
                                    "all": {n: r["seconds"] for n, r in rows.items()}}
@@ -138,10 +140,11 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=2.0)
     parser.add_argument("--rewards", default=None, help="comma-separated reward names")
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--direct", action="store_true", help="time only at --size")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
     rewards = args.rewards.split(",") if args.rewards else None
-    result = run(args.label, args.size, args.budget, rewards, args.resume)
+    result = run(args.label, args.size, args.budget, rewards, args.resume, args.direct)
     (RESULTS / f"adversarial_{args.label}.json").write_text(json.dumps(result, indent=1) + "\n")
     paths = {label: RESULTS / f"adversarial_{label}.json" for label in ("before", "after")}
     if all(p.exists() for p in paths.values()):

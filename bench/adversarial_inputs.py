@@ -35,6 +35,8 @@ PATTERNS: dict[str, str] = {
     "parens": "(",
     "hedge_words": "not 18 (or ",
     "digits_commas": "1,",
+    "lt_space_run": " ",  # one "<" then spaces (added after the "before" run)
+    "label_newline_run": "\n",  # one "Final Answer:" then newlines (added after it)
 }
 
 
@@ -48,6 +50,10 @@ def adversarial(name: str, size: int) -> str:
         return "<Parallel>" + body[:size] + "</Parallel>\n<Summary>s</Summary>\nFinal Answer: 1"
     if name == "final_answer":
         return (body + "1")[:size]
+    if name == "lt_space_run":
+        return "<" + body[: size - 1]
+    if name == "label_newline_run":
+        return "Final Answer:" + body[: size - 13]
     return body[:size]
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 
 from parallel_r1.format.parse import TAG_RE, parse
-from parallel_r1.format.trace import Block, Text
+from parallel_r1.format.trace import Block, Text, Trace
 
 PAPER_WINDOW = 300
 READINGS = ("strict", "paper")
@@ -36,11 +36,11 @@ def strip_tags(text: str) -> str:
     return TAG_RE.sub("", text)
 
 
-def readable_text(text: str) -> str:
+def readable_text(text: str | Trace) -> str:
     """The text the strict reading sees: main text and summaries, joined by newlines.
 
     Args:
-        text: a response with its tags.
+        text: a response with its tags, or its parsed `Trace`.
 
     Returns:
         Top-level text and the inner text of every summary of a closed block, in text order,
@@ -48,7 +48,7 @@ def readable_text(text: str) -> str:
         tags and unclosed blocks contribute nothing.
     """
     regions = []
-    for node in parse(text).nodes:
+    for node in (text if isinstance(text, Trace) else parse(text)).nodes:
         if isinstance(node, Text):
             regions.append(node.text)
         elif isinstance(node, Block) and node.summary is not None:
@@ -174,13 +174,14 @@ def last_box(text: str) -> str | None:
     return ", ".join(reversed(contents))
 
 
-def find_answer(text: str, reading: str = "strict") -> str | None:
+def find_answer(text: str, reading: str = "strict", *, trace: Trace | None = None) -> str | None:
     """The raw final answer of a response under a reading ("strict" or "paper").
 
     Args:
         text: a response with its tags.
         reading: "strict" (main text and summaries; last `Final Answer:` line, else last box) or
             "paper" (last `Final Answer:` in the last 300 characters of the tag-free text).
+        trace: `parse(text)` when the caller has it already (saves parsing again).
 
     Returns:
         The answer as written (a line, or a box's content), or None when there is none.
@@ -193,6 +194,6 @@ def find_answer(text: str, reading: str = "strict") -> str | None:
         return (matches[-1].strip() or None) if matches else None
     if reading != "strict":
         raise ValueError(f"unknown answer reading '{reading}'; known: {', '.join(READINGS)}")
-    readable = readable_text(text)
+    readable = readable_text(trace if trace is not None else text)
     line = final_answer_line(readable)
     return line if line is not None else last_box(readable)

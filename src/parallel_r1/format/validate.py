@@ -143,7 +143,7 @@ def check_strict(text: str) -> list[Issue]:
             issues.append(_issue(loc, "stray_tag", f"{node.tag} outside any block", node.start))
         elif isinstance(node, Block):
             issues.extend(_check_block(loc, node))
-    if find_answer(text, "strict") is None:
+    if find_answer(text, "strict", trace=trace) is None:
         what = (f"no answer: no '{ANSWER_PREFIX}' line or \\boxed{{}} in the main text or a "
                 "summary")
         issues.append(_issue(loc, "missing_answer", what, len(text)))
