@@ -26,7 +26,7 @@ PAPER_WINDOW = 300
 READINGS = ("strict", "paper")
 # The paper's pattern, used only on its 300-character window (bounded cost).
 PAPER_FINAL_RE = re.compile(r"(?i)Final Answer\s*:\s*([^\n]+)")
-_LABEL_RE = re.compile(r"(?i)final[ \t]{1,8}answer")
+_LABEL_RE = re.compile(r"(?i)(?<![a-z])final[ \t]{1,8}answer(?![a-z])")
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)[ \t]{0,8}\{")
 _DECORATION = frozenset("*_`#> \t")  # markdown around a label: **Final Answer**:, ### Final Answer
 
