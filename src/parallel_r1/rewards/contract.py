@@ -11,7 +11,8 @@ compare a final answer. One statement, in three steps; the code of each step is 
      `Final Answer:` label that has an answer: the label is case-insensitive, may carry markdown
      (`**Final Answer**: 18`, `**Final Answer:** 18`, `### Final Answer: 18`, or a line holding
      only `**Final Answer**` with the answer on the next line), and its answer is the rest of the
-     line, or the next non-blank line. With no such label, the last complete `\\boxed{...}`.
+     line, or the next non-blank line. With no such label, the last complete `\\boxed{...}`
+     (boxes written as one list on one line, `\\boxed{2} and \\boxed{3}`, are read together).
      No answer there means no answer: wrong, counted as "no answer", and `missing_answer`.
    - paper (the "paper" grader, reproducing SPEC 4.2): the last `Final Answer:` match in the last
      300 characters of the text with its tags removed — paths included, unclosed blocks included;
@@ -27,11 +28,14 @@ compare a final answer. One statement, in three steps; the code of each step is 
      math runs. Leading words are filler (`The answer is 18`); words after a number are units
      (`18 apples`, `18 cm^2`, `5 km/h`, `30 degrees`); `is`/`equals` between two runs is `=`
      (`x is 5`). An aside in brackets holding words is dropped (`16 (not 18)` -> 16), unless it
-     offers an alternative (`18 (or 16)`). An explanation ends the answer: a phrase or a word such
+     offers an alternative (`18 (or 16)`); so is a bracket after a number and a space
+     (`18 (16 + 2)` is 18, not 18 x 18). An explanation ends the answer: a phrase or a word such
      as which, since, because, so, where, it (`18, which is 2 more than 16` -> 18). `not X` drops X
-     (`18, not 16` -> 18). Runs joined by or, and, maybe, but, actually, to, between are all kept
-     as a list (`16 or 18` -> {16, 18}): a hedge is graded as the list of its candidates, so it is
-     right only against a list gold — hedging never pays. `2 and 1/2` and `2 1/2` are 5/2.
+     (`18, not 16` -> 18); `negative 3` and `minus 3` are -3. Runs joined by or, and, maybe,
+     but, actually, to, between are all kept as a list (`16 or 18` -> {16, 18}): a hedge is
+     graded as the list of its candidates, so it is right only against a list gold — hedging
+     never pays. `2 and 1/2` and `2 1/2` are 5/2. A choice label before a value is dropped
+     (`(C) 12` -> 12) unless the gold is a letter (see 3).
    - Plain-text math is rewritten as LaTeX: `pi` and `π` are π, `sqrt(x)`, `\\sqrt(x)`, `√x` are
      √x (`4\\sqrt(2)` is 4√2), `cbrt`, `exp(x)` is e^x, `ln`, `log` (base 10), `sin`..., `^` and
      `**` are powers (`2^10` is 1024), `1.5e3` and `1.5 x 10^3` are 1500, `∞`/`inf` are ∞,
