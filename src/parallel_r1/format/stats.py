@@ -34,8 +34,8 @@ class ResponseStats:
 
 
 def is_valid_block(block: Block) -> bool:
-    """A well-formed block: closed, >= 2 closed paths holding text, and a summary holding text
-    right after it.
+    """A well-formed block: closed, >= 2 closed paths, every path holding text, and a summary
+    holding text right after it.
 
     This is the paper's "valid parallel block" (SPEC §1.3) except that only whitespace may sit
     between `</Parallel>` and `<Summary>` (the paper accepts any text there) and that empty paths
@@ -43,7 +43,7 @@ def is_valid_block(block: Block) -> bool:
     thinking, and is what the parallel ratio and the strict parallel bonus must not pay for.
     """
     return (block.closed and block.summary is not None and bool(block.summary.text.strip())
-            and sum(p.closed and bool(p.text.strip()) for p in block.paths) >= 2)
+            and block.num_closed_paths >= 2 and all(p.text.strip() for p in block.paths))
 
 
 def response_stats(text_or_trace: str | Trace,

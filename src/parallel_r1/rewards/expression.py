@@ -12,12 +12,18 @@ import re
 from dataclasses import dataclass
 
 from parallel_r1.format.answer import box_spans
-from parallel_r1.rewards.plaintext import THOUSANDS_RE, is_math_word, to_latex, unicode_to_latex
+from parallel_r1.rewards.plaintext import (
+    SPACING_RE,
+    THOUSANDS_RE,
+    is_math_word,
+    to_latex,
+    unicode_to_latex,
+)
 
 MAX_ANSWER_CHARS = 2000
 
 # Word roles inside an answer line (lower case).
-NEGATION = frozenset({"not", "never", "except", "excluding", "isnt", "instead"})
+NEGATION = frozenset({"not", "never", "except", "excluding", "isnt", "instead", "than"})
 ALTERNATIVE = frozenset({"or", "either", "maybe", "possibly", "perhaps", "alternatively",
                          "otherwise", "probably", "likely", "nor", "and", "also", "to",
                          "through", "between", "versus", "vs", "actually", "wait", "correction",
@@ -99,7 +105,7 @@ def clean_surface(answer: str, *, keep_choice_label: bool = False) -> str:
     text = unicode_to_latex(answer).strip()
     text = _POWER_RE.sub("^", text)
     text = _MARKDOWN_RE.sub("", text).strip()
-    while text[:1] in "#>":
+    while text and text[0] in "#>":
         text = text[1:].strip()
     boxed = _box_contents(text)
     if boxed:
@@ -108,6 +114,7 @@ def clean_surface(answer: str, *, keep_choice_label: bool = False) -> str:
     text = _strip_currency(text)
     text = _SIGN_WORD_RE.sub("-", text)
     text = THOUSANDS_RE.sub(lambda m: re.sub(r"\D", "", m.group()), text)
+    text = SPACING_RE.sub(" ", text)
     text = _UNIT_POWER_RE.sub(_drop_unit_power, text)
     text = _MATH_DELIM_RE.sub(" ", text).replace("$", " ")
     text = _SENTENCE_END_RE.sub(";", text)
@@ -243,10 +250,11 @@ def select_runs(text: str) -> tuple[list[str], list[str]]:
     for index, phrase in enumerate(_phrases(tokens)):
         lead = next(k for k in phrase if tokens[k][0] != "space")
         word = tokens[lead][1].lower().replace("'", "")
-        if index and lead in is_word and word not in ALTERNATIVE:
+        if index and word not in ALTERNATIVE and (
+                lead in is_word or any(k in is_word for k in phrase)):
             if word in NEGATION:
                 continue  # "18, not 16"
-            break  # "18, which is ...": an explanation follows
+            break  # "18, which is ...", "18; 16 was wrong": an explanation follows
         found, stop = _phrase_runs(tokens, phrase, is_word)
         runs.extend(found)
         if stop:
@@ -260,7 +268,7 @@ def _trim_run(run: str) -> str:
     `km/h`) removed."""
     run = _UNIT_TAIL_RE.sub(lambda m: m.group() if is_math_word(m.group().strip().lower())
                             else "", run)
-    run = re.sub(r"^\s*\.(?!\d)|[.:\s]+$|^[\s:]+", "", run)
+    run = re.sub(r"^\s*\.(?!\d)|[-+*/=.:\s]+$|^[\s:=]+", "", run)
     return "" if re.match(r"\s*[/^*]", run) else run
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from parallel_r1.rewards.expression import Reduced, clean_surface
+from parallel_r1.rewards.expression import MAX_ANSWER_CHARS, Reduced, clean_surface
 
 _CHOICE_GOLD_RE = re.compile(r"^\(?([A-J])\)?$")
 _LETTER_RE = re.compile(r"(?<![A-Za-z\\])\(?([A-J])\)?(?![A-Za-z])")
@@ -20,12 +20,16 @@ _LABEL_RE = re.compile(r"(?i)^\s*(?:the\s+)?(?:correct\s+)?(?:answer|option|choi
 
 def is_choice(gold: str) -> bool:
     """True when the gold answer is one choice letter A-J (`C`, `(C)`, `\\text{(C)}`)."""
+    if len(gold) > MAX_ANSWER_CHARS:
+        return False
     text = _surface(gold)
     return bool(_CHOICE_GOLD_RE.match(text))
 
 
 def choice_letter(answer: str) -> str | None:
     """The one choice letter an answer names (`(C) 12` -> "C"); None for none or several."""
+    if len(answer) > MAX_ANSWER_CHARS:
+        return None
     text = _LABEL_RE.sub("", clean_surface(answer, keep_choice_label=True))
     letters = {m.group(1) for m in _LETTER_RE.finditer(text)}
     return letters.pop() if len(letters) == 1 else None

@@ -16,7 +16,7 @@ import re
 FUNCTIONS = ("arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "sin", "cos", "tan", "cot",
              "sec", "csc", "ln", "log", "exp", "sqrt", "cbrt")
 MATH_WORDS = frozenset(FUNCTIONS + ("pi", "inf", "infty", "infinity", "oo", "deg"))
-UNICODE = {"−": "-", "–": "-", "—": "-", "×": "\\times ", "÷": "\\div ", "·": "\\cdot ",
+UNICODE = {"−": "-", "–": "-", "—": "; ", "×": "\\times ", "÷": "\\div ", "·": "\\cdot ",
            "⋅": "\\cdot ", "π": "\\pi ", "√": "\\sqrt", "∞": "\\infty ", "≤": "\\le ",
            "≥": "\\ge ", "≠": "\\ne ", "≈": "=", "°": "", "²": "^{2}", "³": "^{3}",
            "\u00a0": " ", "\u2009": "\u2009", "\u202f": "\u2009", "：": ":", "，": ","}
@@ -24,7 +24,7 @@ _UNICODE_RE = re.compile("|".join(map(re.escape, UNICODE)))
 _FUNC_RE = re.compile(r"(?<![A-Za-z\\])(" + "|".join(FUNCTIONS) + r")(?![A-Za-z])")
 _PI_RE = re.compile(r"(?<![A-Za-z\\])pi(?![A-Za-z])")
 _INF_RE = re.compile(r"(?<![A-Za-z\\])(?:infinity|infty|inf|oo)(?![A-Za-z])")
-_SPACING_RE = re.compile(r"(?<!\\)\\(?:[,;:! ]|quad|qquad|displaystyle|textstyle|left|right|big|Big|"
+SPACING_RE = re.compile(r"(?<!\\)\\(?:[,;:! ]|quad|qquad|displaystyle|textstyle|left|right|big|Big|"
                          r"bigl|bigr|Bigl|Bigr)(?![A-Za-z])|~")
 _DEGREE_RE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ|\\degree|(?<=\d)\s*deg(?![A-Za-z])")
 THOUSANDS_RE = re.compile(r"(?<![\d.])\d{1,3}(?:(?:,|\{,\}|\\,|\u2009)\d{3})+(?![\d])")
@@ -50,7 +50,7 @@ def to_latex(run: str) -> str:
     text = unicode_to_latex(run).strip()
     text = _DEGREE_RE.sub("", text)
     text = THOUSANDS_RE.sub(lambda m: re.sub(r"\D", "", m.group()), text)
-    text = _SPACING_RE.sub(" ", text).replace("\u2009", " ")
+    text = SPACING_RE.sub(" ", text).replace("\u2009", " ")
     mixed = _MIXED_RE.match(text.strip())
     if mixed:  # "2 1/2" is two and a half
         sign, whole, num, den = mixed.groups()
