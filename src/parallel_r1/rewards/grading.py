@@ -31,7 +31,7 @@ Grader = Callable[[str, str], bool]
 GRADERS: Registry[Grader] = Registry("grader")
 DEFAULT_GRADER = "math-verify"
 TIMEOUT_SECONDS = float(os.environ.get("PARALLEL_R1_GRADE_TIMEOUT", "5"))
-READINGS = {"math-verify": "strict", "paper": "paper", "paper-gsm8k": "paper-gsm8k"}
+GRADER_READINGS = {"math-verify": "strict", "paper": "paper", "paper-gsm8k": "paper-gsm8k"}
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class Verdict:
 def reading_of(grader: str) -> str:
     """Where `grader` reads answers: "strict" (ours, also for user graders), "paper",
     "paper-gsm8k"."""
-    return READINGS.get(grader, "strict")
+    return GRADER_READINGS.get(grader, "strict")
 
 
 def grade_detail(pred: str | None, gold: str, grader: str = DEFAULT_GRADER,
@@ -190,6 +190,6 @@ def paper_gsm8k_equal(pred: str, gold: str) -> bool:
     return pred.replace(",", "").replace("$", "") == gold
 
 
-__all__ = ["DEFAULT_GRADER", "GRADERS", "READINGS", "TIMEOUT_SECONDS", "Verdict", "equivalent",
+__all__ = ["DEFAULT_GRADER", "GRADERS", "GRADER_READINGS", "TIMEOUT_SECONDS", "Verdict", "equivalent",
            "grade", "grade_detail", "grade_response", "grade_response_detail", "math_verify_equal",
            "normalize_paper", "paper_equal", "paper_gsm8k_equal", "reading_of"]
