@@ -61,6 +61,7 @@ _UNIT_POWER_RE = re.compile(r"(?<![\\A-Za-z])([A-Za-z]{2,})(\s*\^\s*(?:\{\s*\d\s
 _UNIT_TAIL_RE = re.compile(r"(?<=[\d}.])\s+[A-Za-z]{1,3}(?:\s*/\s*[A-Za-z]{1,3})*"
                            r"(?:\s*\^\s*\{?\d\}?)?\s*$")
 _SIGN_WORD_RE = re.compile(r"(?i)(?<![A-Za-z])(?:minus|negative)\s+(?=[\d.\\(])")
+_ABBREVIATION_RE = re.compile(r"(?i)(?<![A-Za-z])(?:i\.\s?e|e\.\s?g|viz)\.?(?![A-Za-z])")
 _CURRENCY_WORD_RE = re.compile(r"(?i)(?<![A-Za-z])(?:usd|us\$|dollars?|eur|euros?|gbp|rs\.?|inr)"
                                r"(?![A-Za-z])")
 
@@ -113,6 +114,7 @@ def clean_surface(answer: str, *, keep_choice_label: bool = False) -> str:
     text = _unwrap_text_commands(text)
     text = _strip_currency(text)
     text = _SIGN_WORD_RE.sub("-", text)
+    text = _ABBREVIATION_RE.sub(" ie ", text)
     text = THOUSANDS_RE.sub(lambda m: re.sub(r"\D", "", m.group()), text)
     text = SPACING_RE.sub(" ", text)
     text = _UNIT_POWER_RE.sub(_drop_unit_power, text)
@@ -247,10 +249,10 @@ def select_runs(text: str) -> tuple[list[str], list[str]]:
     tokens, extra = _drop_asides(tokens, {k for k in range(len(tokens)) if _is_word(tokens, k)})
     is_word = {k for k in range(len(tokens)) if _is_word(tokens, k)}
     runs: list[str] = []
-    for index, phrase in enumerate(_phrases(tokens)):
+    for phrase in _phrases(tokens):
         lead = next(k for k in phrase if tokens[k][0] != "space")
         word = tokens[lead][1].lower().replace("'", "")
-        if index and word not in ALTERNATIVE and (
+        if runs and word not in ALTERNATIVE and (
                 lead in is_word or any(k in is_word for k in phrase)):
             if word in NEGATION:
                 continue  # "18, not 16"
