@@ -2,7 +2,9 @@
 
 A gold answer that is one capital letter A-J, bare or as `(C)`, `C)`, `\\text{(C)}`,
 `\\textbf{(C)}`, is a choice: the prediction is right when it names exactly that one letter
-(`C`, `(C)`, `(C) 12`, `**C**`, `Option C`); naming two letters (`B or C`) is wrong. Word answers
+(`C`, `(C)`, `(c)`, `(C) 12`, `**C**`, `Option C`); naming two letters (`B or C`) is wrong.
+A letter in parentheses counts in either case; a bare one only as a capital (and not `A` or `I`
+before a lower-case word: "A total of", "I think"). Word answers
 (`\\text{even}`, `Monday`) compare as lower-case words, articles and "answer" dropped.
 """
 
@@ -13,7 +15,10 @@ import re
 from parallel_r1.rewards.expression import MAX_ANSWER_CHARS, Reduced, clean_surface
 
 _CHOICE_GOLD_RE = re.compile(r"^\(?([A-J])\)?$")
-_LETTER_RE = re.compile(r"(?<![A-Za-z\\])\(?([A-J])\)?(?![A-Za-z])")
+_PAREN_LETTER_RE = re.compile(r"\(([A-Ja-j])\)")
+# A standalone capital; "A" and "I" before a lower-case word are an article and a pronoun.
+_LETTER_RE = re.compile(r"(?<![A-Za-z\\])([A-J])(?![A-Za-z])(?!\s+[a-z])|(?<![A-Za-z\\])"
+                        r"([B-HJ])(?![A-Za-z])")
 _LABEL_RE = re.compile(r"(?i)^\s*(?:the\s+)?(?:correct\s+)?(?:answer|option|choice)"
                        r"(?:\s+is)?\s*:?\s*")
 
@@ -31,7 +36,9 @@ def choice_letter(answer: str) -> str | None:
     if len(answer) > MAX_ANSWER_CHARS:
         return None
     text = _LABEL_RE.sub("", clean_surface(answer, keep_choice_label=True))
-    letters = {m.group(1) for m in _LETTER_RE.finditer(text)}
+    letters = {m.group(1).upper() for m in _PAREN_LETTER_RE.finditer(text)}
+    if not letters:  # no "(c)": standalone capitals
+        letters = {m.group(1) or m.group(2) for m in _LETTER_RE.finditer(text)}
     return letters.pop() if len(letters) == 1 else None
 
 
