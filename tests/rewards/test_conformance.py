@@ -1,4 +1,4 @@
-"""The conformance corpus: 410 (response, gold, expected, kind) cases across GSM8K, MATH, AMC
+"""The conformance corpus: 413 (response, gold, expected, kind) cases across GSM8K, MATH, AMC
 and AIME answer styles (tests/rewards/conformance.jsonl). Each expected value was decided from
 the mathematics and the answer contract (`parallel_r1.rewards.contract`), not from a grader.
 
