@@ -73,11 +73,6 @@ class Reduced:
     kind: str
     value: str
 
-    @property
-    def candidates(self) -> list[str]:
-        """The list items of a "math" value (one item for a single answer)."""
-        return split_top_level(self.value) if self.kind == "math" else [self.value]
-
 
 def reduce_answer(answer: str) -> Reduced:
     """Reduce an answer as written to the expression graded (see `rewards.contract`).
@@ -371,18 +366,3 @@ def _is_mixed(whole: str, fraction: str) -> bool:
         return False
     num, den = (int(g) for g in frac.groups() if g is not None)
     return 0 < num < den
-
-
-def split_top_level(value: str) -> list[str]:
-    """Items of a ", "-joined list, commas inside brackets kept."""
-    items, depth, start = [], 0, 0
-    for i, char in enumerate(value):
-        if char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth = max(depth - 1, 0)
-        elif char == "," and depth == 0:
-            items.append(value[start:i].strip())
-            start = i + 1
-    items.append(value[start:].strip())
-    return [item for item in items if item]
