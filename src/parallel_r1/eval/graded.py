@@ -1,8 +1,9 @@
 """Graded rows: read a JSONL file of responses, grade each against its gold answer, write it back.
 
 Every row keeps all its fields and gains `pred` (the answer as read, null when none), `correct`
-(bool) and `timed_out` (the grade ran out of time and counts as wrong); see `rewards.contract`. The output is written to a temporary file beside it and moved into place with
-`os.replace`, so a crash never leaves a half-written file.
+(bool) and `timed_out` (the grade ran out of time and counts as wrong); see `rewards.contract`.
+The output is written to a temporary file beside it and moved into place with `os.replace`, so a
+crash never leaves a half-written file.
 """
 
 from __future__ import annotations
