@@ -25,7 +25,7 @@ from parallel_r1.errors import ConfigError, EngineError
 from parallel_r1.eval.benchmarks import Benchmark, load_problems, parse_names
 from parallel_r1.format.stats import response_stats
 from parallel_r1.format.validate import is_valid
-from parallel_r1.rewards.grading import grade_response
+from parallel_r1.rewards.grading import grade_response_detail
 
 SAMPLES_FILE, SUMMARY_FILE, TABLE_FILE, CONFIG_FILE = (
     "samples.jsonl", "summary.json", "table.md", "config.json")
@@ -133,9 +133,10 @@ def build_row(job: Job, sample: int, rollout: Any, prompt_text: str,
     text, gold = rollout.text, job.record.answer
     stats = response_stats(text)
     grades = {}
-    for grader in graders:
-        pred, correct = grade_response(text, gold, grader)
-        grades[grader] = {"pred": pred, "correct": bool(correct)}
+    for grader in graders:  # one answer contract (rewards.contract); a timed-out grade is wrong
+        verdict = grade_response_detail(text, gold, grader)
+        grades[grader] = {"pred": verdict.pred, "correct": verdict.correct,
+                          "timed_out": verdict.timed_out}
     head = grades[graders[0]]
     return {
         "run": job.run, "benchmark": job.bench.name, "problem_id": job.record.id,

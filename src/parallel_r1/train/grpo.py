@@ -20,6 +20,7 @@ import trl
 from trl import GRPOConfig, GRPOTrainer
 
 from parallel_r1.format.tags import TagIds
+from parallel_r1.rl.advantages import tied_groups
 from parallel_r1.structure import batch_packed
 from parallel_r1.train.logs import JsonlMetrics
 from parallel_r1.train.rollout import EngineRollouts
@@ -100,6 +101,7 @@ class ParallelGRPOTrainer(GRPOTrainer):
     def _generate_and_score_completions(self, inputs):
         output = super()._generate_and_score_completions(inputs)
         mode = "train" if self.model.training else "eval"
+        self._zero_tied_groups(output, mode)
         rollouts = self.rollout_func
         if isinstance(rollouts, EngineRollouts):
             for name, value in rollouts.last_metrics.items():
@@ -108,6 +110,27 @@ class ParallelGRPOTrainer(GRPOTrainer):
             for name, value in self.mismatch_metrics(output).items():
                 self._metrics[mode][name].append(value)
         return output
+
+    # ---- tied groups (issue #11 case 8): a fix to TRL 1.16's advantages, kept apart -------------
+    def _zero_tied_groups(self, output: dict, mode: str) -> None:
+        """Set exactly 0 the advantages of groups whose rewards are all equal, in place.
+
+        TRL 1.16 computes the group mean and std in float32: for eight rewards of 1.2 the mean is
+        1.1999999, the std 1.3e-7, and every advantage +0.0012 (a push on completions that carry
+        no signal); its `frac_reward_zero_std` (isclose to 0 with atol 1e-8) reports 0. We know
+        the rewards of this process's completions (prompt-major, whole groups) from the rollout
+        function, mark tied groups as `rl.advantages.tied_groups` does, and overwrite the last
+        `frac_reward_zero_std` with the exact share.
+        """
+        rewards = getattr(self.rollout_func, "last_rewards", None)
+        adv, size = output.get("advantages"), self.num_generations
+        if not rewards or adv is None or len(rewards) != adv.size(0) or adv.size(0) % size:
+            return
+        tied = tied_groups(torch.tensor(rewards, dtype=torch.float64).view(-1, size))  # [B/G]
+        output["advantages"] = adv.masked_fill(tied.repeat_interleave(size).to(adv.device), 0.0)
+        frac = self._metrics[mode].get("frac_reward_zero_std")
+        if frac:
+            frac[-1] = _gather_mean(self, tied.double().mean().item())
 
     @torch.no_grad()
     def logprob_deltas(self, batch: dict[str, torch.Tensor], *, trained_only: bool = False

@@ -48,6 +48,7 @@ class EngineRollouts:
     dump_every: int = 0
     rank: int = 0
     last_metrics: dict[str, float] = field(default_factory=dict)
+    last_rewards: list[float] = field(default_factory=list)  # of the last call, [B] (grpo.py)
 
     def __call__(self, prompts: Sequence[Any], trainer: Any) -> dict[str, list]:
         if self.engine is None:  # TRL built its vLLM with the trainer and syncs its weights
@@ -62,6 +63,7 @@ class EngineRollouts:
         refilled = 0.0
         if self.dynamic_sampling and self.refill_rounds:
             refilled = self.refill(texts, rollouts, scores, parts, group, step, trainer.model)
+        self.last_rewards = list(scores)
         keep, filter_metrics = self.keep_mask(rollouts, scores, group)
         filter_metrics["filter/refilled_groups"] = refilled
         self.last_metrics = rollout_metrics(rollouts, scores, parts) | filter_metrics
