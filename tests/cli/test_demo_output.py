@@ -90,7 +90,7 @@ def test_demo_reports_to_tensorboard(demo):
     for stage, tags in (("1-sft", ["train/loss", "train/time/forward_backward_s"]),
                         ("3-rl", ["train/rollout/reward", "train/filter/dropped_groups",
                                   "train/time/rollout_s", "train/time_share/forward_backward",
-                                  "train/logprob/max_abs_diff_engine_trainer"])):
+                                  "train/logprob/engine_trainer_abs_diff/p99"])):
         events = EventAccumulator(str(out / "run" / stage / "tensorboard"))
         events.Reload()
         scalars = set(events.Tags()["scalars"])

@@ -81,8 +81,8 @@ def test_every_step_record_splits_its_wall_time_into_phases(sft_tiny, tmp_path):
             assert row[f"time/{phase}_s"] > 0, phase
         assert row["time/logprobs_s"] == 0.0  # on-policy, beta = 0: TRL runs no extra pass
     assert steps[0]["time/checkpoint_s"] == 0.0 < steps[1]["time/checkpoint_s"]
-    assert steps[0]["logprob/max_abs_diff_engine_trainer"] < 1e-4
-    assert "logprob/max_abs_diff_engine_trainer" not in steps[1]  # every 2 steps
+    assert steps[0]["logprob/engine_trainer_abs_diff/max"] < 1e-4
+    assert "logprob/engine_trainer_abs_diff/max" not in steps[1]  # every 2 steps
     # The check is free: besides the engine's, one forward per optimiser step (the loss's).
     assert [c for c in calls if c != "rollout"] == ["forward_backward"] * 2
 
@@ -93,10 +93,14 @@ def test_free_check_equals_the_explicit_pass(sft_tiny, tmp_path):
     model, tok, _, _ = sft_tiny
     trainer = _trainer(copy.deepcopy(model), tok, tmp_path)
     batch = _batch(trainer)
-    explicit = trainer.logprob_gap(batch)
+    logged = trainer._metrics["train"]
+    assert not logged.get("logprob/engine_trainer_abs_diff/max")  # nothing at generation time
+    explicit = trainer.mismatch_metrics(batch)  # an extra forward pass
+    trainer._step = 0  # the step's only micro-batch
     trainer.compute_loss(trainer.model, batch)  # the loss's forward, at the sampling weights
-    assert trainer._step_gap is not None
-    assert abs(trainer._step_gap.item() - explicit.item()) < 1e-6 and explicit.item() < 1e-4
+    for name, value in explicit.items():
+        assert abs(logged[name][-1] - value) < 1e-6, name
+    assert explicit["logprob/engine_trainer_abs_diff/max"] < 1e-4
 
 
 def test_dropout_model_pays_an_eval_mode_pass(sft_tiny, tmp_path):
@@ -110,5 +114,5 @@ def test_dropout_model_pays_an_eval_mode_pass(sft_tiny, tmp_path):
     assert not trainer.is_check_free
     trainer.train()
     row = _rows(tmp_path / "metrics.jsonl")[0]
-    assert row["logprob/max_abs_diff_engine_trainer"] < 1e-4  # eval mode, as the engine samples
+    assert row["logprob/engine_trainer_abs_diff/max"] < 1e-4  # eval mode, as the engine samples
     assert row["time/logprob_check_s"] > 0

@@ -72,8 +72,8 @@ def grader_figures(problems: list[list[dict]], grader: str, k: int) -> dict[str,
     preds = [[r["grades"][grader]["pred"] for r in g] for g in problems]
     kk = min(k, min(len(g) for g in grades))
     wins = []
-    for answers, marks in zip(preds, grades):
-        winner = M.majority_vote(answers)
+    for answers, marks in zip(preds, grades):  # votes group answers this grader finds equal
+        winner = M.majority_vote(answers, grader=grader)
         wins.append(0.0 if winner is None else marks[winner])
     return {
         "k": kk,
@@ -82,6 +82,8 @@ def grader_figures(problems: list[list[dict]], grader: str, k: int) -> dict[str,
         "pass_bootstrap": ci([M.bootstrap_best_at_k(g, kk)[0] for g in grades]),
         "maj": ci(wins),
         "no_answer": float(np.mean([p is None for ps in preds for p in ps])),
+        "timed_out": int(sum(bool(r["grades"][grader].get("timed_out")) for g in problems
+                             for r in g)),
     }
 
 
@@ -125,7 +127,8 @@ def sc_figures(model_problems: list[list[dict]], sc_rows: list[dict], benchmark:
         chosen = cand[:take]
         used.append(take), tokens.append(spent), budgets.append(budget)
         for g in graders:
-            winner = M.majority_vote([r["grades"][g]["pred"] for r in chosen]) if chosen else None
+            answers = [r["grades"][g]["pred"] for r in chosen]
+            winner = M.majority_vote(answers, grader=g) if chosen else None
             wins[g].append(0.0 if winner is None else float(chosen[winner]["grades"][g]["correct"]))
     return {"maj": {g: ci(w) for g, w in wins.items()}, "samples_used": float(np.mean(used)),
             "tokens": float(np.mean(tokens)), "budget": float(np.mean(budgets)),
@@ -229,9 +232,10 @@ def eval_table(summary: dict, name: str) -> str:
             f = b["grades"][g]
             rows.append([b["title"], g, b["num_problems"], f["k"], pct(f["mean"]),
                          pct(f["pass_unbiased"]), pct(f["pass_bootstrap"]), pct(f["maj"]),
-                         f"{100 * f['no_answer']:.1f}"])
+                         f"{100 * f['no_answer']:.1f}", f.get("timed_out", 0)])
     parts.append(md_table(["Benchmark", "Grader", "Problems", "k", "Mean@k", "Pass@k (unbiased)",
-                           "Pass@k (bootstrap, paper's)", "Maj@k", "No answer %"], rows))
+                           "Pass@k (bootstrap, paper's)", "Maj@k (equivalent answers)",
+                           "No answer %", "Grades timed out"], rows))
     parts += ["", "Structure and grading"]
     rows = [[b["title"], pct(b["parallel_ratio"]), f"{100 * b['parallel_ratio_any_tag']:.1f}",
              num(b["critical_path"]), num(b["tokens"]),

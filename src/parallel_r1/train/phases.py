@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, Callable, Iterator
 
 from transformers import TrainerCallback
 
 # The phases in the order a GRPO step runs them; SFT uses the last three.
 PHASES = {
+    "sync": "copying the trainer's weights into the rollout engine (vLLM; the built-in engine "
+            "samples from the live model and needs none)",
     "rollout": "the engine samples the completions (refill rounds are counted under filter)",
     "reward": "the rewards of the sampled completions",
     "filter": "dynamic-sampling refill rounds (their sampling and scoring) and the keep mask",
@@ -31,7 +33,7 @@ PHASES = {
     "checkpoint": "writing checkpoint-N (counted in the next step's record; the last one in the "
                   "final record as time/end/checkpoint_s)",
 }
-SHORT = {"rollout": "roll", "reward": "rew", "filter": "filt", "advantages": "adv",
+SHORT = {"sync": "sync", "rollout": "roll", "reward": "rew", "filter": "filt", "advantages": "adv",
          "logprobs": "lp", "logprob_check": "check", "forward_backward": "fwd/bwd",
          "optimizer": "opt", "checkpoint": "ckpt", "other": "other"}
 
@@ -100,6 +102,12 @@ class PhaseTimer:
         out = dict(self.seconds)
         self.seconds.clear()
         return out
+
+
+def phase_of(trainer: Any, name: str) -> Any:
+    """`trainer.phases.phase(name)`, or a no-op for a trainer without phase timing."""
+    timer = getattr(trainer, "phases", None)
+    return timer.phase(name) if timer is not None else nullcontext()
 
 
 def phase_metrics(seconds: dict[str, float], wall: float, num_steps: int) -> dict[str, float]:

@@ -131,13 +131,13 @@ def build_rl(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
              source: str | None = None) -> Any:
     """The ready GRPO trainer of an rl stage (`run_rl` trains it)."""
     from parallel_r1.data.templates import render_prompt
-    from parallel_r1.engine.torch_engine import TorchEngine
     from parallel_r1.engine.types import ParallelParams, SamplingParams
     from parallel_r1.rewards import build_reward
     from parallel_r1.train.grpo import GRPOHyper, build_grpo_trainer
-    from parallel_r1.train.rollout import EngineRollouts
+    from parallel_r1.train.rollout import EngineRollouts, rollout_backend
 
     model = with_lora(model, recipe)
+    engine, backend_args = rollout_backend(stage, model, tok)  # a missing vllm fails here
     records = load_records(stage.data)
     prompts = [render_prompt(stage.template, r.question) for r in records]
     params = SamplingParams(
@@ -147,7 +147,7 @@ def build_rl(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
                                 max_blocks=stage.max_blocks))
     reward = build_reward(stage.reward, grader=stage.grader)
     rollouts = EngineRollouts(
-        TorchEngine(model, tok), tok, params, reward.score_parts,
+        engine, tok, params, reward.score_parts,
         {p: r.answer for p, r in zip(prompts, records)}, chat=recipe.model.chat,
         seed=recipe.seed, dynamic_sampling=stage.dynamic_sampling,
         refill_rounds=stage.refill_rounds, malformed=stage.malformed,
@@ -159,9 +159,9 @@ def build_rl(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
         max_completion_length=stage.max_tokens)
     extra, callbacks = tracker_setup(recipe, stage, out)
     return build_grpo_trainer(model, tok, prompts, rollouts, output_dir=out, hp=hp,
-                              structured=stage.mode == "structured",
+                              layout=stage.mode, check_logprobs=stage.check_logprobs,
                               logprob_check_every=stage.logprob_check_every, callbacks=callbacks,
-                              card_meta=card_meta(recipe, stage, source), **extra)
+                              card_meta=card_meta(recipe, stage, source), **backend_args, **extra)
 
 
 def run_eval(model: Any, tok: Any, stage: Stage, out: Path, seed: int) -> dict[str, Any]:
@@ -172,7 +172,12 @@ def run_eval(model: Any, tok: Any, stage: Stage, out: Path, seed: int) -> dict[s
     cfg = eval_config(stage, seed, f"stages.{stage.name}.eval")
     if int(os.environ.get("RANK", "0")) != 0:
         return {}
-    summary = evaluate(model, tok, cfg, out, model_name=stage.name, progress=True)
+    engine = None
+    if stage.kv_cache_gb is not None:  # the built-in engine under a KV budget
+        from parallel_r1.engine.torch_engine import TorchEngine
+
+        engine = TorchEngine(model, tok, kv_budget_gb=stage.kv_cache_gb)
+    summary = evaluate(model, tok, cfg, out, model_name=stage.name, progress=True, engine=engine)
     return {"summary": {k: v for k, v in summary.items() if k not in ("table", "config")}}
 
 
