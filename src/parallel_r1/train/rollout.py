@@ -20,8 +20,8 @@ import torch
 
 from parallel_r1.engine.types import Rollout, SamplingParams
 from parallel_r1.rewards.parallel import is_format_valid
-from parallel_r1.train.phases import phase_of
 from parallel_r1.rl.filtering import dynamic_sampling_mask, malformed_mask
+from parallel_r1.train.phases import phase_of
 
 SEED_STRIDE = 1_000_003  # seeds of step s and step s+1 never overlap for G < this
 
