@@ -1,15 +1,18 @@
-"""GPU readiness check of the built-in engine: one command, no download, at most 8 minutes.
+"""GPU readiness check of the built-in engine: one command, no download, about 5 minutes.
 
-    bash bench/gpu_check.sh                           # one CUDA GPU, about 3 minutes
+    bash bench/gpu_check.sh                           # one CUDA GPU, under 5 minutes
     bash bench/gpu_check.sh --device cpu --small      # the same code on CPU, in seconds
 
 Random-init Qwen3-0.6B and Qwen3-1.7B (configs written below; small ones with --small) in
 bfloat16, with the tiny tokenizer of parallel_r1.models.tiny for the prompts and the tags. A
 random model almost never writes a tag, so `models.tiny.bias_tags` shifts the tags' logits in
 the weights (the engine, the trainer and vLLM see the same model). Per model:
-  (a) causal sampling tokens/s: the built-in engine, HF `generate`, and vLLM when installed;
+  (a) causal sampling tokens/s and time per decode step: the built-in engine, HF `generate`,
+      and vLLM when installed;
   (b) one block of P = 2, 4, 8 paths side by side (structured) against the same tokens written
       one after another (causal): the speed-up;
+every timing in (a) and (b) is fair: each side is warmed up first on the same shapes, then the
+sides alternate for --repeats rounds around torch.cuda.synchronize and the median is kept;
   (c) the bfloat16 engine/trainer log-prob mismatch on sampled tokens (structured, threads):
       max, mean, p99;
   (d) peak device memory of each part; device->host read-backs per decode step at 4 and 32 rows;
@@ -26,6 +29,7 @@ import importlib.util
 import json
 import math
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -33,6 +37,7 @@ import warnings
 from pathlib import Path
 
 import torch
+from gpu_check_table import flat, table  # bench/ is on the path
 
 from parallel_r1.engine.driver import Engine
 from parallel_r1.engine.torch_engine import TorchEngine
@@ -52,8 +57,9 @@ SMALL = {"small-a": dict(hidden_size=64, intermediate_size=128, num_hidden_layer
          "small-b": dict(hidden_size=96, intermediate_size=192, num_hidden_layers=3,
                          num_attention_heads=4, num_key_value_heads=2, head_dim=24,
                          vocab_size=4096, tie_word_embeddings=True, max_position_embeddings=4096)}
-SIZES = {"full": dict(batch=64, prompt=128, new=128, path=64, samples=16, max_tokens=384),
-         "small": dict(batch=8, prompt=32, new=24, path=8, samples=4, max_tokens=96)}
+SIZES = {"full": dict(batch=64, prompt=128, new=64, path=32, samples=16, max_tokens=384,
+                     repeats=3),
+         "small": dict(batch=8, prompt=32, new=24, path=8, samples=4, max_tokens=96, repeats=3)}
 
 
 class Check:
@@ -94,6 +100,19 @@ def timed(fn, device: str) -> tuple[float, object]:
     return time.perf_counter() - t0, out
 
 
+def medians(fns: dict, device: str, repeats: int) -> tuple[dict, dict]:
+    """Warm each side up once, then time `repeats` rounds, alternating the sides so drift hits
+    all alike; returns the median seconds and the last output of each side."""
+    for fn in fns.values():
+        fn()
+    times, outs = {k: [] for k in fns}, {}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            seconds, outs[k] = timed(fn, device)
+            times[k].append(seconds)
+    return {k: statistics.median(v) for k, v in times.items()}, outs
+
+
 def sync(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -110,50 +129,63 @@ def peak_gb(device: str) -> float | None:
 
 @torch.no_grad()
 def throughput(c: Check) -> dict:
-    s, dev = c.size, c.device
+    """Causal sampling, engine vs `generate`, same batch and warm-up; per decode step: the time
+    of `new` tokens less that of 1 token (the prefill and first draw), over new - 1 steps."""
+    s, dev, reps = c.size, c.device, c.size["repeats"]
     c.bias()
     prompt = c.prompt(s["prompt"])
-    params = SamplingParams(max_tokens=s["new"], seed=0, parallel=ParallelParams(mode="causal"))
     engine = TorchEngine(c.model, c.tok, stop_ids=[])
     ids = torch.tensor([prompt] * s["batch"], device=dev)
 
-    def hf():
-        return c.model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True,
-                                max_new_tokens=s["new"], min_new_tokens=s["new"], top_k=0,
-                                top_p=1.0, temperature=1.0, pad_token_id=c.tok.pad_token_id)
+    def ours(n):
+        params = SamplingParams(max_tokens=n, seed=0, parallel=ParallelParams(mode="causal"))
+        return lambda: engine.generate([prompt] * s["batch"], params)
 
-    engine.generate([prompt] * 2, params)  # warm up both
-    hf()
+    def hf(n):
+        return lambda: c.model.generate(
+            ids, attention_mask=torch.ones_like(ids), do_sample=True, max_new_tokens=n,
+            min_new_tokens=n, top_k=0, top_p=1.0, temperature=1.0,
+            pad_token_id=c.tok.pad_token_id)
+
     peak_reset(dev)
-    t_ours, _ = timed(lambda: engine.generate([prompt] * s["batch"], params), dev)
+    t, _ = medians({"ours": ours(s["new"]), "hf": hf(s["new"])}, dev, reps)
     ours_peak = peak_gb(dev)
-    t_hf, _ = timed(hf, dev)
+    t1, _ = medians({"ours": ours(1), "hf": hf(1)}, dev, reps)
+    steps = s["new"] - 1
     tokens = s["batch"] * s["new"]
     return {"batch": s["batch"], "prompt_tokens": s["prompt"], "new_tokens": s["new"],
-            "engine_tok_s": tokens / t_ours, "hf_generate_tok_s": tokens / t_hf,
-            "engine_over_hf": t_hf / t_ours, "engine_peak_gb": ours_peak,
-            "engine_kv_gb": engine.cache.memory_bytes() / 2**30}
+            "repeats": reps, "engine_tok_s": tokens / t["ours"],
+            "hf_generate_tok_s": tokens / t["hf"], "engine_over_hf": t["hf"] / t["ours"],
+            "engine_step_ms": (t["ours"] - t1["ours"]) / steps * 1e3,
+            "hf_step_ms": (t["hf"] - t1["hf"]) / steps * 1e3,
+            "engine_prefill_ms": t1["ours"] * 1e3, "hf_prefill_ms": t1["hf"] * 1e3,
+            "engine_peak_gb": ours_peak, "engine_kv_gb": engine.cache.memory_bytes() / 2**30}
 
 
 @torch.no_grad()
 def block_speedup(c: Check, paths: int) -> dict:
-    dev, length = c.device, c.size["path"]
+    """One block of `paths` paths side by side vs the same number of tokens one after another,
+    both warmed up, median of the repeats; per step: each side's time over its decode steps."""
+    dev, length, reps = c.device, c.size["path"], c.size["repeats"]
     c.bias(parallel_open=1, path_close=0)  # a block at once; every path runs to its cap
     engine = TorchEngine(c.model, c.tok, stop_ids=[])
     total = 1 + paths * length + 3 + len(c.tok.encode("\n", add_special_tokens=False))
     par = SamplingParams(max_tokens=total, seed=0, parallel=ParallelParams(
         num_paths=paths, max_paths=max(paths, 2), max_path_tokens=length, max_blocks=1))
     prompt = c.prompt(16, salt=paths)
-    engine.generate([prompt], par)  # warm up
-    peak_reset(dev)
-    t_par, (r_par,) = timed(lambda: engine.generate([prompt], par), dev)
+    (r_par,) = engine.generate([prompt], par)  # fixes the sequential side's length
     seq = SamplingParams(max_tokens=len(r_par.completion_ids), seed=0,
                          parallel=ParallelParams(mode="causal"))
-    t_seq, _ = timed(lambda: engine.generate([prompt], seq), dev)
+    peak_reset(dev)
+    t, outs = medians({"par": lambda: engine.generate([prompt], par),
+                       "seq": lambda: engine.generate([prompt], seq)}, dev, reps)
+    (r_par,), (r_seq,) = outs["par"], outs["seq"]
     return {"paths": paths, "path_tokens": length, "response_tokens": len(r_par.completion_ids),
-            "critical_path_tokens": r_par.critical_path_length, "parallel_s": t_par,
-            "sequential_s": t_seq, "speedup": t_seq / t_par, "peak_gb": peak_gb(dev),
-            "blocks": r_par.num_blocks}
+            "critical_path_tokens": r_par.critical_path_length, "repeats": reps,
+            "parallel_s": t["par"], "sequential_s": t["seq"], "speedup": t["seq"] / t["par"],
+            "parallel_step_ms": t["par"] / r_par.critical_path_length * 1e3,
+            "sequential_step_ms": t["seq"] / len(r_seq.completion_ids) * 1e3,
+            "peak_gb": peak_gb(dev), "blocks": r_par.num_blocks}
 
 
 def natural(c: Check) -> None:
@@ -261,9 +293,9 @@ def _vllm_throughput(c: Check, engine: Engine) -> float:
     s = c.size
     causal = SamplingParams(max_tokens=s["new"], seed=0, parallel=ParallelParams(mode="causal"))
     prompt = c.prompt(s["prompt"])
-    engine.generate([prompt] * 2, causal)
-    seconds, _ = timed(lambda: engine.generate([prompt] * s["batch"], causal), c.device)
-    return s["batch"] * s["new"] / seconds
+    t, _ = medians({"vllm": lambda: engine.generate([prompt] * s["batch"], causal)}, c.device,
+                   s["repeats"])
+    return s["batch"] * s["new"] / t["vllm"]
 
 
 def _vllm_threads(c: Check, engine: Engine) -> dict:
@@ -292,46 +324,16 @@ def check_model(c: Check, with_vllm: bool, need: float) -> dict:
             "vllm": run_part(c, vllm_part, 4 * need) if with_vllm else {"skipped": "first only"}}
 
 
-def table(result: dict) -> str:
-    def f(x, spec=".0f"):
-        return format(x, spec) if isinstance(x, (int, float)) else "-"
-
-    lines = [f"# GPU check ({result['env']['device_name']}, torch {result['env']['torch']}, "
-             f"transformers {result['env']['transformers']}, {result['env']['seconds']:.0f} s)",
-             "", "| model | engine tok/s | generate tok/s | vLLM tok/s | block P=2/4/8 | "
-             "bf16 mismatch structured max/p99 | threads max/p99 | vLLM threads max/p99 | "
-             "peak GB | syncs/step (4, 32 rows) |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for name, m in result["models"].items():
-        t, v = m["throughput"], m["vllm"]
-        blocks = "/".join(f(b.get("speedup"), ".2f") for b in m["blocks"])
-        mm = [f"{f(x.get('max'), '.1e')}/{f(x.get('p99'), '.1e')}" for x in m["mismatch"]]
-        vm = v.get("threads_mismatch", {})
-        peaks = [t.get("engine_peak_gb")] + [x.get("peak_gb") for x in m["mismatch"]]
-        peak = max((p for p in peaks if isinstance(p, float)), default=None)
-        syncs = m["syncs_per_decode_step"]
-        lines.append(f"| {name} | {f(t.get('engine_tok_s'))} | {f(t.get('hf_generate_tok_s'))} "
-                     f"| {f(v.get('tok_s'))} | {blocks} | {mm[0]} | {mm[1]} | "
-                     f"{f(vm.get('max'), '.1e')}/{f(vm.get('p99'), '.1e')} | {f(peak, '.1f')} | "
-                     f"{f(syncs.get('rows_4'), '.1f')}, {f(syncs.get('rows_32'), '.1f')} |")
-    problems = [f"- {name} {part}: {v}" for name, m in result["models"].items()
-                for part, v in _flat(m) if isinstance(v, dict) and ("error" in v or
-                                                                    "skipped" in v)]
-    return "\n".join(lines + ([""] + problems if problems else [])) + "\n"
-
-
-def _flat(m: dict):
-    for part, v in m.items():
-        for i, item in enumerate(v if isinstance(v, list) else [v]):
-            yield (f"{part}[{i}]" if isinstance(v, list) else part), item
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="cuda", help="cuda (default) or cpu")
     ap.add_argument("--small", action="store_true", help="small configs and sizes (CPU mode)")
     ap.add_argument("--out", default=None, help="JSON path (default bench/results/gpu_check"
                                                 "[_small].json; the table beside it as .md)")
-    ap.add_argument("--budget-s", type=float, default=450.0, help="stop starting parts after this")
+    ap.add_argument("--budget-s", type=float, default=270.0,
+                    help="stop starting parts after this many seconds (default 270: the whole "
+                         "check ends within about 5 minutes)")
+    ap.add_argument("--repeats", type=int, default=3, help="timed rounds per measurement (>= 3)")
     ap.add_argument("--models", default=None, help="comma-separated subset of the models")
     args = ap.parse_args()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -340,7 +342,11 @@ def main() -> int:
         return 2
     start = time.monotonic()
     deadline = start + args.budget_s
-    tok, size = build_tokenizer(), SIZES["small" if args.small else "full"]
+    if args.repeats < 3:
+        print("error: --repeats must be >= 3 (a median of fewer is not one)", file=sys.stderr)
+        return 2
+    tok = build_tokenizer()
+    size = {**SIZES["small" if args.small else "full"], "repeats": args.repeats}
     import transformers
 
     env = {"torch": torch.__version__, "transformers": transformers.__version__,
@@ -372,7 +378,7 @@ def main() -> int:
     out.with_suffix(".md").write_text(text)
     print(f"wrote {out} and {out.with_suffix('.md')}\n")
     print(text)
-    return 1 if any("error" in v for m in result["models"].values() for _, v in _flat(m)
+    return 1 if any("error" in v for m in result["models"].values() for _, v in flat(m)
                     if isinstance(v, dict)) else 0
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The built-in engine's GPU readiness check (bench/gpu_check.py): one command, no download,
-# at most 8 minutes on one GPU. Runs the repository from source.
+# about 5 minutes on one GPU (--budget-s). Runs the repository from source.
 #     bash bench/gpu_check.sh                         # CUDA
 #     bash bench/gpu_check.sh --device cpu --small    # the same code on CPU, in seconds
 # PYTHON selects the interpreter (default: python3).

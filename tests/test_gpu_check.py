@@ -20,9 +20,19 @@ def test_gpu_check_runs_on_cpu_and_reports_every_part(tmp_path):
     result = json.loads(out.read_text())
     assert result["imported"] == []  # no trl, vllm, math-verify, ... : torch/transformers only
     m = result["models"]["small-a"]
-    assert m["throughput"]["engine_tok_s"] > 0 and m["throughput"]["hf_generate_tok_s"] > 0
+    t = m["throughput"]
+    assert t["engine_tok_s"] > 0 and t["hf_generate_tok_s"] > 0 and t["repeats"] >= 3
+    assert t["engine_step_ms"] > 0 and t["hf_step_ms"] > 0  # per decode step, prefill left out
     assert [b["paths"] for b in m["blocks"]] == [2, 4, 8]
-    assert all(b["blocks"] == 1 and b["speedup"] > 0 for b in m["blocks"])
+    assert all(b["blocks"] == 1 and b["speedup"] > 0 and b["repeats"] >= 3 for b in m["blocks"])
+    assert all(b["parallel_step_ms"] > 0 and b["sequential_step_ms"] > 0 for b in m["blocks"])
     for part in m["mismatch"]:
         assert part["tokens"] > 50 and part["blocks"] > 0 and 0 <= part["max"] < 0.05
     assert "skipped" in m["vllm"] and out.with_suffix(".md").exists()
+
+
+def test_gpu_check_refuses_fewer_than_three_repeats():
+    env = dict(os.environ, PYTHON=sys.executable)
+    run = subprocess.run(["bash", str(ROOT / "bench/gpu_check.sh"), "--device", "cpu", "--small",
+                          "--repeats", "2"], capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 2 and "--repeats must be >= 3" in run.stderr
