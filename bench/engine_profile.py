@@ -196,10 +196,13 @@ def main() -> None:
         eng = profile_engine(*shape, args.repeats)
         hf = hf_step_ms(*shape, args.repeats)
         ops = top_ops(*shape)
+        rows = {r: profile_engine(model, tok, r, args.prompt_tokens, args.new_tokens,
+                                  args.repeats)["step_ms"] for r in (1, 2, 4, 8)}
     roof = roofline(model, args.batch, args.prompt_tokens + args.new_tokens // 2)
     result = {"model": name, "label": args.label, "threads": torch.get_num_threads(),
               "torch": torch.__version__, "engine": eng, "hf_generate_step_ms": hf,
-              "top_ops": ops, "roofline": roof}
+              "top_ops": ops, "roofline": roof,
+              "step_ms_by_rows": rows}
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / f"engine_profile_{name}_{args.label}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
@@ -234,7 +237,14 @@ def render(r: dict) -> str:
               f"- matmul {roof['matmul_gflop_s']:.1f} GFLOP/s ([{e['batch']}, 2048] x "
               f"[2048, 2048]); {roof['flops_per_step'] / 1e9:.2f} GFLOP per step -> compute "
               f"bound {roof['compute_bound_ms']:.1f} ms",
-              f"- measured engine step {e['step_ms']:.1f} ms", ""]
+              f"- measured engine step {e['step_ms']:.1f} ms", "",
+              "Decode step vs rows decoded side by side (the block speed-up of P paths is at "
+              "most P x step(1) / step(P)):", "", "| rows | ms / step | bound on speed-up | "
+              "0.8 P |", "|---|---|---|---|"]
+    by_rows = {int(k): v for k, v in r["step_ms_by_rows"].items()}
+    lines += [f"| {p} | {ms:.1f} | {p * by_rows[1] / ms:.2f}x | {0.8 * p:.1f}x |"
+              for p, ms in sorted(by_rows.items())]
+    lines.append("")
     return "\n".join(lines)
 
 

@@ -63,7 +63,8 @@ def filter_logits(scaled: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor
 
 def sample(logits: torch.Tensor, temperature: torch.Tensor, top_k: torch.Tensor,
            top_p: torch.Tensor, seeds: torch.Tensor, counters: torch.Tensor, *,
-           filtered: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+           filtered: bool = True, scaled: bool = True, greedy: bool | None = None
+           ) -> tuple[torch.Tensor, torch.Tensor]:
     """Draw one token per row, without reading anything back to the host.
 
     Args:
@@ -72,21 +73,29 @@ def sample(logits: torch.Tensor, temperature: torch.Tensor, top_k: torch.Tensor,
         top_k: [B] long; top_p: [B] float.
         seeds, counters: [B] int64; the noise of a row depends on these alone.
         filtered: some row uses top-k or top-p (the caller knows; False skips the sort).
+        scaled: some row has a temperature other than 0 or 1 (False skips the division, which
+            is exact then).
+        greedy: every row is greedy (True), none is (False), or unknown / mixed (None); the
+            caller knows, and the argmax or the draw that no row uses is skipped.
 
     Returns:
         ids [B] and logp [B, V] = log_softmax(logits / T) (log_softmax(logits) for greedy rows),
         unfiltered: the distribution a trainer recomputes. float64 logits stay float64;
-        lower precisions are computed in float32.
+        lower precisions are computed in float32. The same bits whatever the hints say.
     """
-    greedy = temperature <= 0  # [B]
-    temp = torch.where(greedy, torch.ones_like(temperature), temperature)  # [B]
-    scaled = logits.to(torch.promote_types(logits.dtype, torch.float32))  # bf16 -> fp32
-    scaled = scaled / temp.to(scaled.dtype)[:, None]  # [B, V]
-    logp = scaled.log_softmax(dim=-1)  # [B, V]
-    kept = filter_logits(scaled, top_k, top_p) if filtered else scaled  # [B, V]
-    probs = kept.softmax(dim=-1)  # [B, V]
-    cdf = probs.to(torch.float64).cumsum(dim=-1)  # [B, V]
+    is_greedy = temperature <= 0  # [B]
+    work = logits.to(torch.promote_types(logits.dtype, torch.float32))  # bf16 -> fp32
+    if scaled:
+        temp = torch.where(is_greedy, torch.ones_like(temperature), temperature)  # [B]
+        work = work / temp.to(work.dtype)[:, None]  # [B, V]
+    logp = work.log_softmax(dim=-1)  # [B, V]
+    if greedy:
+        return work.argmax(dim=-1), logp
+    kept = filter_logits(work, top_k, top_p) if filtered else work  # [B, V]
+    cdf = kept.softmax(dim=-1).cumsum(dim=-1, dtype=torch.float64)  # [B, V]
     target = uniform(seeds, counters) * cdf[:, -1]  # [B]
     drawn = torch.searchsorted(cdf, target[:, None], right=True)[:, 0]  # [B]
     drawn = drawn.clamp(max=logits.shape[-1] - 1)
-    return torch.where(greedy, scaled.argmax(dim=-1), drawn), logp
+    if greedy is False:
+        return drawn, logp
+    return torch.where(is_greedy, work.argmax(dim=-1), drawn), logp
