@@ -31,6 +31,7 @@ class RowCache:
         self._rows = slice(0, 0)  # rows of the forward in progress
         self._slots: torch.Tensor | None = None  # [R, T] slot each new token is written to
         self._view_len = 0
+        self._same: int | None = None
 
     # ---- rows -------------------------------------------------------------------------------
     def add_row(self) -> int:
@@ -75,12 +76,14 @@ class RowCache:
         return int(self.lengths[row])
 
     # ---- one forward --------------------------------------------------------------------------
-    def begin(self, rows: slice, slots: torch.Tensor, view_len: int) -> None:
+    def begin(self, rows: slice, slots: torch.Tensor, view_len: int,
+              same_slot: int | None = None) -> None:
         """Prepare a forward over `rows` writing token t of row r to slot slots[r, t] ([R, T],
-        on the cache's device); attention reads slots [0, view_len)."""
+        on the cache's device); attention reads slots [0, view_len). `same_slot`: every row
+        writes its one token there (a plain copy instead of a scatter)."""
         self._ensure(self.cap_rows, view_len)
         self._view_len = view_len
-        self._rows, self._slots = rows, slots
+        self._rows, self._slots, self._same = rows, slots, same_slot
 
     def update(self, key: torch.Tensor, value: torch.Tensor, layer_idx: int, *args, **kwargs
                ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -89,11 +92,15 @@ class RowCache:
             shape = (self.cap_rows, key.shape[1], self.cap_len, key.shape[3])
             self.keys.append(torch.zeros(shape, dtype=key.dtype, device=self.device))
             self.values.append(torch.zeros(shape, dtype=value.dtype, device=self.device))
-        idx = self._slots[:, None, :, None].expand(-1, key.shape[1], -1, key.shape[3])  # [R,H,T,D]
         kbuf = self.keys[layer_idx][self._rows]
         vbuf = self.values[layer_idx][self._rows]
-        kbuf.scatter_(2, idx, key)
-        vbuf.scatter_(2, idx, value)
+        if self._same is not None:
+            kbuf[:, :, self._same:self._same + 1] = key
+            vbuf[:, :, self._same:self._same + 1] = value
+        else:
+            idx = self._slots[:, None, :, None].expand(-1, key.shape[1], -1, key.shape[3])
+            kbuf.scatter_(2, idx, key)  # idx [R, H, T, D]
+            vbuf.scatter_(2, idx, value)
         return kbuf[:, :, :self._view_len], vbuf[:, :, :self._view_len]
 
     def get_seq_length(self, layer_idx: int = 0) -> int:

@@ -93,12 +93,14 @@ class TorchBackend:
                 h.row.refs += 1
             self.queue.append(_Queued(seg, parent, join))
 
+    @torch.inference_mode()  # rows may move: the cache's buffers are inference tensors
     def release(self, keys: list[int]) -> None:
         for key in keys:
             held = self.held.pop(key, None)
             if held is not None:
                 self._unref(held.row)
 
+    @torch.inference_mode()
     def cancel(self, keys: list[int]) -> None:
         keys = set(keys)
         for q in [q for q in self.queue if q.seg.key in keys]:
@@ -127,7 +129,7 @@ class TorchBackend:
             return None
         return self.kv_budget_bytes // max(1, length * slot_bytes(self.model))
 
-    @torch.no_grad()
+    @torch.inference_mode()  # no autograd bookkeeping on any op of the step
     def step(self) -> list[SegmentResult]:
         """Start queued segments, run the extend and decode forwards; return finished ones."""
         followers = self._admit()
@@ -255,7 +257,8 @@ class TorchBackend:
         lengths = [self.cache.length(a.row.index) for a in acts]  # kept on the host
         grid = torch.tensor([[a.pending[0] for a in acts], [a.pos for a in acts], lengths,
                              [1] * n], dtype=torch.long)[:, :, None]  # [4, R, 1]
-        logits = self._forward(grid, slice(0, n), 1)[:, -1]  # [R, V]
+        same = lengths[0] if lengths.count(lengths[0]) == n else None
+        logits = self._forward(grid, slice(0, n), 1, same)[:, -1]  # [R, V]
         self.cache.lengths[:n] += 1
         rows = self._sample(acts, logits)  # one copy to the host
         done = []
@@ -302,13 +305,15 @@ class TorchBackend:
         act.pending = [tok]
         return False
 
-    def _forward(self, grid: torch.Tensor, rows: slice, keep: int) -> torch.Tensor:
-        """One model call writing into cache rows; returns the last `keep` logits [R, K, V]."""
+    def _forward(self, grid: torch.Tensor, rows: slice, keep: int,
+                 same_slot: int | None = None) -> torch.Tensor:
+        """One model call writing into cache rows; returns the last `keep` logits [R, K, V]
+        (`same_slot`: a decode where every row writes that slot)."""
         dtype = self.model.dtype
         view = max(int(grid[2].max()) + 1, int(self.cache.lengths[rows].max()))
         grid = grid.to(self.device)
         ids, pos, slots, valid = grid
-        self.cache.begin(rows, slots, view)
+        self.cache.begin(rows, slots, view, same_slot)
         keys = torch.arange(self.cache.view_len, device=self.device)[None, None]  # [1, 1, L]
         allowed = (keys <= slots[:, :, None]) & (valid.bool()[:, :, None] |
                                                  (keys == slots[:, :, None]))  # [R, T, L]
