@@ -157,7 +157,7 @@ def main() -> None:
     torch.manual_seed(0)
     model, tok = load(args.model)
     name = Path(args.model).name if args.model not in ("tiny", "smollm2") else args.model
-    with torch.inference_mode():  # both sides alike (generate itself runs under no_grad)
+    with torch.no_grad():  # each side picks its own mode inside (generate: no_grad)
         thr = bench_throughput(model, tok, args.batch, args.prompt_tokens, args.new_tokens,
                                args.repeats)
         blocks = [bench_block(model, tok, int(p), args.path_tokens, args.repeats)

@@ -192,7 +192,7 @@ def main() -> None:
     model, tok = load(args.model)
     name = Path(args.model).name if args.model not in ("tiny", "smollm2") else args.model
     shape = (model, tok, args.batch, args.prompt_tokens, args.new_tokens)
-    with torch.inference_mode():
+    with torch.no_grad():  # each side picks its own mode inside (generate: no_grad)
         eng = profile_engine(*shape, args.repeats)
         hf = hf_step_ms(*shape, args.repeats)
         ops = top_ops(*shape)
