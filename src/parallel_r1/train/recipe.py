@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from parallel_r1.errors import ConfigError
+from parallel_r1.sampling_checks import check_sampling
 from parallel_r1.train.config_types import check_type
 from parallel_r1.train.trackers import check_report_to
 
@@ -124,11 +125,16 @@ class Stage:
             (self.logprob_check_every >= 1, "logprob_check_every", "must be >= 1"),
             (not self.refill_rounds or self.dynamic_sampling, "refill_rounds",
              "refilling needs dynamic_sampling: true"),
+            (self.max_length >= 1, "max_length", "must be >= 1"),
+            (self.dump_every >= 0, "dump_every", "must be >= 0 (0 = never)"),
         ]
         for ok, name, fix in checks:
             if not ok:
                 raise ConfigError(f"{fix}, got {getattr(self, name)!r}",
                                   field=f"stages.{self.name}.{name}")
+        check_sampling({k: getattr(self, k) for k in ("temperature", "max_tokens",
+                                                      "max_path_tokens", "max_blocks")},
+                       prefix=f"stages.{self.name}.")
         if self.kind == "rl" and self.per_device_batch_size % self.num_generations and \
                 self.num_generations % self.per_device_batch_size:
             raise ConfigError("per_device_batch_size and num_generations must divide one another",
@@ -184,6 +190,8 @@ class Stage:
              f"must be one of {', '.join(VLLM_MODES)}"),
             (self.vllm_server_url is None or self.vllm_mode == "server", "vllm_server_url",
              "needs vllm_mode: server"),
+            (self.vllm_server_url is None or isinstance(self.vllm_server_url, str),
+             "vllm_server_url", "must be a URL such as http://host:8000"),
             (0 < self.vllm_gpu_memory_utilization <= 1, "vllm_gpu_memory_utilization",
              "must be in (0, 1]"),
             (self.kv_cache_gb is None or not vllm, "kv_cache_gb", "budgets the built-in engine; "
