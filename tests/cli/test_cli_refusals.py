@@ -62,6 +62,7 @@ def test_second_coldstart_on_one_log_is_refused(cli, hold_lock, tmp_path):
     line = cli.refused("data", "coldstart", problems, tmp_path / "log.jsonl", "--base-url",
                        "http://127.0.0.1:9/v1", "--model", "m", "--no-progress")
     assert f"pid {pid}" in line and not (tmp_path / "log.jsonl").exists()
+    assert f"{tmp_path / 'log.jsonl'} is in use" in line, line  # the log, not its directory
 
 
 # ---------------------------------------------------------------- item 4: resolved up front
