@@ -317,8 +317,10 @@ def one_writer(directory: str | Path, command: str, *, name: str = LOCK_NAME) ->
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            guarded = directory if name == LOCK_NAME else \
+                directory / name.removeprefix(".").removesuffix(".lock")
             raise WriterLockedError(
-                f"{directory} is in use by {_holder(lock)}; one writer at a time: wait for it "
+                f"{guarded} is in use by {_holder(lock)}; one writer at a time: wait for it "
                 f"to finish (or stop it), or write elsewhere") from None
         info = {"pid": os.getpid(), "host": socket.gethostname(), "command": command,
                 "since": time.strftime("%Y-%m-%d %H:%M:%S")}

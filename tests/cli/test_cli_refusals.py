@@ -62,6 +62,7 @@ def test_second_coldstart_on_one_log_is_refused(cli, hold_lock, tmp_path):
     line = cli.refused("data", "coldstart", problems, tmp_path / "log.jsonl", "--base-url",
                        "http://127.0.0.1:9/v1", "--model", "m", "--no-progress")
     assert f"pid {pid}" in line and not (tmp_path / "log.jsonl").exists()
+    assert f"{tmp_path / 'log.jsonl'} is in use" in line, line  # the log, not its directory
 
 
 # ---------------------------------------------------------------- item 4: resolved up front
@@ -79,6 +80,8 @@ def test_second_coldstart_on_one_log_is_refused(cli, hold_lock, tmp_path):
     ("limit: 1", "limit: [1]", ["field 'stages.eval.eval.limit': expected an integer, got list"]),
     ("limit: 1", "graders: [math-verify, nope]", ["unknown grader 'nope'"]),
     ("template: none", "template: nope", ["unknown template 'nope'", "stages.sft.template"]),
+    ("limit: 1", "temperature: -1", ["stages.eval.eval.temperature", "must be >= 0", "got -1.0"]),
+    ("limit: 1", "max_path_tokens: 1", ["stages.eval.eval.max_path_tokens", "must be >= 2"]),
 ])
 def test_check_and_run_resolve_every_stage_before_any_work(cli, recipe, tmp_path, old, new,
                                                            words):
@@ -96,6 +99,11 @@ def test_check_and_run_resolve_every_stage_before_any_work(cli, recipe, tmp_path
     ("stages.rl.reward={accuracy_reward: [1]}", ["weight of 'accuracy_reward' must be a number"]),
     ("stages.rl.grader=nope", ["'stages.rl.grader'", "unknown grader 'nope'"]),
     ("stages.rl.num_paths=1.5", ["'stages.rl.num_paths'", "must be an integer >= 2"]),
+    ("stages.rl.max_tokens=-5", ["'stages.rl.max_tokens'", "must be >= 1, got -5"]),
+    ("stages.rl.max_path_tokens=-3", ["'stages.rl.max_path_tokens'", "must be >= 2"]),
+    ("stages.rl.temperature=-1", ["'stages.rl.temperature'", "must be >= 0"]),
+    ("stages.rl.max_length=-7", ["'stages.rl.max_length'", "must be >= 1"]),
+    ("stages.rl.dump_every=-1", ["'stages.rl.dump_every'", "must be >= 0"]),
 ])
 def test_rewards_graders_and_schedules_are_resolved_up_front(cli, tmp_path, override, words):
     path = tmp_path / "rl.yaml"
@@ -218,3 +226,27 @@ def test_full_disk_in_coldstart_is_one_line(cli, tmp_path, monkeypatch):
         server.kill()
         server.wait()
     assert line.startswith(f"error: disk full while writing {log}")
+
+
+def test_a_vllm_stage_without_vllm_is_refused_up_front(cli, tmp_path):
+    """`backend: vllm` where vllm is not installed: refused at --check, not after earlier stages."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vllm is installed here")
+    path = tmp_path / "rl.yaml"
+    path.write_text(f"output_dir: {tmp_path / 'run'}\nstages:\n  - {{kind: sft, max_steps: 1}}\n"
+                    "  - {kind: rl, max_steps: 2, backend: vllm, mode: causal}\n")
+    for command in (["run", path, "--check"], ["run", path]):
+        line = cli.refused(*command)
+        assert "vllm is not installed" in line and "stages.rl.backend" in line, line
+        assert "rl.yaml:4" in line, line
+    assert not [p for p in (tmp_path / "run").glob("*") if not p.name.startswith(".")]
+
+
+def test_a_server_url_must_be_a_url(cli, tmp_path):
+    path = tmp_path / "rl.yaml"
+    path.write_text(f"output_dir: {tmp_path / 'run'}\nstages:\n  - {{kind: rl, max_steps: 2, "
+                    "backend: vllm, mode: causal, vllm_mode: server, vllm_server_url: 12}\n")
+    line = cli.refused("run", path, "--check")
+    assert "stages.rl.vllm_server_url" in line and "must be a URL" in line, line

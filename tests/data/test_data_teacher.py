@@ -233,3 +233,18 @@ def test_key_comes_from_the_environment(tmp_path, server_factory, monkeypatch):
     assert generate(problems(1), tmp_path / "l.jsonl", config=cfg,
                     show_progress=False)["num_done"] == 1
     assert requests.read_text() == "200 Bearer sk-test What is 0 + 1?\n"
+
+
+def test_a_wrong_route_stops_like_a_dead_teacher(tmp_path, server_factory):
+    """A live server without the route (the base URL lacks /v1): 404 on every request. The run
+    stops after a run of them with one line naming the URL and the fix, not 40 failure rows."""
+    port = free_port()
+    server_factory(port)
+    out = tmp_path / "log.jsonl"
+    with pytest.raises(TeacherUnreachable) as err:
+        generate(problems(40), out, show_progress=False,
+                 config=config(port, base_url=f"http://127.0.0.1:{port}"))
+    message = str(err.value)
+    assert message.startswith(f"teacher at http://127.0.0.1:{port} is unreachable"), message
+    assert "HTTP 404" in message and "under /v1" in message, message
+    assert "; 0 of 40 problems done" in message

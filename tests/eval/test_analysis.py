@@ -97,6 +97,20 @@ def test_analyze_run_writes_plots_and_a_report(tmp_path):
 def test_analyze_run_without_logs_is_a_clear_error(tmp_path):
     with pytest.raises(DataError, match="no metrics"):
         analyze_run(tmp_path)
+    with pytest.raises(DataError, match="not found"):
+        analyze_run(tmp_path / "nowhere")
+
+
+def test_a_runs_output_dir_analyses_its_last_training_stage(tmp_path):
+    """`analyze OUTPUT_DIR` (what `run` prints) reads the last stage that logged metrics."""
+    out = tmp_path / "out"
+    out.mkdir()
+    _write_run(out / "1-sft", num_steps=2)
+    _write_run(out / "3-rl", num_steps=4)
+    (out / "4-eval-rl").mkdir()  # an eval stage logs no metrics
+    result = analyze_run(out)
+    assert sorted(result["per_step"]) == [0, 1, 2, 3]
+    assert result["out"] == out / "3-rl" / "analysis"
 
 
 def test_rows_logged_twice_count_once(tmp_path):

@@ -153,7 +153,8 @@ def test_neutral_values_of_unimplemented_fields_are_accepted(api, client):
     ("store", True), ("modalities", ["text", "audio"]), ("reasoning_effort", "high")])
 def test_other_values_are_refused_naming_the_field(api, field, value):
     reply = api.post("/chat/completions", json=chat_body(**{field: value}))
-    is_openai_error(reply, 400, f"{field}=", "is not supported by this server; leave it out")
+    error = is_openai_error(reply, 400, f"{field}=", "is not supported by this server; leave it out")
+    assert error["param"] == field
 
 
 @pytest.mark.parametrize("field, value", [("max_tokens", "3"), ("stream", "yes"), ("n", 1.0),

@@ -133,3 +133,26 @@ def test_a_checkpoint_of_the_last_step_is_loaded_not_trained_again(tmp_path, mon
         assert torch.equal(value, saved.state_dict()[name]), name
     rows = [json.loads(x) for x in (stage / "metrics.jsonl").open()]
     assert rows[-1] == summary and len(rows) == 7  # the summary of the finished training stays
+
+
+def test_a_finished_stage_with_changed_settings_is_named_not_silently_kept(tmp_path, monkeypatch,
+                                                                           capsys):
+    """Rerunning a finished run with another setting: the finished stage is kept (never redone
+    silently) and one line names the change and the fix; a plain rerun says nothing is left."""
+    from parallel_r1.train import recipe as recipes
+    from parallel_r1.train import runner
+
+    path = tmp_path / "r.yaml"
+    path.write_text(RECIPE.format(out=tmp_path / "run"))
+    calls = []
+    monkeypatch.setattr(runner, "run_stage", lambda *a: calls.append(a[1].name) or {})
+    runner.run(recipes.load(path))
+    capsys.readouterr()
+    runner.run(recipes.load(path))
+    err = capsys.readouterr().err
+    assert "every stage is done; nothing to run" in err and "recipe changed" not in err
+    runner.run(recipes.load(path, ["stages.sft.max_steps=8"]))
+    err = capsys.readouterr().err
+    assert "stage sft is done and is kept as it ran" in err, err
+    assert "max_steps 6 -> 8" in err and "new output_dir" in err, err
+    assert calls == ["sft"]

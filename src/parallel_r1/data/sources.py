@@ -20,6 +20,7 @@ from typing import Any
 
 from parallel_r1.errors import ConfigError, DataError
 from parallel_r1.files import decode_line
+from parallel_r1.files import write_jsonl_atomic as write_jsonl  # noqa: F401  (re-exported)
 from parallel_r1.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -395,10 +396,3 @@ def load_dataset(name_or_path: str | Path, *, split: str | None = None,
     """`load_records` without the metrics (the suspect count is logged)."""
     return load_records(name_or_path, split=split, local_dir=local_dir,
                         drop_suspect=drop_suspect, hub_mirror=hub_mirror)[0]
-
-
-def write_jsonl(path: str | Path, rows: Iterable[dict]) -> int:
-    """Write rows as JSONL atomically (see `parallel_r1.files`); returns the count."""
-    from parallel_r1.files import write_jsonl_atomic
-
-    return write_jsonl_atomic(path, rows)

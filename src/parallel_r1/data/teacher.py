@@ -87,7 +87,8 @@ class TeacherUnreachable(ParallelR1Error):
 
 
 class _Breaker:
-    """Consecutive connection failures across all workers; trips at `limit`."""
+    """Consecutive connection failures (or replies saying the route does not exist) across
+    all workers; trips at `limit`."""
 
     def __init__(self, limit: int):
         self.limit, self.failures, self.last = limit, 0, ""
@@ -102,8 +103,7 @@ class _Breaker:
     def failed(self, error: str) -> None:
         self.failures, self.last = self.failures + 1, error
         if self.tripped:
-            raise TeacherUnreachable(f"{self.failures} connection failures in a row, last: "
-                                     f"{error}")
+            raise TeacherUnreachable(f"{self.failures} failures in a row, last: {error}")
 
 
 async def probe(client: Any, cfg: TeacherConfig) -> None:
@@ -153,7 +153,7 @@ async def ask_teacher(client: Any, cfg: TeacherConfig, prompt: str,
     for attempt in range(cfg.max_retries + 1):
         retry_after, error = None, ""
         if breaker.tripped:
-            raise TeacherUnreachable(f"{breaker.failures} connection failures in a row, last: "
+            raise TeacherUnreachable(f"{breaker.failures} failures in a row, last: "
                                      f"{breaker.last}")
         try:
             reply = await client.post("/chat/completions", json=body)
@@ -161,7 +161,8 @@ async def ask_teacher(client: Any, cfg: TeacherConfig, prompt: str,
             error = f"{type(exc).__name__}: {exc}"
             breaker.failed(error)
         else:
-            breaker.answered()
+            if reply.status_code not in (404, 405):
+                breaker.answered()
             if reply.status_code == 200:
                 try:
                     choice = reply.json()["choices"][0]
@@ -171,6 +172,10 @@ async def ask_teacher(client: Any, cfg: TeacherConfig, prompt: str,
                 except (ValueError, KeyError, IndexError, TypeError) as exc:
                     raise RuntimeError(f"malformed reply: {exc!r}") from None
             error = f"HTTP {reply.status_code}: {reply.text[:200]}"
+            if reply.status_code in (404, 405):  # no such route: every request will fail alike
+                error = (f"HTTP {reply.status_code} for POST {client.base_url}chat/completions "
+                         "(check the base URL: OpenAI-compatible servers serve it under /v1)")
+                breaker.failed(error)
             if reply.status_code not in RETRY_STATUS:
                 raise RuntimeError(error)
             retry_after = reply.headers.get("retry-after")

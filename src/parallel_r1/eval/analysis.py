@@ -251,7 +251,8 @@ def early_late(per_step: dict[int, dict], key: str) -> tuple[float, float]:
 
 def analyze_run(run_dir: str | Path, out: str | Path | None = None) -> dict[str, Any]:
     """Plots and a markdown report of a run (see `report.run_report`) in `out` (default
-    RUN_DIR/analysis). Returns {"out", "report", "report_text", "plots", "per_step"}.
+    RUN_DIR/analysis). RUN_DIR is a training stage's dir, or a run's output_dir (its last stage
+    with metrics is analysed). Returns {"out", "report", "report_text", "plots", "per_step"}.
 
     Raises:
         DataError: the run dir has neither metrics nor rollout dumps.
@@ -260,7 +261,15 @@ def analyze_run(run_dir: str | Path, out: str | Path | None = None) -> dict[str,
     from parallel_r1.eval.report import run_report
 
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise DataError("not found (give a training stage's dir or a run's output_dir)",
+                        file=str(run_dir))
     metrics, rollouts = read_metrics(run_dir), read_rollouts(run_dir)
+    stages = sorted((p for p in run_dir.glob("[0-9]*-*") if p.is_dir()
+                     and (read_metrics(p) or read_rollouts(p))),
+                    key=lambda p: int(p.name.split("-", 1)[0]))
+    if not metrics and not rollouts and stages:  # a run's output_dir: its last training stage
+        return analyze_run(stages[-1], out)
     if not metrics and not rollouts:
         raise DataError(f"no metrics ({' / '.join(RUN_LAYOUT['metrics'])}) and no rollout dumps "
                         f"({' / '.join(RUN_LAYOUT['rollouts'])}) found", file=str(run_dir))

@@ -26,6 +26,7 @@ from parallel_r1.eval.benchmarks import Benchmark, load_problems, parse_names
 from parallel_r1.format.stats import response_stats
 from parallel_r1.format.validate import is_valid
 from parallel_r1.rewards.grading import grade_response_detail
+from parallel_r1.sampling_checks import check_sampling
 
 SAMPLES_FILE, SUMMARY_FILE, TABLE_FILE, CONFIG_FILE = (
     "samples.jsonl", "summary.json", "table.md", "config.json")
@@ -78,6 +79,9 @@ class EvalConfig:
         for name in ("batch_size", "sc_max_rounds", "max_tokens"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1", field=name)
+        check_sampling({k: getattr(self, k) for k in ("temperature", "top_p", "top_k",
+                                                      "num_paths", "max_path_tokens",
+                                                      "max_blocks")})
         if not self.graders:
             raise ConfigError("give at least one grader", field="graders")
         if self.sc_baseline and (self.samples or 16) * self.sc_max_rounds > MAX_SAMPLES:

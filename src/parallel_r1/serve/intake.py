@@ -11,6 +11,7 @@ context is refused in microseconds, whatever its size.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -93,7 +94,11 @@ def describe_errors(exc: ValidationError) -> tuple[str, str | None]:
         message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
         problems.append(f"{where}: {message}" if where else message)
     first = exc.errors()[0].get("loc", ()) if exc.errors() else ()
-    return "invalid request: " + "; ".join(problems), ".".join(map(str, first)) or None
+    param = ".".join(map(str, first)) or None
+    if param is None and problems:  # a whole-body check names its field first: "name=..."
+        named = re.match(r"(\w+)=", problems[0])
+        param = named.group(1) if named else None
+    return "invalid request: " + "; ".join(problems), param
 
 
 def check_content_type(content_type: str | None) -> None:

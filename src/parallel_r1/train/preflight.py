@@ -3,13 +3,14 @@
 Per stage: the prompt template; the data (a synthetic spec, a named set or a file, read whole so
 that a missing file, non-UTF-8 text, a bad row or an empty file fails now, named with the recipe
 field and line that chose it); SFT traces present; for eval stages the `eval` settings (types,
-known keys), benchmarks and graders. Hub data sets are only resolved, not downloaded. Pure Python
-(no torch).
+known keys), benchmarks and graders; vllm installed where a stage samples with it. Hub data
+sets are only resolved, not downloaded. Pure Python (no torch).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +139,9 @@ def check_recipe(recipe: Recipe, indices: list[int] | None = None) -> list[str]:
             check_eval(recipe, i)
             lines.append(f"{stage.name}: eval {stage.eval.get('benchmarks', 'gsm8k')}")
             continue
+        if stage.backend == "vllm" and importlib.util.find_spec("vllm") is None:
+            raise ConfigError("vllm is not installed; on a CUDA machine: pip install "
+                              "'parallel-r1[vllm]'", **recipe.locate(f"stages.{i}.backend"))
         records = load_stage_records(recipe, i)
         if records is not None and stage.kind == "sft":
             check_traces(records, recipe, i)

@@ -16,6 +16,8 @@ from typing import Any
 import yaml
 
 from parallel_r1.errors import ConfigError
+from parallel_r1.sampling_checks import check_sampling
+from parallel_r1.train.config_types import check_type
 from parallel_r1.train.trackers import check_report_to
 
 STAGE_KINDS = ("sft", "rl", "eval")
@@ -123,11 +125,16 @@ class Stage:
             (self.logprob_check_every >= 1, "logprob_check_every", "must be >= 1"),
             (not self.refill_rounds or self.dynamic_sampling, "refill_rounds",
              "refilling needs dynamic_sampling: true"),
+            (self.max_length >= 1, "max_length", "must be >= 1"),
+            (self.dump_every >= 0, "dump_every", "must be >= 0 (0 = never)"),
         ]
         for ok, name, fix in checks:
             if not ok:
                 raise ConfigError(f"{fix}, got {getattr(self, name)!r}",
                                   field=f"stages.{self.name}.{name}")
+        check_sampling({k: getattr(self, k) for k in ("temperature", "max_tokens",
+                                                      "max_path_tokens", "max_blocks")},
+                       prefix=f"stages.{self.name}.")
         if self.kind == "rl" and self.per_device_batch_size % self.num_generations and \
                 self.num_generations % self.per_device_batch_size:
             raise ConfigError("per_device_batch_size and num_generations must divide one another",
@@ -183,6 +190,8 @@ class Stage:
              f"must be one of {', '.join(VLLM_MODES)}"),
             (self.vllm_server_url is None or self.vllm_mode == "server", "vllm_server_url",
              "needs vllm_mode: server"),
+            (self.vllm_server_url is None or isinstance(self.vllm_server_url, str),
+             "vllm_server_url", "must be a URL such as http://host:8000"),
             (0 < self.vllm_gpu_memory_utilization <= 1, "vllm_gpu_memory_utilization",
              "must be in (0, 1]"),
             (self.kv_cache_gb is None or not vllm, "kv_cache_gb", "budgets the built-in engine; "
@@ -288,50 +297,6 @@ def _line_map(text: str, file: str) -> Where:
     except yaml.YAMLError:
         pass  # safe_load reports it
     return out
-
-
-_WANTED = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
-           "dict": "a mapping", "list": "a list"}
-
-
-def check_type(value: Any, annotation: Any, field: str, file: str | None = None,
-               line: int | None = None) -> Any:
-    """`value` checked against a field's annotation ("int", "float | None", "tuple[str, ...]").
-
-    Numbers written as YAML strings (YAML 1.1 reads `1e-5` as text) become numbers, and a whole
-    float becomes an int; nothing else is converted.
-
-    Raises:
-        ConfigError: another type (`max_steps: 2.5`, `eval: fast`, a list for a number), naming
-            the field, and the file and line when known.
-    """
-    kind = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
-    kind = kind.replace("typing.", "").replace(" ", "")
-    if kind.endswith("|None") or kind.startswith("None|"):
-        if value is None:
-            return None
-        kind = kind.removesuffix("|None").removeprefix("None|")
-    if kind.startswith(("tuple[", "list[")) and isinstance(value, (list, tuple)):
-        inner = kind[kind.index("[") + 1:].split(",")[0].rstrip("]")
-        return type(value)(check_type(v, inner, f"{field}.{i}", file, line)
-                           for i, v in enumerate(value))
-    if kind.startswith("tuple[") and isinstance(value, str):  # "a,b" for a tuple of names
-        return tuple(part.strip() for part in value.split(",") if part.strip())
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind in ("float", "int") and isinstance(value, str):
-        try:
-            return float(value) if kind == "float" else int(value)
-        except ValueError:
-            pass
-    elif kind == "float" and number:
-        return float(value)
-    elif kind == "int" and number and float(value).is_integer():
-        return int(value)
-    elif kind not in _WANTED or type(value).__name__ == kind:
-        return value
-    got = repr(value) if isinstance(value, str) else f"{type(value).__name__} {value!r}"
-    raise ConfigError(f"expected {_WANTED.get(kind.split('[')[0], kind)}, got {got}",
-                      field=field, file=file, line=line)
 
 
 def _set(tree: dict, dotted: str, raw: str) -> str:

@@ -11,6 +11,7 @@ first stage starts (`train.preflight`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -114,6 +115,8 @@ def _run_locked(recipe: Recipe, run_dir: Path, stop_after: str | None) -> dict[s
     todo = [i for i, s in enumerate(recipe.stages)
             if (state["stages"].get(s.name) or {}).get("status") != "done"]
     check_recipe(recipe, todo)
+    if main:
+        _say_what_is_kept(recipe, state, todo, run_dir)
     source = None  # the latest model-producing stage's output
     for i, stage in enumerate(recipe.stages):
         record = state["stages"].get(stage.name)
@@ -125,6 +128,7 @@ def _run_locked(recipe: Recipe, run_dir: Path, stop_after: str | None) -> dict[s
         if main:
             _trim_logs(stage_dir, resume)
         state["stages"][stage.name] = {"status": "running", "kind": stage.kind,
+                                       "settings": _settings(recipe, stage),
                                        "resumed_from": resume,
                                        "runs": (record or {}).get("runs", 0) + 1}
         write_state(run_dir, state)
@@ -140,6 +144,29 @@ def _run_locked(recipe: Recipe, run_dir: Path, stop_after: str | None) -> dict[s
         if stop_after == stage.name:
             break
     return state
+
+
+def _settings(recipe: Recipe, stage: Any) -> dict[str, Any]:
+    """What a stage's result depends on, as recorded in state.json (compared on a rerun)."""
+    fields = {f.name: getattr(stage, f.name) for f in dataclasses.fields(stage) if f.init}
+    return json.loads(json.dumps({**fields, "seed": recipe.seed}, default=str))
+
+
+def _say_what_is_kept(recipe: Recipe, state: dict, todo: list[int], run_dir: Path) -> None:
+    """One line per finished stage whose recipe settings changed since it ran (its result is
+    kept, not redone), and one line when nothing is left to run."""
+    for i, stage in enumerate(recipe.stages):
+        old = (state["stages"].get(stage.name) or {}).get("settings")
+        if i in todo or old is None:
+            continue
+        new = _settings(recipe, stage)
+        changed = [f"{k} {old.get(k)!r} -> {new[k]!r}" for k in new if old.get(k) != new[k]]
+        if changed:
+            _say(f"stage {stage.name} is done and is kept as it ran, although the recipe changed "
+                 f"since ({'; '.join(changed[:3])}); to run the changed recipe, give it a new "
+                 "output_dir")
+    if not todo:
+        _say(f"every stage is done; nothing to run (results in {run_dir})")
 
 
 def _newest(stage_dir: Path) -> str | None:
