@@ -1,0 +1,34 @@
+"""Second review of the answer contract (issue #11): each test stands for a kind of fault that an
+independent reviewer found after the first round, fixed as a kind, not as a string."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from parallel_r1.rewards.grading import grade_response_detail
+from parallel_r1.rl.advantages import TIE_RTOL, group_advantages, tied_groups
+
+
+def _right(answer: str, gold: str) -> bool:
+    return grade_response_detail("Work.\nFinal Answer: " + answer, gold).correct
+
+
+# ---- item 11: tied groups up to float residue, relative to the rewards' size ---------------------
+
+@pytest.mark.parametrize("name", ["grpo", "dr_grpo", "rloo"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_groups_tied_up_to_float_residue_have_zero_advantages(name, dtype):
+    rewards = torch.tensor([0.1 * 3] * 4 + [0.3] * 4 + [0.5 + 0.5 * 0.2 * 2] * 4 + [0.7] * 4,
+                           dtype=dtype)
+    adv, metrics = group_advantages(name, rewards, 8)
+    assert torch.equal(adv, torch.zeros(16)) and metrics["frac_zero_std_groups"] == 1.0
+    assert metrics["reward/group_std"] == 0.0
+
+
+def test_real_reward_differences_are_not_ties():
+    grouped = torch.tensor([[1.0] * 7 + [1.0 + 1e-4], [0.0] * 8, [1e-9] * 8, [0.0] * 7 + [1e-9],
+                            [1.2] * 7 + [1.2 * (1 + TIE_RTOL / 2)]], dtype=torch.float64)
+    assert tied_groups(grouped).tolist() == [False, True, True, False, True]
+    adv, metrics = group_advantages("grpo", torch.tensor([0.0] * 7 + [1.0] + [1.2] * 8), 8)
+    assert adv[:8].abs().max().item() > 1.0 and metrics["frac_zero_std_groups"] == 0.5
