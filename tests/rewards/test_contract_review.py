@@ -32,3 +32,24 @@ def test_real_reward_differences_are_not_ties():
     assert tied_groups(grouped).tolist() == [False, True, True, False, True]
     adv, metrics = group_advantages("grpo", torch.tensor([0.0] * 7 + [1.0] + [1.2] * 8), 8)
     assert adv[:8].abs().max().item() > 1.0 and metrics["frac_zero_std_groups"] == 0.5
+
+
+# ---- item 4: a long decimal is right only as the correctly rounded or truncated value ----------
+
+@pytest.mark.parametrize("answer, gold, right", [
+    ("0.666666", r"\frac23", True), ("0.666667", r"\frac23", True), ("0.666665", r"\frac23", False),
+    ("0.666668", r"\frac23", False), ("0.333333", r"\frac13", True), ("0.333334", r"\frac13", False),
+    ("3.14159", r"\pi", True), ("3.14160", r"\pi", False), ("3.141593", r"\pi", True),
+    ("3.141592", r"\pi", True), ("3.141594", r"\pi", False), ("-0.666667", r"-\frac23", True),
+    ("-0.666668", r"-\frac23", False), ("1.414214", r"\sqrt2", True), ("1.414215", r"\sqrt2", False),
+])
+def test_long_decimals_round_or_truncate_exactly(answer, gold, right):
+    assert _right(answer, gold) is right
+
+
+@pytest.mark.parametrize("answer, gold, right", [
+    (r"\pi+10^{-60}", r"\pi", False), (r"\sqrt{2}+10^{-300}", r"\sqrt2", False),
+    (r"\sqrt{8}", r"2\sqrt2", True), (r"\frac{\pi}{6}", r"\arcsin(\frac12)", True),
+])
+def test_values_equal_to_50_digits_are_confirmed_with_more(answer, gold, right):
+    assert _right(answer, gold) is right

@@ -4,7 +4,8 @@ The equivalence half of the answer contract (`rewards.contract`). math-verify pa
 (LaTeX, wrapped in `$...$`); then
 - two numbers (no free symbols; `18`, `0.5`, `2^{-99}`, `\\frac{\\sqrt{2}}{2}`, `10\\%`) are compared
   by `numbers_equal`: decimals as written are exact (`0.1` is 1/10, `18.0` is 18), values are
-  compared to enough digits to tell them apart (relative, never absolute: `2^{-99}` != `2^{-98}`),
+  compared to enough digits to tell them apart (relative, never absolute: `2^{-99}` != `2^{-98}`;
+  values equal to 50 digits are confirmed with 500, so `\pi + 10^{-60}` != `\pi`),
   a percentage `X%` also matches X/100, and a decimal literal of >= 6 significant digits matches
   a value that has no finite decimal expansion (`0.333333` = 1/3, `3.14159` = pi) when it is that
   value correctly rounded or truncated;
@@ -161,6 +162,18 @@ def _values_equal(a: Any, b: Any) -> bool:
     if a.is_infinite or b.is_infinite:
         return bool(a == b)
     digits = _digits_needed(a, b)
+    if not _close(a, b, digits):
+        return False
+    # Equal to `digits` digits: confirm with ten times as many (`\pi + 10^{-60}` != `\pi`).
+    # Cheap (under a millisecond for 500 digits) and only paid by answers that look right.
+    more = min(MAX_DIGITS, 10 * digits)
+    return more == digits or _close(a, b, more)
+
+
+def _close(a: Any, b: Any, digits: int) -> bool:
+    """`a` and `b` agree to `digits` - 10 significant digits (relative to their size)."""
+    from sympy import Rational
+
     va, vb = a.evalf(digits), b.evalf(digits)
     if va == vb:
         return True
@@ -186,8 +199,9 @@ def _digits_needed(a: Any, b: Any) -> int:
 
 
 def _approximates(text: str, exact: Any) -> bool:
-    """`text` is a decimal literal (>= 6 significant digits) rounding or truncating `exact`,
-    and `exact` has no finite decimal expansion (else exact equality decides)."""
+    """`text` is a decimal literal (>= 6 significant digits) equal to `exact` rounded (half up)
+    or truncated to its own number of decimals (`0.666667` and `0.666666` for 2/3, not
+    `0.666665`), and `exact` has no finite decimal expansion (else exact equality decides)."""
     if not _DECIMAL_RE.match(text.strip()) or not exact.is_real or _terminates(exact):
         return False
     digits = text.strip().lstrip("-").replace(".", "").lstrip("0")
@@ -199,7 +213,12 @@ def _approximates(text: str, exact: Any) -> bool:
         approx = Fraction(str(exact.evalf(decimals + 30)))
     except (TypeError, ValueError):
         return False
-    return abs(value - approx) < Fraction(1, 10 ** decimals)
+    # `exact` has no finite expansion, so it is never a rounding tie at `decimals` places.
+    scaled = abs(approx) * 10 ** decimals
+    sign = -1 if approx < 0 else 1
+    truncated = Fraction(sign * int(scaled), 10 ** decimals)
+    rounded = Fraction(sign * int(scaled + Fraction(1, 2)), 10 ** decimals)
+    return value in (truncated, rounded)
 
 
 def _terminates(value: Any) -> bool:
