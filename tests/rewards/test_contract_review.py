@@ -53,3 +53,17 @@ def test_long_decimals_round_or_truncate_exactly(answer, gold, right):
 ])
 def test_values_equal_to_50_digits_are_confirmed_with_more(answer, gold, right):
     assert _right(answer, gold) is right
+
+
+# ---- item 9: votes never merge answers that name different choice letters ------------------------
+
+@pytest.mark.parametrize("preds, grades", [
+    (["(B) 12", "(C) 12", "(C) 12"], [False, True, True]),
+    (["B", "(C) 12", "C"], [False, True, True]),
+    (["12", "(C) 12", "(C)"], [False, True, True]),
+])
+def test_votes_keep_choice_letters_apart(preds, grades):
+    from parallel_r1.eval.metrics import maj_at_k
+
+    assert [grade_response_detail("Final Answer: " + p, "C").correct for p in preds] == grades
+    assert maj_at_k([preds], [grades]) == 1.0

@@ -61,9 +61,10 @@ compare a final answer. One statement, in three steps; the code of each step is 
      counted as timed out (`Verdict.timed_out`, the eval summary, `grade`'s output).
 
 Votes (Maj@k, self-consistency) group answers with the same comparison (`rewards.grading.
-equivalent`): `0.5`, `\\frac{1}{2}` and `1/2` are one answer. Format rewards follow the same split:
-the strict grader's rewards use the strict format rule (empty paths or summaries are malformed
-and earn no parallel bonus); the paper grader's use the paper's rule (SPEC 1.3).
+equivalent`): `0.5`, `\\frac{1}{2}` and `1/2` are one answer; answers naming different choice
+letters (`(B) 12`, `(C) 12`) are not, and `C` is one answer with `(C) 12`. Format rewards
+follow the same split: the strict grader's rewards use the strict format rule (empty paths or
+summaries are malformed and earn no parallel bonus); the paper grader's use the paper's rule (SPEC 1.3).
 """
 
 from __future__ import annotations

@@ -143,10 +143,19 @@ def equivalent(a: str, b: str, grader: str = DEFAULT_GRADER) -> bool:
     """Whether two answers (as read from responses) count as the same answer for `grader`.
 
     Used to group votes (Maj@k, self-consistency); `b` plays the gold. Cached; a timed-out
-    comparison counts as different.
+    comparison counts as different. For the default grader two answers that name different
+    choice letters (`(B) 12`, `(C) 12`; or a letter and none) are different answers (a letter
+    gold grades them differently), and a bare letter is the same answer as that letter with a
+    value (`C`, `(C) 12`).
     """
     if a == b:
         return True
+    if grader == DEFAULT_GRADER:
+        letter = choice_letter(a)
+        if letter != choice_letter(b):
+            return False
+        if letter is not None and (is_choice(a) or is_choice(b)):
+            return True  # `C` and `(C) 12` name one choice
     return _equivalent_cached(a, b, grader)
 
 
