@@ -67,3 +67,15 @@ def test_votes_keep_choice_letters_apart(preds, grades):
 
     assert [grade_response_detail("Final Answer: " + p, "C").correct for p in preds] == grades
     assert maj_at_k([preds], [grades]) == 1.0
+
+
+# ---- item 1: only unit symbols after a number are dropped, not any letter -----------------------
+
+@pytest.mark.parametrize("answer, gold, right", [
+    ("3 x", "3", False), ("2 n", "2", False), ("5 i", "5", False), ("3 x^2", "3", False),
+    ("4 y/z", "4", False), ("3 x", "3x", True), ("12 m", "12", True), ("9.8 m/s^2", "9.8", True),
+    ("5 kg", "5", True), ("2 h", "2", True), ("250 mL", "250", True), ("30 s", "30", True),
+    ("100 m^2", "100", True), ("3 min", "3", True),
+])
+def test_only_unit_symbols_are_dropped(answer, gold, right):
+    assert _right(answer, gold) is right

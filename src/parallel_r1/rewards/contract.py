@@ -26,7 +26,8 @@ compare a final answer. One statement, in three steps; the code of each step is 
      with no words is math, not money). Thousands separators (`1,000`, `1{,}000`, `1\\,000`) go.
    - Words: the line is split at top-level commas and semicolons into phrases and at words into
      math runs. Leading words are filler (`The answer is 18`); words after a number are units
-     (`18 apples`, `18 cm^2`, `5 km/h`, `30 degrees`); `is`/`equals` between two runs is `=`
+     (`18 apples`, `18 cm^2`, `5 km/h`, `30 degrees`), but of one to three letters only unit
+     symbols are (`m`, `s`, `kg`, `mL`, `m/s^2`, `expression.UNIT_SYMBOLS`): `3 x` is 3x, `5 i` 5i; `is`/`equals` between two runs is `=`
      (`x is 5`). An aside in brackets holding words is dropped (`16 (not 18)` -> 16), unless it
      offers an alternative (`18 (or 16)`); so is a bracket after a number and a space
      (`18 (16 + 2)` is 18, not 18 x 18). An explanation ends the answer: a phrase or a word such

@@ -198,6 +198,13 @@ TWO_LETTER_WORDS = frozenset({
     "if", "up", "my", "me", "do", "go", "he", "us", "am", "ie", "eg", "vs", "cm", "mm", "km",
     "kg", "mg", "ft", "yd", "mi", "lb", "oz", "hr", "ml", "mL", "kW", "Hz", "sq", "cu", "pm",
     "th", "st", "nd", "rd", "Rs", "rs"})
+# Unit symbols of at most three letters that may follow a number as a bare symbol (`18 m/s`,
+# `5 kg`); other letters there are math (`3 x` is 3x). Longer unit names are English words.
+UNIT_SYMBOLS = frozenset({
+    "m", "cm", "mm", "km", "nm", "um", "g", "kg", "mg", "s", "ms", "h", "hr", "hrs", "min",
+    "sec", "L", "mL", "ml", "cL", "dL", "ft", "yd", "mi", "lb", "lbs", "oz", "mph", "kph", "kmh",
+    "N", "J", "kJ", "W", "kW", "MW", "kWh", "V", "A", "mA", "K", "Pa", "kPa", "Hz", "kHz", "MHz",
+    "mol", "cal", "cc", "gal", "qt", "pt", "sq", "cu", "deg", "rad", "rpm", "yr", "yrs", "wk"})
 Token = tuple[str, str, int, str]  # (kind, text, bracket depth, innermost open bracket or "")
 
 
@@ -263,10 +270,15 @@ def select_runs(text: str) -> tuple[list[str], list[str]]:
 def _trim_run(run: str) -> str:
     """A unit after the number (`18 m/s`), stray punctuation, and unit fragments (`/h` of
     `km/h`) removed."""
-    run = _UNIT_TAIL_RE.sub(lambda m: m.group() if is_math_word(m.group().strip().lower())
-                            else "", run)
+    run = _UNIT_TAIL_RE.sub(_drop_unit_tail, run)
     run = re.sub(r"^\s*\.(?!\d)|[-+*/=.:\s]+$|^[\s:=]+", "", run)
     return "" if re.match(r"\s*[/^*]", run) else run
+
+
+def _drop_unit_tail(match: re.Match) -> str:
+    """`18 m/s` -> `18`: a tail of unit symbols goes; any other letters (`3 x`, `5 i`) are math."""
+    letters = re.findall(r"[A-Za-z]+", match.group())
+    return "" if all(word in UNIT_SYMBOLS for word in letters) else match.group()
 
 
 def _drop_asides(tokens: list, is_word: set[int]) -> tuple[list, list[str]]:
