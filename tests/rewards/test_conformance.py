@@ -21,7 +21,7 @@ KINDS = {"integers", "negatives", "thousands", "decimals", "fractions", "dfrac_t
          "mixed_numbers", "radicals", "pi", "powers", "tiny_values", "scientific", "intervals",
          "sets_tuples", "matrices", "percentages", "money", "units", "degrees", "letters", "boxed",
          "latex_spacing", "hedged", "markdown", "missing_answer", "plain_text_math",
-         "inside_block"}
+         "inside_block", "scale_words"}
 
 
 def load_corpus() -> list[dict]:

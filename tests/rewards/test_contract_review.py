@@ -79,3 +79,17 @@ def test_votes_keep_choice_letters_apart(preds, grades):
 ])
 def test_only_unit_symbols_are_dropped(answer, gold, right):
     assert _right(answer, gold) is right
+
+
+# ---- item 2: scale words multiply; cents and dollars-and-cents are amounts ----------------------
+
+@pytest.mark.parametrize("answer, gold, right", [
+    ("3.5 million", "3500000", True), ("3.5 million", "3.5", False), ("$3 million", "3000000", True),
+    ("2 thousand", "2000", True), ("2 thousand", "2", False), ("5 dozen", "60", True),
+    ("5 dozen", "5", False), ("1.2 billion people", "1200000000", True), ("4 hundred", "400", True),
+    ("50 cents", "0.5", True), ("50 cents", "50", False), ("5 cents", "0.05", True),
+    ("18 dollars and 50 cents", "18.50", True), ("$18 and 50 cents", "18.5", True),
+    ("18 dollars and 50 cents", "18, 50", False), ("\\$2 and 5 cents", "2.05", True),
+])
+def test_scale_words_and_cents(answer, gold, right):
+    assert _right(answer, gold) is right

@@ -23,7 +23,9 @@ compare a final answer. One statement, in three steps; the code of each step is 
      the line form a list), `\\text{}`/`\\textbf{}`/`\\mathrm{}`/`\\mbox{}` (their words become
      words), math delimiters (`$..$`, `\\(..\\)`, `\\[..\\]`) and a closing period are removed.
    - Money: `$18`, `\\$18.00`, `€18`, `18 dollars`, `USD 18` are 18 (a `$` pair around a formula
-     with no words is math, not money). Thousands separators (`1,000`, `1{,}000`, `1\\,000`) go.
+     with no words is math, not money); `50 cents` is 0.50 and `18 dollars and 50 cents` 18.50.
+     Scale words multiply: `3.5 million` is 3500000 (hundred, thousand, million, billion,
+     trillion; `5 dozen` is 60). Thousands separators (`1,000`, `1{,}000`, `1\\,000`) go.
    - Words: the line is split at top-level commas and semicolons into phrases and at words into
      math runs. Leading words are filler (`The answer is 18`); words after a number are units
      (`18 apples`, `18 cm^2`, `5 km/h`, `30 degrees`), but of one to three letters only unit

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 from parallel_r1.format.answer import box_spans
 from parallel_r1.rewards.plaintext import (
@@ -36,6 +37,9 @@ CLAUSE = frozenset({"which", "that", "since", "because", "as", "so", "where", "w
 EQUALITY = frozenset({"is", "are", "equals", "equal", "was", "were", "be", "gives", "makes",
                       "yields", "becomes"})
 PERCENT_WORDS = frozenset({"percent", "percentage", "pct"})
+# Scale words multiply the number before them (`3.5 million` is 3500000, `5 dozen` is 60).
+SCALE_WORDS = {"hundred": "10^{2}", "thousand": "10^{3}", "million": "10^{6}",
+               "billion": "10^{9}", "trillion": "10^{12}", "dozen": "12"}
 TEXT_STOPWORDS = frozenset({"the", "a", "an", "is", "are", "answer", "final", "it", "its", "so",
                             "therefore", "thus"})
 
@@ -62,6 +66,10 @@ _UNIT_TAIL_RE = re.compile(r"(?<=[\d}.])\s+[A-Za-z]{1,3}(?:\s*/\s*[A-Za-z]{1,3})
                            r"(?:\s*\^\s*\{?\d\}?)?\s*$")
 _SIGN_WORD_RE = re.compile(r"(?i)(?<![A-Za-z])(?:minus|negative)\s+(?=[\d.\\(])")
 _ABBREVIATION_RE = re.compile(r"(?i)(?<![A-Za-z])(?:i\.\s?e|e\.\s?g|viz)\.?(?![A-Za-z])")
+_DOLLARS_CENTS_RE = re.compile(r"(?i)(?:\\?\$\s*(\d+)|(?<![\d.])(\d+)\s*(?:dollars?|bucks))"
+                               r"\s*,?\s*(?:and\s+|&\s*|\+\s*)?(\d{1,2})\s*(?:cents?|¢)(?![A-Za-z])")
+_CENTS_RE = re.compile(r"(?i)(?<![\d.])(\d+(?:\.\d+)?)\s*(?:cents?|¢)(?![A-Za-z])")
+_SCALED_NUMBER_RE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*$")
 _CURRENCY_WORD_RE = re.compile(r"(?i)(?<![A-Za-z])(?:usd|us\$|dollars?|eur|euros?|gbp|rs\.?|inr)"
                                r"(?![A-Za-z])")
 
@@ -107,6 +115,7 @@ def clean_surface(answer: str, *, keep_choice_label: bool = False) -> str:
     if boxed:
         text = ", ".join(boxed)
     text = _unwrap_text_commands(text)
+    text = _money_amounts(text)
     text = _strip_currency(text)
     text = _SIGN_WORD_RE.sub("-", text)
     text = _ABBREVIATION_RE.sub(" ie ", text)
@@ -164,6 +173,15 @@ def _unwrap_text_commands(text: str) -> str:
         pos = i
     out.append(text[pos:])
     return "".join(out)
+
+
+def _money_amounts(text: str) -> str:
+    """`18 dollars and 50 cents` / `$18 and 50 cents` -> `18.50`; `50 cents` -> `0.50`."""
+    if "cent" not in text.lower() and "¢" not in text:
+        return text
+    text = _DOLLARS_CENTS_RE.sub(
+        lambda m: f" {m.group(1) or m.group(2)}.{int(m.group(3)):02d} ", text)
+    return _CENTS_RE.sub(lambda m: " " + format(Decimal(m.group(1)).scaleb(-2), "f") + " ", text)
 
 
 def _strip_currency(text: str) -> str:
@@ -362,6 +380,8 @@ def _phrase_runs(tokens: list, phrase: list[int], is_word: set[int]) -> tuple[li
             state["negate"] = True
         elif word in PERCENT_WORDS and runs and had_run:
             runs[-1] += "\\%"
+        elif word in SCALE_WORDS and runs and had_run:  # "3.5 million"
+            runs[-1] = _SCALED_NUMBER_RE.sub(r"\1\\times " + SCALE_WORDS[word], runs[-1])
         elif word in CLAUSE and runs:
             return runs, True
         elif word in EQUALITY and runs and had_run:
