@@ -93,3 +93,21 @@ def test_only_unit_symbols_are_dropped(answer, gold, right):
 ])
 def test_scale_words_and_cents(answer, gold, right):
     assert _right(answer, gold) is right
+
+
+# ---- item 6: struck-out text is withdrawn; an explicit correction makes what follows the answer --
+
+@pytest.mark.parametrize("answer, gold, right", [
+    ("18 is wrong, it's 16", "16", True), ("18 is wrong, it's 16", "18", False),
+    ("~~18~~ 16", "16", True), ("~~18~~ 16", "18", False), ("<del>18</del> 16", "16", True),
+    ("18? No, 16", "16", True), ("18? No, 16", "18", False), ("18. No, 16", "16", True),
+    ("16, correction: 18", "18", True), ("16, correction: 18", "16", False),
+    ("16, actually 18", "18", True), ("16, I mean 18", "18", True), ("16 I mean 18", "18", True),
+    ("18 wait no 16", "16", True), ("18 (actually 16)", "16", True), ("18 (actually 16)", "18", False),
+    ("The answer is actually 18", "18", True), ("16 was incorrect; 18", "18", True),
+    # hedges and explanations keep their documented reading
+    ("16 or 18", "18", False), ("16 or 18", "16, 18", True), ("18; 16 was wrong", "18", True),
+    ("18, not 16", "18", True), ("18 rather than 16", "18", True), ("no solution", "18", False),
+])
+def test_self_corrections(answer, gold, right):
+    assert _right(answer, gold) is right

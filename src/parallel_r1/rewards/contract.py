@@ -29,16 +29,21 @@ compare a final answer. One statement, in three steps; the code of each step is 
    - Words: the line is split at top-level commas and semicolons into phrases and at words into
      math runs. Leading words are filler (`The answer is 18`); words after a number are units
      (`18 apples`, `18 cm^2`, `5 km/h`, `30 degrees`), but of one to three letters only unit
-     symbols are (`m`, `s`, `kg`, `mL`, `m/s^2`, `expression.UNIT_SYMBOLS`): `3 x` is 3x, `5 i` 5i; `is`/`equals` between two runs is `=`
-     (`x is 5`). An aside in brackets holding words is dropped (`16 (not 18)` -> 16), unless it
-     offers an alternative (`18 (or 16)`); so is a bracket after a number and a space
-     (`18 (16 + 2)` is 18, not 18 x 18). An explanation ends the answer: a phrase or a word such
-     as which, since, because, so, where, it (`18, which is 2 more than 16` -> 18). `not X` drops X
-     (`18, not 16` -> 18); `negative 3` and `minus 3` are -3. Runs joined by or, and, maybe,
-     but, actually, to, between are all kept as a list (`16 or 18` -> {16, 18}): a hedge is
-     graded as the list of its candidates, so it is right only against a list gold — hedging
-     never pays. `2 and 1/2` and `2 1/2` are 5/2. A choice label before a value is dropped
-     (`(C) 12` -> 12) unless the gold is a letter (see 3).
+     symbols are (`m`, `s`, `kg`, `mL`, `m/s^2`; `expression.UNIT_SYMBOLS`): `3 x` is 3x and
+     `5 i` is 5i. `is`/`equals` between two runs is `=` (`x is 5`). An aside in brackets holding
+     words is dropped (`16 (not 18)` -> 16), unless it offers an alternative (`18 (or 16)`); so
+     is a bracket after a number and a space (`18 (16 + 2)` is 18, not 18 x 18). An explanation
+     ends the answer: a phrase or a word such as which, since, because, so, where, it (`18,
+     which is 2 more than 16` -> 18). `not X` drops X (`18, not 16` -> 18); `negative 3` and
+     `minus 3` are -3. Self-corrections: struck-out text (`~~18~~ 16`, `<del>`, `\\sout{}`) is
+     deleted, and an explicit correction marker — `is wrong`/`incorrect`, `no` before
+     punctuation or a number (`18? No, 16`), `correction:`, `actually`, `I mean`, also as an
+     aside `18 (actually 16)` — withdraws everything before it: what follows is the answer
+     (`18 is wrong, it's 16` -> 16). Runs joined by or, and, maybe, but, wait, rather, to,
+     between are all kept as a list (`16 or 18` -> {16, 18}): a hedge is graded as the list of
+     its candidates, so it is right only against a list gold — hedging never pays. `2 and 1/2`
+     and `2 1/2` are 5/2. A choice label before a value is dropped (`(C) 12` -> 12) unless the
+     gold is a letter (see 3).
    - Plain-text math is rewritten as LaTeX: `pi` and `π` are π, `sqrt(x)`, `\\sqrt(x)`, `√x` are
      √x (`4\\sqrt(2)` is 4√2), `cbrt`, `exp(x)` is e^x, `ln`, `log` (base 10), `sin`..., `^` and
      `**` are powers (`2^10` is 1024), `1.5e3` and `1.5 x 10^3` are 1500, `∞`/`inf` are ∞,
