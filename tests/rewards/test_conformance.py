@@ -21,7 +21,8 @@ KINDS = {"integers", "negatives", "thousands", "decimals", "fractions", "dfrac_t
          "mixed_numbers", "radicals", "pi", "powers", "tiny_values", "scientific", "intervals",
          "sets_tuples", "matrices", "percentages", "money", "units", "degrees", "letters", "boxed",
          "latex_spacing", "hedged", "markdown", "missing_answer", "plain_text_math",
-         "inside_block", "scale_words", "self_corrections"}
+         "inside_block", "scale_words", "self_corrections",
+         "blank_answer"}
 
 
 def load_corpus() -> list[dict]:

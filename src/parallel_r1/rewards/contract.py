@@ -13,6 +13,12 @@ compare a final answer. One statement, in three steps; the code of each step is 
      only `**Final Answer**` with the answer on the next line), and its answer is the rest of the
      line, or the next non-blank line. With no such label, the last complete `\\boxed{...}`
      (boxes written as one list on one line, `\\boxed{2} and \\boxed{3}`, are read together).
+     An answer that says nothing — nothing left once struck-out text, markdown, math
+     delimiters, empty `\\boxed{}`/`\\text{}` and punctuation go (`**`, `$$`, `\\boxed{}`, `.`,
+     `\\text{}`; `format.answer.is_blank_answer`) — is no answer: the label or box before it is
+     read instead (`Final Answer: 18` then `Final Answer: $$` is 18), and a label whose line says
+     nothing takes the next line that does (`Final Answer:` / `$$` / `18` / `$$` is 18). A line
+     of words alone (`Final Answer: see above`) is an answer, graded as words.
      No answer there means no answer: wrong, counted as "no answer", and `missing_answer`.
    - paper (the "paper" grader, reproducing SPEC 4.2): the last `Final Answer:` match in the last
      300 characters of the text with its tags removed — paths included, unclosed blocks included;

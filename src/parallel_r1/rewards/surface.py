@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from parallel_r1.format.answer import box_spans
+from parallel_r1.format.answer import STRIKE_RE, box_spans
 from parallel_r1.rewards.plaintext import SPACING_RE, THOUSANDS_RE, is_math_word, unicode_to_latex
 
 _TEXT_CMD_RE = re.compile(r"\\(?:text|textbf|textit|textrm|textsf|texttt|mathrm|mathbf|mathit|"
@@ -27,8 +27,6 @@ _DOLLARS_CENTS_RE = re.compile(r"(?i)(?:\\?\$\s*(\d+)|(?<![\d.])(\d+)\s*(?:dolla
 _CENTS_RE = re.compile(r"(?i)(?<![\d.])(\d+(?:\.\d+)?)\s*(?:cents?|¢)(?![A-Za-z])")
 _CURRENCY_WORD_RE = re.compile(r"(?i)(?<![A-Za-z])(?:usd|us\$|dollars?|eur|euros?|gbp|rs\.?|inr)"
                                r"(?![A-Za-z])")
-# Struck-out text is withdrawn: `~~18~~ 16` is 16.
-_STRIKE_RE = re.compile(r"~~[^~\n]*~~|<(del|s|strike)>.*?</\1>|\\(?:sout|st)\{[^{}]*\}")
 _CHOICE_LABEL_RE = re.compile(r"^\s*(?:\(([A-J])\)|([A-J])\))\s*[.:]?\s+(?=\S)")
 
 # Two-letter runs that are English or units; any other two letters are math (`xy`, `ab`).
@@ -43,7 +41,7 @@ def clean_surface(answer: str, *, keep_choice_label: bool = False) -> str:
     """Struck-out text, markdown, boxes, `\\text{}`, currency, math delimiters and sentence
     punctuation removed,
     and a leading choice label (`(C) 12` -> `12`) unless `keep_choice_label`."""
-    text = _STRIKE_RE.sub(" ", unicode_to_latex(answer)).strip()
+    text = STRIKE_RE.sub(" ", unicode_to_latex(answer)).strip()
     text = _POWER_RE.sub("^", text)
     text = _MARKDOWN_RE.sub("", text).strip()
     while text and text[0] in "#>":
