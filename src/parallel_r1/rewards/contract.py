@@ -78,7 +78,8 @@ Votes (Maj@k, self-consistency) group answers with the same comparison (`rewards
 equivalent`): `0.5`, `\\frac{1}{2}` and `1/2` are one answer; answers naming different choice
 letters (`(B) 12`, `(C) 12`) are not, and `C` is one answer with `(C) 12`. Format rewards
 follow the same split: the strict grader's rewards use the strict format rule (empty paths or
-summaries are malformed and earn no parallel bonus); the paper grader's use the paper's rule
+summaries — whitespace or invisible characters such as `\\u200b` only — are malformed and
+earn no parallel bonus); the paper grader's use the paper's rule
 (SPEC 1.3).
 """
 
