@@ -22,7 +22,7 @@ KINDS = {"integers", "negatives", "thousands", "decimals", "fractions", "dfrac_t
          "sets_tuples", "matrices", "percentages", "money", "units", "degrees", "letters", "boxed",
          "latex_spacing", "hedged", "markdown", "missing_answer", "plain_text_math",
          "inside_block", "scale_words", "self_corrections",
-         "blank_answer"}
+         "blank_answer", "bracket_heavy"}
 
 
 def load_corpus() -> list[dict]:

@@ -111,3 +111,30 @@ def test_scale_words_and_cents(answer, gold, right):
 ])
 def test_self_corrections(answer, gold, right):
     assert _right(answer, gold) is right
+
+
+# ---- item 12: bracket-heavy lines are refused before math-verify, fast and counted --------------
+
+@pytest.mark.parametrize("line", ["[" * 800, "[1," * 300, "(" * 1990, "{1" * 600, "x(" * 500,
+                                  "(1)" * 300, "(" * 21 + "18" + ")" * 21])
+def test_bracket_heavy_lines_are_refused_fast(line):
+    import time
+
+    from parallel_r1.rewards import build_reward
+
+    start = time.perf_counter()
+    verdict = grade_response_detail("Work.\nFinal Answer: " + line, "18")
+    assert (verdict.correct, verdict.refused, verdict.timed_out) == (False, True, False)
+    assert time.perf_counter() - start < 1.0  # seconds each before (up to the 5 s limit)
+    _, metrics = build_reward("accuracy_reward")(["Final Answer: " + line], ["18"], 1)
+    assert metrics["reward/grade_refused"] == 1.0
+
+
+@pytest.mark.parametrize("answer, gold", [
+    ("(" * 5 + "18" + ")" * 5, "18"), (r"\frac{1}{1+\frac{1}{1+\frac{1}{2}}}", r"\frac{3}{5}"),
+    (r"\begin{pmatrix} \frac{1}{2} & \frac{1}{3} \\ \frac{1}{4} & \frac{1}{5} \end{pmatrix}",
+     r"\begin{pmatrix} 0.5 & \frac{1}{3} \\ 0.25 & 0.2 \end{pmatrix}"),
+])
+def test_answer_shaped_brackets_are_graded(answer, gold):
+    verdict = grade_response_detail("Final Answer: " + answer, gold)
+    assert verdict.correct and not verdict.refused

@@ -56,7 +56,10 @@ compare a final answer. One statement, in three steps; the code of each step is 
      unicode `−`, `×`, `÷`, `²` as meant. Degrees (`30°`, `30^\\circ`) drop the degree sign.
      Percentages keep their `%` (see 3).
    - A line with no math left is a word answer (`\\text{even}` -> "even"). A line over
-     2,000 characters is not read (wrong).
+     2,000 characters is not read (wrong). An expression with brackets nested more than 20 deep
+     or more than 200 brackets is not answer-shaped: refused before math-verify (whose parser
+     takes seconds on such lines), wrong, and counted (`Verdict.refused`, the reward part
+     `grade_refused`, `grade`'s output).
 3. How two reduced answers compare (`rewards.equivalence`, `rewards.letters`).
    - Multiple choice: a gold that is one letter A-J (`C`, `(C)`, `\\text{(C)}`) is matched by a
      prediction naming exactly that letter (`(C)`, `C`, `(C) 12`, `Option C`); two letters are

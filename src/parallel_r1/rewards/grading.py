@@ -22,7 +22,7 @@ from types import EllipsisType
 from parallel_r1.registry import Registry
 from parallel_r1.rewards.answer import extract_gsm8k_number, read_answer, strip_tags
 from parallel_r1.rewards.deadline import GradeTimeout, run_with_limit
-from parallel_r1.rewards.equivalence import math_equal, parse_latex
+from parallel_r1.rewards.equivalence import AnswerRefused, math_equal, parse_latex
 from parallel_r1.rewards.expression import reduce_answer
 from parallel_r1.rewards.letters import choice_letter, is_choice, text_equal
 from parallel_r1.rewards.paper import normalize_paper
@@ -36,12 +36,14 @@ GRADER_READINGS = {"math-verify": "strict", "paper": "paper", "paper-gsm8k": "pa
 
 @dataclass(frozen=True)
 class Verdict:
-    """One graded answer: the raw answer read (None: none), whether it is right, and whether
-    the grade ran out of time (then `correct` is False)."""
+    """One graded answer: the raw answer read (None: none), whether it is right, whether the
+    grade ran out of time, and whether the answer was refused as not answer-shaped (too many or
+    too deeply nested brackets, `equivalence.check_shape`); in both cases `correct` is False."""
 
     pred: str | None
     correct: bool
     timed_out: bool = False
+    refused: bool = False
 
 
 def reading_of(grader: str) -> str:
@@ -76,6 +78,8 @@ def grade_detail(pred: str | None, gold: str, grader: str = DEFAULT_GRADER,
     except GradeTimeout:
         _recover_after_timeout()
         return Verdict(pred, False, True)
+    except AnswerRefused:
+        return Verdict(pred, False, refused=True)
     return Verdict(pred, correct)
 
 
