@@ -1,5 +1,5 @@
-"""The conformance corpus: 413 (response, gold, expected, kind) cases across GSM8K, MATH, AMC
-and AIME answer styles (tests/rewards/conformance.jsonl). Each expected value was decided from
+"""The conformance corpus: 460 (response, gold, expected, kind) cases in 31 kinds across GSM8K,
+MATH, AMC and AIME answer styles (tests/rewards/conformance.jsonl). Each expected value was decided from
 the mathematics and the answer contract (`parallel_r1.rewards.contract`), not from a grader.
 
 The default grader must pass every case. The paper's graders are measured, not required
