@@ -138,3 +138,12 @@ def test_bracket_heavy_lines_are_refused_fast(line):
 def test_answer_shaped_brackets_are_graded(answer, gold):
     verdict = grade_response_detail("Final Answer: " + answer, gold)
     assert verdict.correct and not verdict.refused
+
+
+@pytest.mark.parametrize("answer, gold, right", [
+    ("18, actually.", "18", True), ("18 actually", "18", True), ("18 (no remainder)", "18", True),
+    ("18 is wrong", "18", False), ("18, no doubt", "18", True), ("actually it is 18", "18", True),
+    ("No", "\\text{No}", True), ("(B) 16, actually (C) 18", "C", True),
+])
+def test_a_correction_with_nothing_after_it_withdraws_nothing(answer, gold, right):
+    assert _right(answer, gold) is right

@@ -45,7 +45,8 @@ compare a final answer. One statement, in three steps; the code of each step is 
      deleted, and an explicit correction marker — `is wrong`/`incorrect`, `no` before
      punctuation or a number (`18? No, 16`), `correction:`, `actually`, `I mean`, also as an
      aside `18 (actually 16)` — withdraws everything before it: what follows is the answer
-     (`18 is wrong, it's 16` -> 16). Runs joined by or, and, maybe, but, wait, rather, to,
+     (`18 is wrong, it's 16` -> 16). A marker with no math after it withdraws nothing
+     (`18, actually.` is 18), except `is wrong`/`incorrect` (`18 is wrong` is no answer). Runs joined by or, and, maybe, but, wait, rather, to,
      between are all kept as a list (`16 or 18` -> {16, 18}): a hedge is graded as the list of
      its candidates, so it is right only against a list gold — hedging never pays. `2 and 1/2`
      and `2 1/2` are 5/2. A choice label before a value is dropped (`(C) 12` -> 12) unless the

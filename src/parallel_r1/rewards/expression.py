@@ -26,6 +26,8 @@ ALTERNATIVE = frozenset({"or", "either", "maybe", "possibly", "perhaps", "altern
 # An explicit correction makes what follows it the answer (`18 is wrong, it's 16` -> 16); so do
 # `no` before punctuation or a number (`18? No, 16`) and `I mean`.
 CORRECTION = frozenset({"actually", "correction", "wrong", "incorrect"})
+WITHDRAW = frozenset({"wrong", "incorrect"})  # withdraw even with nothing after (`18 is wrong`)
+_MARK = "\x00"  # a correction's place among the runs: _MARK + the marker word
 CLAUSE = frozenset({"which", "that", "since", "because", "as", "so", "where", "when", "while",
                     "given", "from", "if", "hence", "thus", "therefore", "meaning", "ie", "eg",
                     "for", "with", "by", "after", "before", "using", "who", "whose",
@@ -145,20 +147,19 @@ def select_runs(text: str) -> tuple[list[str], list[str]]:
         lead = next(k for k in phrase if tokens[k][0] != "space")
         word = tokens[lead][1].lower().replace("'", "")
         first_word = next((k for k in phrase if k in is_word or k in corrections), None)
-        if runs and word not in ALTERNATIVE and first_word not in corrections and (
+        if _live(runs) and word not in ALTERNATIVE and first_word not in corrections and (
                 lead in is_word or any(k in is_word for k in phrase)):
             if word in NEGATION:
                 continue  # "18, not 16"
             break  # "18, which is ...", "18; 16 was wrong": an explanation follows
-        found, stop, reset = _phrase_runs(tokens, phrase, is_word, corrections)
-        if reset:  # "16, correction: 18": what came before is withdrawn
-            runs, extra = [], []
+        found, stop = _phrase_runs(tokens, phrase, is_word, corrections)
         runs.extend(found)
         if stop:
             break
-    if override is not None:  # "18 (actually 16)"
-        runs, extra = override, []
-    runs = [r for r in (to_latex(_trim_run(r)) for r in runs + extra) if r]
+    runs, corrected = _apply_corrections(runs)
+    if override:  # "18 (actually 16)"
+        runs, corrected = override, True
+    runs = [r for r in (to_latex(_trim_run(r)) for r in runs + ([] if corrected else extra)) if r]
     return runs, [w for w in words if w not in TEXT_STOPWORDS]
 
 
@@ -174,6 +175,24 @@ def _drop_unit_tail(match: re.Match) -> str:
     """`18 m/s` -> `18`: a tail of unit symbols goes; any other letters (`3 x`, `5 i`) are math."""
     letters = re.findall(r"[A-Za-z]+", match.group())
     return "" if all(word in UNIT_SYMBOLS for word in letters) else match.group()
+
+
+def _live(runs: list[str]) -> list[str]:
+    """The runs after the last correction mark."""
+    marks = [i for i, run in enumerate(runs) if run.startswith(_MARK)]
+    return runs[marks[-1] + 1:] if marks else runs
+
+
+def _apply_corrections(runs: list[str]) -> tuple[list[str], bool]:
+    """Resolve correction marks: the runs after the last one that withdraws (one with runs
+    after it, or `wrong`/`incorrect`); a mark with nothing after it withdraws nothing
+    (`18, actually.`). Returns (runs, whether a correction took effect)."""
+    for i in range(len(runs) - 1, -1, -1):
+        if runs[i].startswith(_MARK):
+            after = [r for r in runs[i + 1:] if not r.startswith(_MARK)]
+            if after or runs[i][1:] in WITHDRAW:
+                return after, True
+    return [r for r in runs if not r.startswith(_MARK)], False
 
 
 def _corrections(tokens: list, is_word: set[int]) -> set[int]:
@@ -210,8 +229,9 @@ def _drop_asides(tokens: list, is_word: set[int]) -> tuple[list, list[str], list
                               if tokens[j][0] != "space"), "")
                 if first in ALTERNATIVE:
                     extra.extend(select_runs(inner)[0])
-                elif first in CORRECTION or re.match(r"(?i)(?:i\s+mean|no\b)", inner.strip()):
-                    override = select_runs(inner)[0]
+                elif first in CORRECTION or re.match(r"(?i)(?:i\s+mean|no\s*[,.;:!]|no\s+\d)",
+                                                     inner.strip()):
+                    override = select_runs(inner)[0] or override
                 k = end + 1
                 continue
         out.append(tokens[k])
@@ -247,9 +267,9 @@ def _phrases(tokens: list) -> list[list[int]]:
 
 
 def _phrase_runs(tokens: list, phrase: list[int], is_word: set[int], corrections: set[int]
-                 ) -> tuple[list[str], bool, bool]:
-    """Math runs of one phrase (words split them); (runs, stop: an explanation began, reset: a
-    correction withdrew what came before)."""
+                 ) -> tuple[list[str], bool]:
+    """Math runs of one phrase (words split them), correction marks among them (`_MARK`);
+    (runs, stop: an explanation began)."""
     runs: list[str] = []
     current: list[str] = []
     state = {"negate": False, "equal": False, "word": ""}
@@ -270,7 +290,6 @@ def _phrase_runs(tokens: list, phrase: list[int], is_word: set[int], corrections
         state["equal"] = False
         return True
 
-    reset = False
     for k in phrase:
         if k not in is_word and k not in corrections:
             current.append(tokens[k][1])
@@ -278,8 +297,7 @@ def _phrase_runs(tokens: list, phrase: list[int], is_word: set[int], corrections
         word = tokens[k][1].lower().replace("'", "")
         had_run = close_run()
         if k in corrections:
-            runs.clear()
-            reset = True
+            runs.append(_MARK + word)
             state.update(negate=False, equal=False)
         elif word in NEGATION:
             state["negate"] = True
@@ -287,13 +305,13 @@ def _phrase_runs(tokens: list, phrase: list[int], is_word: set[int], corrections
             runs[-1] += "\\%"
         elif word in SCALE_WORDS and runs and had_run:  # "3.5 million"
             runs[-1] = _SCALED_NUMBER_RE.sub(r"\1\\times " + SCALE_WORDS[word], runs[-1])
-        elif word in CLAUSE and runs:
-            return runs, True, reset
+        elif word in CLAUSE and _live(runs):
+            return runs, True
         elif word in EQUALITY and runs and had_run:
             state["equal"] = True
         state["word"] = word
     close_run()
-    return runs, False, reset
+    return runs, False
 
 
 def _is_mixed(whole: str, fraction: str) -> bool:
