@@ -153,7 +153,8 @@ def brackets() -> dict:
 def _brackets_md(runs: dict) -> list[str]:
     labels = sorted(runs, key=lambda x: (x != "before", x))
     lines = ["", "## Bracket-heavy answer lines (default grader, one cold grade each)", "",
-             "| line | chars | " + " | ".join(f"{lb} s" for lb in labels) + " | after: verdict |",
+             "| line | chars | " + " | ".join(f"{lb} s" for lb in labels)
+             + f" | {labels[-1]}: verdict |",
              "|---|---|" + "---|" * (len(labels) + 1)]
     last = runs[labels[-1]]
     for name, row in last.items():
