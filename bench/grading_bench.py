@@ -3,7 +3,7 @@ conformance corpus's pass rate per kind and grader.
 
     PYTHONPATH=src .venv/bin/python bench/grading_bench.py
 
-(a) throughput: 2,000 rollouts (the 341 real v2 traces and the 387 corpus responses, cycled,
+(a) throughput: 2,000 rollouts (the 341 real v2 traces and the corpus responses, cycled,
     half of them with their final answer replaced by another number, so answers vary as in RL),
     graded by each grader from the whole response: responses/s with every cache cleared first
     (cold) and again at once (warm: RL groups repeat answers), per-call p50/p99, timeouts;
@@ -12,12 +12,17 @@ conformance corpus's pass rate per kind and grader.
 (c) votes: Maj@16 over 125 problems of 16 of those answers, grouped by equivalence vs strings
     (a worst case: the 16 answers of a "problem" come from 16 different rollouts, so they are
     mostly distinct and every pair is compared);
-(d) the conformance corpus (tests/rewards/conformance.jsonl): pass rate per kind and grader.
-Writes bench/results/grading.json and grading.md.
+(d) the conformance corpus (tests/rewards/conformance.jsonl): pass rate per kind and grader;
+(e) bracket-heavy answer lines under 2 KB (issue #11 review item 12): seconds to grade each once,
+    cold, with the default grader, under a label (run it once on the old code with
+    `--sections brackets --label before`, once on the new with `--label after`).
+Writes bench/results/grading.json and grading.md; `--sections a,b` re-runs only those sections
+(throughput, limit, votes, conformance, brackets) and keeps the others from grading.json.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import re
@@ -127,6 +132,40 @@ def conformance() -> dict:
     return {g: dict(kinds) for g, kinds in out.items()}
 
 
+BRACKET_LINES = {"[ x 800": "[" * 800, "[1, x 300": "[1," * 300, "( x 1990": "(" * 1990,
+                 "{ x 600": "{" * 600, "x( x 500": "x(" * 500, "(1) x 300": "(1)" * 300}
+
+
+def brackets() -> dict:
+    """Seconds to grade each bracket-heavy line once (cold), and the verdict."""
+    out = {}
+    grading.grade_response_detail("Final Answer: 1", "1")  # imports and parser warm-up
+    for name, line in BRACKET_LINES.items():
+        clear_caches()
+        start = time.perf_counter()
+        verdict = grading.grade_response_detail("Work.\nFinal Answer: " + line, "18")
+        out[name] = {"chars": len(line), "seconds": time.perf_counter() - start,
+                     "correct": verdict.correct, "timed_out": verdict.timed_out,
+                     "refused": getattr(verdict, "refused", False), "pred_none": verdict.pred is None}
+    return out
+
+
+def _brackets_md(runs: dict) -> list[str]:
+    labels = sorted(runs, key=lambda x: (x != "before", x))
+    lines = ["", "## Bracket-heavy answer lines (default grader, one cold grade each)", "",
+             "| line | chars | " + " | ".join(f"{lb} s" for lb in labels)
+             + f" | {labels[-1]}: verdict |",
+             "|---|---|" + "---|" * (len(labels) + 1)]
+    last = runs[labels[-1]]
+    for name, row in last.items():
+        what = ("refused" if row["refused"] else "no answer" if row["pred_none"]
+                else "timed out" if row["timed_out"] else "graded")
+        lines.append(f"| `{name}` | {row['chars']} | " + " | ".join(
+            f"{runs[lb][name]['seconds']:.3f}" if name in runs[lb] else "-" for lb in labels)
+            + f" | {what} |")
+    return lines
+
+
 def markdown(result: dict) -> str:
     lines = ["# Grading bench", "", f"{result['num_rollouts']} rollouts (bench/grading_bench.py); "
              "cold = every cache cleared first, warm = the same rollouts again.", "",
@@ -155,15 +194,38 @@ def markdown(result: dict) -> str:
               for g in GRADERS}
     lines.append("| **all** | " + str(totals[GRADERS[0]][1]) + " | " + " | ".join(
         f"{p} ({100 * p / n:.1f}%)" for p, n in totals.values()) + " |")
+    if result.get("brackets"):
+        lines += _brackets_md(result["brackets"])
     return "\n".join(lines) + "\n"
 
 
+SECTIONS = ("throughput", "limit", "votes", "conformance", "brackets")
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sections", default=",".join(SECTIONS),
+                        help="comma-separated sections to (re)run: " + ", ".join(SECTIONS))
+    parser.add_argument("--label", default="after", help="label of the brackets run")
+    args = parser.parse_args()
+    sections = [x for x in args.sections.split(",") if x]
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown section(s) {sorted(unknown)}; known: {', '.join(SECTIONS)}")
+    path = RESULTS / "grading.json"
+    result = json.loads(path.read_text()) if path.exists() else {}
     pairs = rollouts()
-    result = {"num_rollouts": len(pairs), "python": sys.version.split()[0],
-              "throughput": {g: throughput(pairs, g) for g in GRADERS},
-              "limit": limit_cost(pairs[:1000]), "votes": vote_cost(pairs),
-              "conformance": conformance()}
+    result.update({"num_rollouts": len(pairs), "python": sys.version.split()[0]})
+    if "throughput" in sections:
+        result["throughput"] = {g: throughput(pairs, g) for g in GRADERS}
+    if "limit" in sections:
+        result["limit"] = limit_cost(pairs[:1000])
+    if "votes" in sections:
+        result["votes"] = vote_cost(pairs)
+    if "conformance" in sections:
+        result["conformance"] = conformance()
+    if "brackets" in sections:
+        result.setdefault("brackets", {})[args.label] = brackets()
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "grading.json").write_text(json.dumps(result, indent=1) + "\n")
     text = markdown(result)

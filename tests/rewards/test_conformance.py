@@ -1,5 +1,5 @@
-"""The conformance corpus: 413 (response, gold, expected, kind) cases across GSM8K, MATH, AMC
-and AIME answer styles (tests/rewards/conformance.jsonl). Each expected value was decided from
+"""The conformance corpus: 460 (response, gold, expected, kind) cases in 31 kinds across GSM8K,
+MATH, AMC and AIME answer styles (tests/rewards/conformance.jsonl). Each expected value was decided from
 the mathematics and the answer contract (`parallel_r1.rewards.contract`), not from a grader.
 
 The default grader must pass every case. The paper's graders are measured, not required
@@ -21,7 +21,8 @@ KINDS = {"integers", "negatives", "thousands", "decimals", "fractions", "dfrac_t
          "mixed_numbers", "radicals", "pi", "powers", "tiny_values", "scientific", "intervals",
          "sets_tuples", "matrices", "percentages", "money", "units", "degrees", "letters", "boxed",
          "latex_spacing", "hedged", "markdown", "missing_answer", "plain_text_math",
-         "inside_block"}
+         "inside_block", "scale_words", "self_corrections",
+         "blank_answer", "bracket_heavy"}
 
 
 def load_corpus() -> list[dict]:

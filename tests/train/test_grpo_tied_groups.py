@@ -6,13 +6,16 @@ from __future__ import annotations
 import torch
 
 
-def _constant_reward(value: float):
+def _constant_reward(value: float | tuple[float, float]):
+    values = value if isinstance(value, tuple) else (value, value)
+
     def score_parts(responses, golds, step):
-        return [value] * len(responses), [{"acc": 1.0} for _ in responses]
+        return ([values[i % 2] for i in range(len(responses))],
+                [{"acc": 1.0} for _ in responses])
     return score_parts
 
 
-def _trainer(tmp_path, value: float):
+def _trainer(tmp_path, value: float | tuple[float, float]):
     from parallel_r1.data.synthetic import generate
     from parallel_r1.data.templates import render_prompt
     from parallel_r1.engine.torch_engine import TorchEngine
@@ -43,6 +46,13 @@ def test_equal_rewards_give_exactly_zero_advantages(tmp_path):
     plain = GRPOTrainer._generate_and_score_completions(trainer, rows)  # TRL alone
     assert plain["advantages"].abs().max().item() > 1e-3  # the float32 residue we correct
     assert trainer._metrics["train"]["frac_reward_zero_std"][-1] == 0.0
+    ours = trainer._generate_and_score_completions(rows)
+    assert torch.equal(ours["advantages"], torch.zeros_like(ours["advantages"]))
+    assert trainer._metrics["train"]["frac_reward_zero_std"][-1] == 1.0
+
+
+def test_rewards_equal_up_to_float_residue_give_zero_advantages(tmp_path):
+    trainer, rows = _trainer(tmp_path, (0.1 * 3, 0.3))  # 5.5e-17 apart: one value
     ours = trainer._generate_and_score_completions(rows)
     assert torch.equal(ours["advantages"], torch.zeros_like(ours["advantages"]))
     assert trainer._metrics["train"]["frac_reward_zero_std"][-1] == 1.0

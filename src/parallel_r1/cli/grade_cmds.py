@@ -42,7 +42,8 @@ def grade(
                         answer_field=answer_field)
     typer.echo(f"{file}: accuracy {report.accuracy:.4f} ({report.num_correct}/{report.num_rows}) "
                f"with grader {grader}; rows without an answer: {report.num_no_answer}; "
-               f"grades timed out: {report.num_timed_out}")
+               f"grades timed out: {report.num_timed_out}; answers refused as not answer-shaped: "
+               f"{report.num_refused}")
     if output is not None:
         typer.echo(f"wrote {report.num_rows} graded rows to {output}")
 

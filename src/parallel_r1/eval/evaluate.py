@@ -140,7 +140,7 @@ def build_row(job: Job, sample: int, rollout: Any, prompt_text: str,
     for grader in graders:  # one answer contract (rewards.contract); a timed-out grade is wrong
         verdict = grade_response_detail(text, gold, grader)
         grades[grader] = {"pred": verdict.pred, "correct": verdict.correct,
-                          "timed_out": verdict.timed_out}
+                          "timed_out": verdict.timed_out, "refused": verdict.refused}
     head = grades[graders[0]]
     return {
         "run": job.run, "benchmark": job.bench.name, "problem_id": job.record.id,

@@ -23,6 +23,7 @@ class GradeReport:
     num_correct: int
     num_no_answer: int
     num_timed_out: int = 0
+    num_refused: int = 0
 
     @property
     def accuracy(self) -> float:
@@ -61,16 +62,17 @@ def grade_file(path: Path, output: Path | None = None, *, grader: str = DEFAULT_
         DataError: a bad row (see `read_rows`). UnknownNameError: an unknown grader.
     """
     GRADERS.get(grader)  # fail before reading anything
-    graded, num_correct, num_none, num_timed_out = [], 0, 0, 0
+    graded, num_correct, num_none, num_timed_out, num_refused = [], 0, 0, 0, 0
     for _, row in read_rows(path, response_field, answer_field):
         verdict = grade_response_detail(row[response_field], str(row[answer_field]), grader)
         graded.append({**row, "pred": verdict.pred, "correct": verdict.correct,
-                       "timed_out": verdict.timed_out})
+                       "timed_out": verdict.timed_out, "refused": verdict.refused})
         num_correct += verdict.correct
         num_none += verdict.pred is None
         num_timed_out += verdict.timed_out
+        num_refused += verdict.refused
     if output is not None:
         from parallel_r1.files import write_jsonl_atomic
 
         write_jsonl_atomic(output, graded)
-    return GradeReport(len(graded), num_correct, num_none, num_timed_out)
+    return GradeReport(len(graded), num_correct, num_none, num_timed_out, num_refused)

@@ -8,7 +8,9 @@ Readings, by name:
 - "strict" (ours): only text outside paths is read: the main text and the summaries, in text
   order. Paths, text between paths, and everything after an unclosed `<Parallel>` (a block cut off
   by the length limit) are never read. The answer is the last `Final Answer:` line there (markdown
-  allowed around the label), else the last complete `\\boxed{...}` there.
+  allowed around the label), else the last complete `\\boxed{...}` there. An answer that says
+  nothing (`is_blank_answer`: `**`, `$$`, `\\boxed{}`, `.`, `\\text{}`) is no answer: the label
+  or box before it is read instead, and with none `missing_answer` is reported.
 - "paper": the paper's math graders (SPEC 4.2): the last `Final Answer:` match in the last 300
   characters of the text with its tags removed, wherever it sits (paths included).
 
@@ -29,11 +31,24 @@ PAPER_FINAL_RE = re.compile(r"(?i)Final Answer\s*:\s*([^\n]+)")
 _LABEL_RE = re.compile(r"(?i)(?<![a-z])final[ \t]{1,8}answer(?![a-z])")
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)[ \t]{0,8}\{")
 _DECORATION = frozenset("*_`#> \t")  # markdown around a label: **Final Answer**:, ### Final Answer
+# Struck-out text (`~~18~~`, `<del>18</del>`, `\\sout{18}`): withdrawn by the writer.
+STRIKE_RE = re.compile(r"~~[^~\n]*~~|<(del|s|strike)>[^\n]*?</\1>|\\(?:sout|st)\{[^{}]*\}")
+# What an answer is made of only when it says nothing: markup, delimiters, empty wrappers,
+# punctuation and space (`**`, `$$`, `\\boxed{}`, `\\text{}`, `.`).
+_BLANK_RE = re.compile(r"\\(?:boxed|fbox|text[a-z]*|math[a-z]*|mbox|hbox|displaystyle|textstyle|"
+                       r"quad|qquad)(?![A-Za-z])|\\[,;:! ()\[\]]|[\s$*_`~#>{}.,;:!?]")
 
 
 def strip_tags(text: str) -> str:
     """Remove the six tags, as decoding with `skip_special_tokens=True` does [inferred]."""
     return TAG_RE.sub("", text)
+
+
+def is_blank_answer(answer: str) -> bool:
+    """True when an answer says nothing: nothing is left once struck-out text, markdown, math
+    delimiters, spacing, empty `\\boxed{}`/`\\text{}` wrappers and punctuation are removed
+    (`**`, `$$`, `\\boxed{}`, `.`, `\\text{ }`, `~~18~~`). A blank answer is no answer."""
+    return not _BLANK_RE.sub("", STRIKE_RE.sub("", answer))
 
 
 def readable_text(text: str | Trace) -> str:
@@ -63,8 +78,9 @@ def final_answer_line(text: str) -> str | None:
     it (`**Final Answer:**`, `**Final Answer**:`, `### Final Answer:`), then a colon; the answer
     is the rest of that line, or the next non-blank line when the rest is blank (as the paper's
     `\\s*` does). A line holding only the label (`**Final Answer**`, `## Final Answer`) also counts,
-    its answer on the next non-blank line. A later label with nothing after it (a cut-off text)
-    gives way to the one before.
+    its answer on the next non-blank line. Blank means `is_blank_answer` (`$$`, `**`, `.`,
+    `\\boxed{}` say nothing). A later label with nothing after it (a cut-off text, `Final Answer:
+    $$`) gives way to the one before.
 
     Returns:
         The answer text, stripped (markdown around it is kept for the reduction step), or None.
@@ -104,12 +120,12 @@ def _line_or_next(text: str, start: int) -> str | None:
     """The rest of the line at `start`, else the next non-blank line; None at the end."""
     end = text.find("\n", start)
     line = text[start:] if end < 0 else text[start:end]
-    if line.strip(" \t\r*_`"):
+    if not is_blank_answer(line):
         return line.strip()
     while end >= 0:
         nxt = text.find("\n", end + 1)
         line = text[end + 1:] if nxt < 0 else text[end + 1:nxt]
-        if line.strip():
+        if not is_blank_answer(line):  # blank lines and lines such as `$$` are skipped
             if _LABEL_RE.match(line.strip(" \t*_`#>")):
                 return None  # the next line is another label: this one has no answer
             return line.strip()
@@ -159,7 +175,7 @@ def last_box(text: str) -> str | None:
     comma, semicolon, "and" or "or" between them on one line) are returned together, joined by
     ", "; boxes apart (`\\boxed{16}. Wait: \\boxed{18}`) give the last one.
     """
-    spans = box_spans(text)
+    spans = [(a, b) for a, b in box_spans(text) if not is_blank_answer(text[a:b])]
     if not spans:
         return None
     start, end = spans[-1]

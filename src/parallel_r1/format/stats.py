@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from parallel_r1.format.answer import find_answer
 from parallel_r1.format.parse import parse
-from parallel_r1.format.trace import Block, Trace
+from parallel_r1.format.trace import Block, Trace, has_content
 from parallel_r1.format.validate import Issue, validate
 
 
@@ -39,11 +39,12 @@ def is_valid_block(block: Block) -> bool:
 
     This is the paper's "valid parallel block" (SPEC §1.3) except that only whitespace may sit
     between `</Parallel>` and `<Summary>` (the paper accepts any text there) and that empty paths
-    and summaries (whitespace only) do not count: a block with nothing in it is not parallel
-    thinking, and is what the parallel ratio and the strict parallel bonus must not pay for.
+    and summaries (whitespace or invisible characters only, `format.trace.has_content`) do not
+    count: a block with nothing in it is not parallel thinking, and is what the parallel ratio
+    and the strict parallel bonus must not pay for.
     """
-    return (block.closed and block.summary is not None and bool(block.summary.text.strip())
-            and block.num_closed_paths >= 2 and all(p.text.strip() for p in block.paths))
+    return (block.closed and block.summary is not None and has_content(block.summary.text)
+            and block.num_closed_paths >= 2 and all(has_content(p.text) for p in block.paths))
 
 
 def response_stats(text_or_trace: str | Trace,

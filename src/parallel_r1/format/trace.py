@@ -6,6 +6,7 @@ top-level nodes of a `Trace` tile the text exactly, so `render(trace) == trace.t
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 from parallel_r1.format.tags import (
@@ -16,6 +17,21 @@ from parallel_r1.format.tags import (
     SUMMARY_CLOSE,
     SUMMARY_OPEN,
 )
+
+# Characters that render as nothing but are neither whitespace nor format (Cf) characters:
+# Hangul fillers and the blank braille pattern.
+_INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def has_content(text: str) -> bool:
+    """True when `text` holds a visible character: not whitespace, not a format character
+    (Unicode category Cf: zero-width space, joiners, word joiner, BOM, ...), not a filler.
+
+    What strict validation means by a path or summary "holding text": a path of `\u200b` is
+    empty (issue #11).
+    """
+    return any(not ch.isspace() and ch not in _INVISIBLE and unicodedata.category(ch) != "Cf"
+               for ch in text)
 
 
 @dataclass(frozen=True)

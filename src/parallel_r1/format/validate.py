@@ -22,7 +22,7 @@ from parallel_r1.format.tags import (
     PATH_OPEN,
     SUMMARY_OPEN,
 )
-from parallel_r1.format.trace import Block, StrayTag
+from parallel_r1.format.trace import Block, StrayTag, has_content
 
 
 @dataclass(frozen=True)
@@ -157,13 +157,13 @@ def _check_block(loc: Locator, block: Block) -> list[Issue]:
             code = "nested_block" if gap.tag == PARALLEL_OPEN else "stray_tag"
             what = f"{gap.tag} inside a block, outside its paths"
             issues.append(_issue(loc, code, what, gap.start))
-        elif gap.text.strip():
+        elif has_content(gap.text):
             what = f"text {gap.text.strip()[:30]!r} inside a block, outside its paths"
             issues.append(_issue(loc, "text_between_paths", what, gap.start))
     for path in block.paths:
         if not path.closed:
             issues.append(_issue(loc, "unclosed_path", f"{PATH_OPEN} never closed", path.start))
-        elif not path.text.strip():
+        elif not has_content(path.text):
             issues.append(_issue(loc, "empty_path", f"{PATH_OPEN} holds no text", path.start))
         issues.extend(_tags_inside(loc, path.text, path.text_start, "path"))
     if not block.closed:
@@ -179,7 +179,7 @@ def _check_block(loc: Locator, block: Block) -> list[Issue]:
     if not block.summary.closed:
         what = f"{SUMMARY_OPEN} never closed"
         issues.append(_issue(loc, "unclosed_summary", what, block.summary.start))
-    elif not block.summary.text.strip():
+    elif not has_content(block.summary.text):
         what = f"{SUMMARY_OPEN} holds no text"
         issues.append(_issue(loc, "empty_summary", what, block.summary.start))
     issues.extend(_tags_inside(loc, block.summary.text, block.summary.text_start, "summary"))

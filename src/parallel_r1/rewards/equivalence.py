@@ -4,7 +4,8 @@ The equivalence half of the answer contract (`rewards.contract`). math-verify pa
 (LaTeX, wrapped in `$...$`); then
 - two numbers (no free symbols; `18`, `0.5`, `2^{-99}`, `\\frac{\\sqrt{2}}{2}`, `10\\%`) are compared
   by `numbers_equal`: decimals as written are exact (`0.1` is 1/10, `18.0` is 18), values are
-  compared to enough digits to tell them apart (relative, never absolute: `2^{-99}` != `2^{-98}`),
+  compared to enough digits to tell them apart (relative, never absolute: `2^{-99}` != `2^{-98}`;
+  values equal to 50 digits are confirmed with 500, so `\pi + 10^{-60}` != `\pi`),
   a percentage `X%` also matches X/100, and a decimal literal of >= 6 significant digits matches
   a value that has no finite decimal expansion (`0.333333` = 1/3, `3.14159` = pi) when it is that
   value correctly rounded or truncated;
@@ -12,6 +13,8 @@ The equivalence half of the answer contract (`rewards.contract`). math-verify pa
   with the same rule (math-verify would compare their leaves with its absolute tolerance);
 - anything else (symbols, equations, inequalities, mixed containers) goes to math-verify's
   `verify` (sets may be compared with inequalities: `x > 3` = `(3, \\infty)`).
+An answer with brackets nested deeper than `MAX_BRACKET_DEPTH` (20) or more than `MAX_BRACKETS`
+(200) of them is refused before math-verify parses it (`AnswerRefused`): wrong, and counted.
 """
 
 from __future__ import annotations
@@ -27,6 +30,35 @@ _DECIMAL_RE = re.compile(r"^-?\d+\.\d+$")
 # Inputs whose evaluation could take unbounded time in C code (never interrupted by a timeout):
 # power towers, huge exponents, factorials of large numbers.
 _EXPLOSIVE_RE = re.compile(r"\^\s*\{[^{}]*\^|\^\s*\{?\s*-?\d{5,}|\d{4,}\s*!|\)\s*!|\}\s*!")
+
+
+# Bounds on the brackets of an answer (after reduction): math-verify's parser takes seconds on
+# bracket-heavy lines (`[` x 800, `(` x 1990, `[1,` x 300: up to the 5 s limit each), and no
+# answer of GSM8K, MATH, AMC or AIME comes near them (the corpus and the 341 real traces: depth
+# <= 3, <= 10 brackets; a 5 x 5 matrix of fractions has about 100).
+MAX_BRACKET_DEPTH = 20
+MAX_BRACKETS = 200
+
+
+class AnswerRefused(ValueError):
+    """An answer is not answer-shaped (too many or too deeply nested brackets): graded wrong
+    before math-verify sees it, and counted (`Verdict.refused`)."""
+
+
+def check_shape(latex: str) -> None:
+    """Raise AnswerRefused when `latex` nests brackets deeper than MAX_BRACKET_DEPTH or holds
+    more than MAX_BRACKETS of them (`(`, `)`, `[`, `]`, `{`, `}`; unclosed ones count)."""
+    count = sum(latex.count(c) for c in "()[]{}")
+    if count > MAX_BRACKETS:
+        raise AnswerRefused(f"{count} brackets (at most {MAX_BRACKETS})")
+    depth = 0
+    for char in latex:
+        if char in "([{":
+            depth += 1
+            if depth > MAX_BRACKET_DEPTH:
+                raise AnswerRefused(f"brackets nested over {MAX_BRACKET_DEPTH} deep")
+        elif char in ")]}":
+            depth = max(0, depth - 1)
 
 
 def is_explosive(latex: str) -> bool:
@@ -53,11 +85,17 @@ def parse_latex(latex: str) -> tuple:
 
 
 def math_equal(pred: str, gold: str) -> bool:
-    """Equality of two reduced "math" answers (LaTeX), see the module doc."""
+    """Equality of two reduced "math" answers (LaTeX), see the module doc.
+
+    Raises:
+        AnswerRefused: either side is not answer-shaped (`check_shape`).
+    """
     if _canonical(pred) == _canonical(gold):
         return True
     if is_explosive(pred) or is_explosive(gold):
         return False
+    check_shape(pred)
+    check_shape(gold)
     pred_parsed, gold_parsed = parse_latex(pred), parse_latex(gold)
     if not pred_parsed or not gold_parsed or isinstance(pred_parsed[0], str) \
             or isinstance(gold_parsed[0], str):
@@ -161,6 +199,18 @@ def _values_equal(a: Any, b: Any) -> bool:
     if a.is_infinite or b.is_infinite:
         return bool(a == b)
     digits = _digits_needed(a, b)
+    if not _close(a, b, digits):
+        return False
+    # Equal to `digits` digits: confirm with ten times as many (`\pi + 10^{-60}` != `\pi`).
+    # Cheap (under a millisecond for 500 digits) and only paid by answers that look right.
+    more = min(MAX_DIGITS, 10 * digits)
+    return more == digits or _close(a, b, more)
+
+
+def _close(a: Any, b: Any, digits: int) -> bool:
+    """`a` and `b` agree to `digits` - 10 significant digits (relative to their size)."""
+    from sympy import Rational
+
     va, vb = a.evalf(digits), b.evalf(digits)
     if va == vb:
         return True
@@ -186,8 +236,9 @@ def _digits_needed(a: Any, b: Any) -> int:
 
 
 def _approximates(text: str, exact: Any) -> bool:
-    """`text` is a decimal literal (>= 6 significant digits) rounding or truncating `exact`,
-    and `exact` has no finite decimal expansion (else exact equality decides)."""
+    """`text` is a decimal literal (>= 6 significant digits) equal to `exact` rounded (half up)
+    or truncated to its own number of decimals (`0.666667` and `0.666666` for 2/3, not
+    `0.666665`), and `exact` has no finite decimal expansion (else exact equality decides)."""
     if not _DECIMAL_RE.match(text.strip()) or not exact.is_real or _terminates(exact):
         return False
     digits = text.strip().lstrip("-").replace(".", "").lstrip("0")
@@ -199,7 +250,12 @@ def _approximates(text: str, exact: Any) -> bool:
         approx = Fraction(str(exact.evalf(decimals + 30)))
     except (TypeError, ValueError):
         return False
-    return abs(value - approx) < Fraction(1, 10 ** decimals)
+    # `exact` has no finite expansion, so it is never a rounding tie at `decimals` places.
+    scaled = abs(approx) * 10 ** decimals
+    sign = -1 if approx < 0 else 1
+    truncated = Fraction(sign * int(scaled), 10 ** decimals)
+    rounded = Fraction(sign * int(scaled + Fraction(1, 2)), 10 ** decimals)
+    return value in (truncated, rounded)
 
 
 def _terminates(value: Any) -> bool:

@@ -3,7 +3,8 @@
 The reduction half of the answer contract (`rewards.contract` states the rules). The result is a
 `Reduced`: "math" (a LaTeX string, several candidates joined by ", " as a list), "text" (only
 words, e.g. `\\text{even}`), or "empty". Every step is a linear scan; answers longer than
-`MAX_ANSWER_CHARS` are not reduced (graded wrong).
+`MAX_ANSWER_CHARS` are not reduced (graded wrong). The surface (markdown, boxes, money) is
+`rewards.surface`; this module reads the words and math runs left.
 """
 
 from __future__ import annotations
@@ -11,14 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from parallel_r1.format.answer import box_spans
-from parallel_r1.rewards.plaintext import (
-    SPACING_RE,
-    THOUSANDS_RE,
-    is_math_word,
-    to_latex,
-    unicode_to_latex,
-)
+from parallel_r1.rewards.plaintext import is_math_word, to_latex
+from parallel_r1.rewards.surface import TWO_LETTER_WORDS, clean_surface
 
 MAX_ANSWER_CHARS = 2000
 
@@ -26,8 +21,13 @@ MAX_ANSWER_CHARS = 2000
 NEGATION = frozenset({"not", "never", "except", "excluding", "isnt", "instead", "than"})
 ALTERNATIVE = frozenset({"or", "either", "maybe", "possibly", "perhaps", "alternatively",
                          "otherwise", "probably", "likely", "nor", "and", "also", "to",
-                         "through", "between", "versus", "vs", "actually", "wait", "correction",
-                         "rather", "but", "mean", "oops", "sorry", "no", "then"})
+                         "through", "between", "versus", "vs", "wait", "rather", "but", "oops",
+                         "sorry", "then"})
+# An explicit correction makes what follows it the answer (`18 is wrong, it's 16` -> 16); so do
+# `no` before punctuation or a number (`18? No, 16`) and `I mean`.
+CORRECTION = frozenset({"actually", "correction", "wrong", "incorrect"})
+WITHDRAW = frozenset({"wrong", "incorrect"})  # withdraw even with nothing after (`18 is wrong`)
+_MARK = "\x00"  # a correction's place among the runs: _MARK + the marker word
 CLAUSE = frozenset({"which", "that", "since", "because", "as", "so", "where", "when", "while",
                     "given", "from", "if", "hence", "thus", "therefore", "meaning", "ie", "eg",
                     "for", "with", "by", "after", "before", "using", "who", "whose",
@@ -36,6 +36,9 @@ CLAUSE = frozenset({"which", "that", "since", "because", "as", "so", "where", "w
 EQUALITY = frozenset({"is", "are", "equals", "equal", "was", "were", "be", "gives", "makes",
                       "yields", "becomes"})
 PERCENT_WORDS = frozenset({"percent", "percentage", "pct"})
+# Scale words multiply the number before them (`3.5 million` is 3500000, `5 dozen` is 60).
+SCALE_WORDS = {"hundred": "10^{2}", "thousand": "10^{3}", "million": "10^{6}",
+               "billion": "10^{9}", "trillion": "10^{12}", "dozen": "12"}
 TEXT_STOPWORDS = frozenset({"the", "a", "an", "is", "are", "answer", "final", "it", "its", "so",
                             "therefore", "thus"})
 
@@ -50,22 +53,10 @@ _TOKEN_RE = re.compile(r"""
   | (?P<close>[)\]}])
   | (?P<op>.)
 """, re.VERBOSE | re.DOTALL)
-_TEXT_CMD_RE = re.compile(r"\\(?:text|textbf|textit|textrm|textsf|texttt|mathrm|mathbf|mathit|"
-                          r"mathsf|mbox|hbox|operatorname\*?|emph)[ \t]{0,4}\{")
-_MATH_DELIM_RE = re.compile(r"\$\$|\\\(|\\\)|\\\[|\\\]")
 _CHOICE_LABEL_RE = re.compile(r"^\s*(?:\(([A-J])\)|([A-J])\))\s*[.:]?\s+(?=\S)")
-_SENTENCE_END_RE = re.compile(r"\.(?=\s+[A-Za-z(])")
-_POWER_RE = re.compile(r"(?<=[\w)\]}])\*\*(?=[\w(\[{\\-])")
-_MARKDOWN_RE = re.compile(r"\*\*|__|`+|(?<![\w)\]}])\*(?=\S)|(?<=\S)\*(?![\w(\[{\\])")
-_UNIT_POWER_RE = re.compile(r"(?<![\\A-Za-z])([A-Za-z]{2,})(\s*\^\s*(?:\{\s*\d\s*\}|\d))")
 _UNIT_TAIL_RE = re.compile(r"(?<=[\d}.])\s+[A-Za-z]{1,3}(?:\s*/\s*[A-Za-z]{1,3})*"
                            r"(?:\s*\^\s*\{?\d\}?)?\s*$")
-_SIGN_WORD_RE = re.compile(r"(?i)(?<![A-Za-z])(?:minus|negative)\s+(?=[\d.\\(])")
-_ABBREVIATION_RE = re.compile(r"(?i)(?<![A-Za-z])(?:i\.\s?e|e\.\s?g|viz)\.?(?![A-Za-z])")
-_CURRENCY_WORD_RE = re.compile(r"(?i)(?<![A-Za-z])(?:usd|us\$|dollars?|eur|euros?|gbp|rs\.?|inr)"
-                               r"(?![A-Za-z])")
-
-
+_SCALED_NUMBER_RE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*$")
 @dataclass(frozen=True)
 class Reduced:
     """An answer reduced for grading: kind "math" | "text" | "empty", and its value."""
@@ -95,109 +86,15 @@ def reduce_answer(answer: str) -> Reduced:
     return Reduced("empty", "")
 
 
-def clean_surface(answer: str, *, keep_choice_label: bool = False) -> str:
-    """Markdown, boxes, `\\text{}`, currency, math delimiters and sentence punctuation removed,
-    and a leading choice label (`(C) 12` -> `12`) unless `keep_choice_label`."""
-    text = unicode_to_latex(answer).strip()
-    text = _POWER_RE.sub("^", text)
-    text = _MARKDOWN_RE.sub("", text).strip()
-    while text and text[0] in "#>":
-        text = text[1:].strip()
-    boxed = _box_contents(text)
-    if boxed:
-        text = ", ".join(boxed)
-    text = _unwrap_text_commands(text)
-    text = _strip_currency(text)
-    text = _SIGN_WORD_RE.sub("-", text)
-    text = _ABBREVIATION_RE.sub(" ie ", text)
-    text = THOUSANDS_RE.sub(lambda m: re.sub(r"\D", "", m.group()), text)
-    text = SPACING_RE.sub(" ", text)
-    text = _UNIT_POWER_RE.sub(_drop_unit_power, text)
-    text = _MATH_DELIM_RE.sub(" ", text).replace("$", " ")
-    text = _SENTENCE_END_RE.sub(";", text)
-    text = text.strip().rstrip(".!?;:").strip()
-    label = None if keep_choice_label else _CHOICE_LABEL_RE.match(text)
-    if label:  # "(C) 12": the value after a choice label
-        text = text[label.end():]
-    return text
-
-
-def _drop_unit_power(match: re.Match) -> str:
-    """`cm^2` -> `cm` (a unit's exponent); `pi^2`, `xy^2` are math and stay."""
-    letters = match.group(1)
-    if is_math_word(letters.lower()) or (len(letters) == 2 and letters not in TWO_LETTER_WORDS):
-        return match.group()
-    return letters
-
-
-def _box_contents(text: str) -> list[str]:
-    """Contents of the outermost complete boxes, nested boxes unwrapped (`\\boxed{\\boxed{1}}`)."""
-    spans = box_spans(text)
-    out, last_end = [], -1
-    for start, end in spans:
-        if start < last_end:
-            continue  # inside the previous box
-        content = text[start:end].strip()
-        inner = _box_contents(content) if "\\boxed" in content or "\\fbox" in content else []
-        content = ", ".join(inner) if inner and len(inner) == 1 else content
-        if not out or out[-1] != content:
-            out.append(content)
-        last_end = end
-    return out
-
-
-def _unwrap_text_commands(text: str) -> str:
-    """`\\text{ apples}` -> ` apples `, braces balanced; unclosed ones lose only the command."""
-    if "\\" not in text:
-        return text
-    out, pos = [], 0
-    for match in _TEXT_CMD_RE.finditer(text):
-        if match.start() < pos:
-            continue
-        depth, i = 1, match.end()
-        while i < len(text) and depth:
-            depth += {"{": 1, "}": -1}.get(text[i], 0)
-            i += 1
-        inner_end = i - 1 if depth == 0 else i
-        out.append(text[pos:match.start()])
-        out.append(" " + text[match.end():inner_end] + " ")
-        pos = i
-    out.append(text[pos:])
-    return "".join(out)
-
-
-def _strip_currency(text: str) -> str:
-    """Remove currency marks: `\\$`, `$` before a number outside math, `€£¥`, USD, dollars."""
-    text = text.replace("\\$", " ").replace("€", " ").replace("£", " ").replace("¥", " ")
-    text = _CURRENCY_WORD_RE.sub(" ", text)
-    if "$" not in text:
-        return text
-    spans = [m.start() for m in re.finditer(r"\$", text)]
-    if len(spans) % 2 == 1:  # an odd count cannot be math delimiters: currency
-        return re.sub(r"\$(?=\s*[-\d.])", " ", text)
-    # Even count: a `$` before a number whose span to the next `$` holds words is currency.
-    keep = []
-    for a, b in zip(spans[::2], spans[1::2]):
-        inside = text[a + 1:b]
-        currency = re.match(r"\s*-?\d", inside) and re.search(r"(?<!\\)\b[A-Za-z]{2,}", inside)
-        keep.append((a, b, bool(currency)))
-    chars = list(text)
-    for a, b, currency in keep:
-        if currency:
-            chars[a] = " "
-            if re.match(r"\s*-?\d", text[b + 1:]):
-                chars[b] = " "
-    return "".join(chars)
-
-
 # --------------------------------------------------------------------------- tokens -> runs
 
-# Two-letter runs that are English or units; any other two letters are math (`xy`, `ab`).
-TWO_LETTER_WORDS = frozenset({
-    "is", "or", "to", "of", "in", "on", "at", "it", "be", "by", "we", "no", "so", "as", "an",
-    "if", "up", "my", "me", "do", "go", "he", "us", "am", "ie", "eg", "vs", "cm", "mm", "km",
-    "kg", "mg", "ft", "yd", "mi", "lb", "oz", "hr", "ml", "mL", "kW", "Hz", "sq", "cu", "pm",
-    "th", "st", "nd", "rd", "Rs", "rs"})
+# Unit symbols of at most three letters that may follow a number as a bare symbol (`18 m/s`,
+# `5 kg`); other letters there are math (`3 x` is 3x). Longer unit names are English words.
+UNIT_SYMBOLS = frozenset({
+    "m", "cm", "mm", "km", "nm", "um", "g", "kg", "mg", "s", "ms", "h", "hr", "hrs", "min",
+    "sec", "L", "mL", "ml", "cL", "dL", "ft", "yd", "mi", "lb", "lbs", "oz", "mph", "kph", "kmh",
+    "N", "J", "kJ", "W", "kW", "MW", "kWh", "V", "A", "mA", "K", "Pa", "kPa", "Hz", "kHz", "MHz",
+    "mol", "cal", "cc", "gal", "qt", "pt", "sq", "cu", "deg", "rad", "rpm", "yr", "yrs", "wk"})
 Token = tuple[str, str, int, str]  # (kind, text, bracket depth, innermost open bracket or "")
 
 
@@ -241,38 +138,86 @@ def select_runs(text: str) -> tuple[list[str], list[str]]:
     """The math runs that answer, and the words seen (for text answers); see the contract."""
     tokens = tokenize(text)
     words = [tokens[k][1].lower() for k in range(len(tokens)) if _is_word(tokens, k)]
-    tokens, extra = _drop_asides(tokens, {k for k in range(len(tokens)) if _is_word(tokens, k)})
+    tokens, extra, override = _drop_asides(
+        tokens, {k for k in range(len(tokens)) if _is_word(tokens, k)})
     is_word = {k for k in range(len(tokens)) if _is_word(tokens, k)}
+    corrections = _corrections(tokens, is_word)
     runs: list[str] = []
     for phrase in _phrases(tokens):
         lead = next(k for k in phrase if tokens[k][0] != "space")
         word = tokens[lead][1].lower().replace("'", "")
-        if runs and word not in ALTERNATIVE and (
+        first_word = next((k for k in phrase if k in is_word or k in corrections), None)
+        if _live(runs) and word not in ALTERNATIVE and first_word not in corrections and (
                 lead in is_word or any(k in is_word for k in phrase)):
             if word in NEGATION:
                 continue  # "18, not 16"
             break  # "18, which is ...", "18; 16 was wrong": an explanation follows
-        found, stop = _phrase_runs(tokens, phrase, is_word)
+        found, stop = _phrase_runs(tokens, phrase, is_word, corrections)
         runs.extend(found)
         if stop:
             break
-    runs = [r for r in (to_latex(_trim_run(r)) for r in runs + extra) if r]
+    runs, corrected = _apply_corrections(runs)
+    if override:  # "18 (actually 16)"
+        runs, corrected = override, True
+    runs = [r for r in (to_latex(_trim_run(r)) for r in runs + ([] if corrected else extra)) if r]
     return runs, [w for w in words if w not in TEXT_STOPWORDS]
 
 
 def _trim_run(run: str) -> str:
     """A unit after the number (`18 m/s`), stray punctuation, and unit fragments (`/h` of
     `km/h`) removed."""
-    run = _UNIT_TAIL_RE.sub(lambda m: m.group() if is_math_word(m.group().strip().lower())
-                            else "", run)
+    run = _UNIT_TAIL_RE.sub(_drop_unit_tail, run)
     run = re.sub(r"^\s*\.(?!\d)|[-+*/=.:\s]+$|^[\s:=]+", "", run)
     return "" if re.match(r"\s*[/^*]", run) else run
 
 
-def _drop_asides(tokens: list, is_word: set[int]) -> tuple[list, list[str]]:
+def _drop_unit_tail(match: re.Match) -> str:
+    """`18 m/s` -> `18`: a tail of unit symbols goes; any other letters (`3 x`, `5 i`) are math."""
+    letters = re.findall(r"[A-Za-z]+", match.group())
+    return "" if all(word in UNIT_SYMBOLS for word in letters) else match.group()
+
+
+def _live(runs: list[str]) -> list[str]:
+    """The runs after the last correction mark."""
+    marks = [i for i, run in enumerate(runs) if run.startswith(_MARK)]
+    return runs[marks[-1] + 1:] if marks else runs
+
+
+def _apply_corrections(runs: list[str]) -> tuple[list[str], bool]:
+    """Resolve correction marks: the runs after the last one that withdraws (one with runs
+    after it, or `wrong`/`incorrect`); a mark with nothing after it withdraws nothing
+    (`18, actually.`). Returns (runs, whether a correction took effect)."""
+    for i in range(len(runs) - 1, -1, -1):
+        if runs[i].startswith(_MARK):
+            after = [r for r in runs[i + 1:] if not r.startswith(_MARK)]
+            if after or runs[i][1:] in WITHDRAW:
+                return after, True
+    return [r for r in runs if not r.startswith(_MARK)], False
+
+
+def _corrections(tokens: list, is_word: set[int]) -> set[int]:
+    """Indices of correction markers: CORRECTION words, `no` before punctuation or a number,
+    and `I mean` (both words)."""
+    marks = set()
+    for k in range(len(tokens)):
+        low = tokens[k][1].lower()
+        if tokens[k][0] != "alpha":
+            continue
+        if k in is_word and low in CORRECTION:
+            marks.add(k)
+        elif low == "no" and _next_kind(tokens, k) in ("sep", "op", "num"):
+            marks.add(k)
+        elif low == "mean" and k >= 2 and tokens[k - 2][1].lower() == "i" \
+                and tokens[k - 1][0] == "space":
+            marks.update((k - 2, k))
+    return marks
+
+
+def _drop_asides(tokens: list, is_word: set[int]) -> tuple[list, list[str], list[str] | None]:
     """Remove top-level bracket groups holding words; keep an `(or 16)` group's math as an
-    alternative. Returns (tokens without asides, alternative runs)."""
-    out, extra, k = [], [], 0
+    alternative, and an `(actually 16)` group's as the answer. Returns (tokens without asides,
+    alternative runs, the runs of the last correcting aside or None)."""
+    out, extra, k, override = [], [], 0, None
     while k < len(tokens):
         kind, value, depth, _ = tokens[k]
         if kind == "open" and depth == 0 and value in "([":
@@ -284,11 +229,14 @@ def _drop_asides(tokens: list, is_word: set[int]) -> tuple[list, list[str]]:
                               if tokens[j][0] != "space"), "")
                 if first in ALTERNATIVE:
                     extra.extend(select_runs(inner)[0])
+                elif first in CORRECTION or re.match(r"(?i)(?:i\s+mean|no\s*[,.;:!]|no\s+\d)",
+                                                     inner.strip()):
+                    override = select_runs(inner)[0] or override
                 k = end + 1
                 continue
         out.append(tokens[k])
         k += 1
-    return out, extra
+    return out, extra, override
 
 
 def _follows_number(out: list) -> bool:
@@ -318,8 +266,10 @@ def _phrases(tokens: list) -> list[list[int]]:
     return [p for p in phrases if any(tokens[k][0] != "space" for k in p)]
 
 
-def _phrase_runs(tokens: list, phrase: list[int], is_word: set[int]) -> tuple[list[str], bool]:
-    """Math runs of one phrase (words split them); (runs, stop: an explanation began)."""
+def _phrase_runs(tokens: list, phrase: list[int], is_word: set[int], corrections: set[int]
+                 ) -> tuple[list[str], bool]:
+    """Math runs of one phrase (words split them), correction marks among them (`_MARK`);
+    (runs, stop: an explanation began)."""
     runs: list[str] = []
     current: list[str] = []
     state = {"negate": False, "equal": False, "word": ""}
@@ -341,16 +291,21 @@ def _phrase_runs(tokens: list, phrase: list[int], is_word: set[int]) -> tuple[li
         return True
 
     for k in phrase:
-        if k not in is_word:
+        if k not in is_word and k not in corrections:
             current.append(tokens[k][1])
             continue
         word = tokens[k][1].lower().replace("'", "")
         had_run = close_run()
-        if word in NEGATION:
+        if k in corrections:
+            runs.append(_MARK + word)
+            state.update(negate=False, equal=False)
+        elif word in NEGATION:
             state["negate"] = True
         elif word in PERCENT_WORDS and runs and had_run:
             runs[-1] += "\\%"
-        elif word in CLAUSE and runs:
+        elif word in SCALE_WORDS and runs and had_run:  # "3.5 million"
+            runs[-1] = _SCALED_NUMBER_RE.sub(r"\1\\times " + SCALE_WORDS[word], runs[-1])
+        elif word in CLAUSE and _live(runs):
             return runs, True
         elif word in EQUALITY and runs and had_run:
             state["equal"] = True

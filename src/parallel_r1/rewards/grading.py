@@ -22,7 +22,7 @@ from types import EllipsisType
 from parallel_r1.registry import Registry
 from parallel_r1.rewards.answer import extract_gsm8k_number, read_answer, strip_tags
 from parallel_r1.rewards.deadline import GradeTimeout, run_with_limit
-from parallel_r1.rewards.equivalence import math_equal, parse_latex
+from parallel_r1.rewards.equivalence import AnswerRefused, math_equal, parse_latex
 from parallel_r1.rewards.expression import reduce_answer
 from parallel_r1.rewards.letters import choice_letter, is_choice, text_equal
 from parallel_r1.rewards.paper import normalize_paper
@@ -36,12 +36,14 @@ GRADER_READINGS = {"math-verify": "strict", "paper": "paper", "paper-gsm8k": "pa
 
 @dataclass(frozen=True)
 class Verdict:
-    """One graded answer: the raw answer read (None: none), whether it is right, and whether
-    the grade ran out of time (then `correct` is False)."""
+    """One graded answer: the raw answer read (None: none), whether it is right, whether the
+    grade ran out of time, and whether the answer was refused as not answer-shaped (too many or
+    too deeply nested brackets, `equivalence.check_shape`); in both cases `correct` is False."""
 
     pred: str | None
     correct: bool
     timed_out: bool = False
+    refused: bool = False
 
 
 def reading_of(grader: str) -> str:
@@ -76,6 +78,8 @@ def grade_detail(pred: str | None, gold: str, grader: str = DEFAULT_GRADER,
     except GradeTimeout:
         _recover_after_timeout()
         return Verdict(pred, False, True)
+    except AnswerRefused:
+        return Verdict(pred, False, refused=True)
     return Verdict(pred, correct)
 
 
@@ -143,10 +147,19 @@ def equivalent(a: str, b: str, grader: str = DEFAULT_GRADER) -> bool:
     """Whether two answers (as read from responses) count as the same answer for `grader`.
 
     Used to group votes (Maj@k, self-consistency); `b` plays the gold. Cached; a timed-out
-    comparison counts as different.
+    comparison counts as different. For the default grader two answers that name different
+    choice letters (`(B) 12`, `(C) 12`; or a letter and none) are different answers (a letter
+    gold grades them differently), and a bare letter is the same answer as that letter with a
+    value (`C`, `(C) 12`).
     """
     if a == b:
         return True
+    if grader == DEFAULT_GRADER:
+        letter = choice_letter(a)
+        if letter != choice_letter(b):
+            return False
+        if letter is not None and (is_choice(a) or is_choice(b)):
+            return True  # `C` and `(C) 12` name one choice
     return _equivalent_cached(a, b, grader)
 
 

@@ -2,7 +2,8 @@
 
 A gold answer that is one capital letter A-J, bare or as `(C)`, `C)`, `\\text{(C)}`,
 `\\textbf{(C)}`, is a choice: the prediction is right when it names exactly that one letter
-(`C`, `(C)`, `(c)`, `(C) 12`, `**C**`, `Option C`); naming two letters (`B or C`) is wrong.
+(`C`, `(C)`, `(c)`, `(C) 12`, `**C**`, `Option C`); naming two letters (`B or C`) is wrong,
+unless a correction withdraws the first (`(B), actually (C)`, `~~B~~ C` name C).
 A letter in parentheses counts in either case; a bare one only as a capital (and not `A` or `I`
 before a lower-case word: "A total of", "I think"). Word answers
 (`\\text{even}`, `Monday`) compare as lower-case words, articles and "answer" dropped.
@@ -12,13 +13,17 @@ from __future__ import annotations
 
 import re
 
-from parallel_r1.rewards.expression import MAX_ANSWER_CHARS, Reduced, clean_surface
+from parallel_r1.rewards.expression import MAX_ANSWER_CHARS, Reduced
+from parallel_r1.rewards.surface import clean_surface
 
 _CHOICE_GOLD_RE = re.compile(r"^\(?([A-J])\)?$")
 _PAREN_LETTER_RE = re.compile(r"\(([A-Ja-j])\)")
 # A standalone capital; "A" and "I" before a lower-case word are an article and a pronoun.
 _LETTER_RE = re.compile(r"(?<![A-Za-z\\])([A-J])(?![A-Za-z])(?!\s+[a-z])|(?<![A-Za-z\\])"
                         r"([B-HJ])(?![A-Za-z])")
+# The correction markers of the answer contract (`rewards.expression.CORRECTION`, `no`, `I mean`).
+_CORRECTION_RE = re.compile(r"(?i)\b(?:actually|correction|wrong|incorrect|i\s+mean|"
+                            r"no(?=\s*[,.;:!?]))\b[\s,.;:!?]*")
 _LABEL_RE = re.compile(r"(?i)^\s*(?:the\s+)?(?:correct\s+)?(?:answer|option|choice)"
                        r"(?:\s+is)?\s*:?\s*")
 
@@ -35,7 +40,11 @@ def choice_letter(answer: str) -> str | None:
     """The one choice letter an answer names (`(C) 12` -> "C"); None for none or several."""
     if len(answer) > MAX_ANSWER_CHARS:
         return None
-    text = _LABEL_RE.sub("", clean_surface(answer, keep_choice_label=True))
+    text = clean_surface(answer, keep_choice_label=True)
+    marks = list(_CORRECTION_RE.finditer(text))
+    if marks:  # "(B), actually (C)": the letter after the last correction
+        text = text[marks[-1].end():]
+    text = _LABEL_RE.sub("", text)
     letters = {m.group(1).upper() for m in _PAREN_LETTER_RE.finditer(text)}
     if not letters:  # no "(c)": standalone capitals
         letters = {m.group(1) or m.group(2) for m in _LETTER_RE.finditer(text)}

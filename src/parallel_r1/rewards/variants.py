@@ -44,12 +44,13 @@ def format_mode(grader: str) -> str:
 
 def math_facts(response: str, gold: str, grader: str = PAPER) -> tuple[bool, Parts]:
     """c, n and f of a math-family response: (correct, {"acc", "pred", "num_parallel",
-    "format_ok", "grade_timed_out"})."""
+    "format_ok", "grade_timed_out", "grade_refused"})."""
     verdict = grade_response_detail(response, gold, grader)
     parts: Parts = {"acc": float(verdict.correct), "pred": verdict.pred,
                     "num_parallel": num_blocks(response),
                     "format_ok": float(is_format_valid(response, format_mode(grader))),
-                    "grade_timed_out": float(verdict.timed_out)}
+                    "grade_timed_out": float(verdict.timed_out),
+                    "grade_refused": float(verdict.refused)}
     return verdict.correct, parts
 
 
@@ -63,19 +64,19 @@ def _paid_blocks(response: str, grader: str, parts: Parts) -> int:
 def gsm8k_facts(response: str, gold: str, grader: str = PAPER, *,
                 first: bool = True) -> tuple[bool | None, Parts]:
     """c of a GSM8K-family response (None: no answer found), plus "has_parallel" and "format_ok"."""
-    timed_out = False
+    timed_out = refused = False
     if grader == PAPER:
         pred = extract_gsm8k_number(strip_tags(response), first=first)
         correct = None if pred is None else pred == gold
     else:
         verdict = grade_response_detail(response, gold, grader)
-        pred, timed_out = verdict.pred, verdict.timed_out
+        pred, timed_out, refused = verdict.pred, verdict.timed_out, verdict.refused
         correct = None if pred is None else verdict.correct
     parts: Parts = {"acc": float(bool(correct)), "pred": pred,
                     "has_answer": float(pred is not None),
                     "has_parallel": float(has_block(response)),
                     "format_ok": float(is_format_valid(response, format_mode(grader))),
-                    "grade_timed_out": float(timed_out)}
+                    "grade_timed_out": float(timed_out), "grade_refused": float(refused)}
     return correct, parts
 
 

@@ -7,7 +7,10 @@ A group whose rewards are all equal carries no signal: its advantages are exactl
 counts in `frac_zero_std_groups`. Computed naively in float32 they are not: the mean of eight
 1.2 rewards is 1.1999999 (1.2 has no exact binary form), the std 1.3e-7, and (r - mean) /
 (std + 1e-4) gives +0.0012 for every completion. So statistics are taken in float64 and tied
-groups (max == min) are set to 0 explicitly.
+groups are set to 0 explicitly. A group is tied when its spread is within float residue of its
+size: max - min <= `TIE_RTOL` (1e-6) * max |r| of the group (all-zero groups are tied). Rewards
+computed two ways (`0.1 * 3` and `0.3`, 5.5e-17 apart) are one value; real reward differences
+(0.1, 0.2, 1.0 on rewards of size ~1) are 1e5 times larger than the tolerance.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import torch
 from parallel_r1.registry import Registry
 
 ADVANTAGES: Registry = Registry("advantage estimator")
+TIE_RTOL = 1e-6  # a group is tied when max - min <= TIE_RTOL * max |reward| of the group
 
 
 def _groups(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
@@ -27,8 +31,11 @@ def _groups(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
 
 
 def tied_groups(grouped: torch.Tensor) -> torch.Tensor:
-    """[B/G] True for each group (row of `grouped` [B/G, G]) whose rewards are all equal."""
-    return grouped.max(dim=1).values == grouped.min(dim=1).values  # [B/G]
+    """[B/G] True for each group (row of `grouped` [B/G, G]) whose rewards are all equal up to
+    float residue: max - min <= `TIE_RTOL` * max |reward| of the group (see the module doc)."""
+    grouped = grouped.double()
+    spread = grouped.max(dim=1).values - grouped.min(dim=1).values  # [B/G]
+    return spread <= TIE_RTOL * grouped.abs().max(dim=1).values  # [B/G]
 
 
 def _std(grouped: torch.Tensor) -> torch.Tensor:

@@ -161,7 +161,8 @@ class ParallelGRPOTrainer(PhaseTimedTrainer, LogprobCheck, CardedCheckpoints, GR
         1.1999999, the std 1.3e-7, and every advantage +0.0012 (a push on completions that carry
         no signal); its `frac_reward_zero_std` (isclose to 0 with atol 1e-8) reports 0. We know
         the rewards of this process's completions (prompt-major, whole groups) from the rollout
-        function, mark tied groups as `rl.advantages.tied_groups` does, and overwrite the last
+        function, mark tied groups as `rl.advantages.tied_groups` does (equal up to float residue:
+        max - min <= 1e-6 * max |reward|, so `0.1 * 3` and `0.3` tie), and overwrite the last
         `frac_reward_zero_std` with the exact share.
         """
         rewards = getattr(self.rollout_func, "last_rewards", None)
