@@ -53,10 +53,12 @@ def health_during(base: str, action) -> tuple[object, list[float]]:
     worker = threading.Thread(target=lambda: result.update(value=action()))
     worker.start()
     with httpx.Client(timeout=60) as client:
-        while worker.is_alive():
+        while True:  # at least one poll, even when the action is over at once
             start = time.perf_counter()
             client.get(base + "/health")
             latencies.append(time.perf_counter() - start)
+            if not worker.is_alive():
+                break
             time.sleep(0.02)
     worker.join()
     return result["value"], latencies
