@@ -6,39 +6,13 @@ import json
 import shutil
 
 import pytest
-import yaml
 
 from parallel_r1.errors import ConfigError
 from parallel_r1.train.grid import is_done, load_grid, node_dir, plan, stage_dir
 
-EVAL = {"benchmarks": "synthetic-trap1", "samples": 2, "limit": 3, "max_tokens": 24,
-        "max_path_tokens": 8, "graders": ["paper"]}
-RECIPE = {
-    "name": "tiny", "output_dir": "unused", "seed": 0,
-    "model": {"name": "tiny", "tiny_layers": 1, "tiny_hidden": 32},
-    "stages": [
-        {"kind": "sft", "name": "sft", "data": "synthetic:trap1:8:0", "template": "none",
-         "learning_rate": 1e-3, "per_device_batch_size": 4, "max_steps": 2, "save_steps": 1},
-        {"kind": "rl", "name": "rl", "data": "synthetic:trap1:8:7", "template": "none",
-         "learning_rate": 1e-4, "per_device_batch_size": 4, "num_generations": 2,
-         "max_steps": 2, "save_steps": 1, "max_tokens": 24, "max_path_tokens": 8,
-         "dump_every": 1, "check_logprobs": False, "grader": "paper"},
-        {"kind": "eval", "name": "eval", "template": "none", "eval": EVAL},
-    ]}
 
-
-def write_grid(tmp_path, **extra):
-    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(RECIPE))
-    grid = {"name": "t", "output_dir": str(tmp_path / "grid"), "seeds": [0, 1],
-            "baseline": "sft-only", "arms": [
-                {"name": "sft-only", "recipe": "tiny.yaml", "stages": ["sft", "eval"]},
-                {"name": "rl", "recipe": "tiny.yaml", "title": "SFT then RL"}], **extra}
-    path = tmp_path / "grid.yaml"
-    path.write_text(yaml.safe_dump(grid))
-    return path
-
-
-def test_plan_shares_equal_prefixes_and_only_those(tmp_path):
+def test_plan_shares_equal_prefixes_and_only_those(tmp_path, make_grid):
+    write_grid = make_grid
     grid = load_grid(write_grid(tmp_path))
     p = plan(grid)
     assert len(p.chains) == 4 and sum(map(len, p.chains.values())) == 10
@@ -51,7 +25,8 @@ def test_plan_shares_equal_prefixes_and_only_those(tmp_path):
     assert not set(other.nodes) & set(p.nodes)  # an upstream change reaches every node below
 
 
-def test_grid_checks_name_the_field(tmp_path):
+def test_grid_checks_name_the_field(tmp_path, make_grid):
+    write_grid = make_grid
     with pytest.raises(ConfigError, match="baseline"):
         load_grid(write_grid(tmp_path, baseline="nope"))
     with pytest.raises(ConfigError, match="unknown key 'sedes'"):
@@ -65,12 +40,12 @@ def test_grid_checks_name_the_field(tmp_path):
         plan(bad)
 
 
-def test_grid_runs_resumes_without_redoing_and_matches_the_recipe_run(tmp_path):
+def test_grid_runs_resumes_without_redoing_and_matches_the_recipe_run(tmp_path, make_grid):
     from parallel_r1.train.grid_runner import report_grid, run_grid
     from parallel_r1.train.recipe import load
     from parallel_r1.train.runner import run
 
-    grid = load_grid(write_grid(tmp_path))
+    grid = load_grid(make_grid(tmp_path))
     p = plan(grid)
     run_grid(grid, p, progress=False, inline=True)
     assert all(is_done(grid, n) for n in p.nodes.values())
@@ -85,16 +60,19 @@ def test_grid_runs_resumes_without_redoing_and_matches_the_recipe_run(tmp_path):
     assert state["sessions"][-1]["nodes_run"] == 0
     assert report_grid(grid, p)["table"] == first["table"]
 
-    # An interrupted node (its state lost) and the node below it run again; nothing else does.
+    # An RL node killed after its first step (its state, last checkpoint and model gone) and the
+    # eval below it run again, the RL node from its checkpoint; nothing else runs.
     rl_key, eval_key = p.chains[("rl", 0)][1:]
-    (node_dir(grid, p.nodes[rl_key]) / "state.json").unlink()
+    rl_dir = node_dir(grid, p.nodes[rl_key])
+    (rl_dir / "state.json").unlink()
+    for gone in ("0-rl/checkpoint-2", "0-rl/model"):
+        shutil.rmtree(rl_dir / gone)
     shutil.rmtree(node_dir(grid, p.nodes[eval_key]))
     state = run_grid(grid, p, progress=False, inline=True)
     assert state["sessions"][-1]["nodes_run"] == 2
-    runs = {n.label: json.loads((node_dir(grid, n) / "state.json").read_text())
-            ["stages"][n.stage.name]["runs"] for n in p.nodes.values()}
-    assert sorted(runs.values()) == [1] * 7 + [2]
-    assert report_grid(grid, p)["table"] == first["table"]  # resumed from its checkpoint
+    record = json.loads((rl_dir / "state.json").read_text())["stages"]["rl"]
+    assert record["resumed_from"].endswith("checkpoint-1")
+    assert report_grid(grid, p)["table"] == first["table"]  # the resumed run gives the same
 
     # The arm through shared nodes gives exactly what the recipe gives when run alone.
     alone = load(tmp_path / "tiny.yaml", [f"output_dir={tmp_path / 'alone'}", "seed=1"])
@@ -116,3 +94,30 @@ def test_second_grid_process_on_one_folder_is_refused(tmp_path):
     finally:
         held.release()
     _Lock(folder).release()  # free again
+
+
+def test_packaged_mini_grid_shares_the_curriculum_and_gives_every_rl_arm_equal_budgets():
+    from parallel_r1.train.grid import QUICK, mini_grid_path
+
+    grid = load_grid(mini_grid_path())
+    p = plan(grid)
+    assert len(grid.seeds) >= 3 and len(grid.arms) == 8
+    assert len(p.nodes) == 21 * len(grid.seeds)
+    for seed in grid.seeds:
+        chain = {a.name: [p.nodes[k] for k in p.chains[(a.name, seed)]] for a in grid.arms}
+        assert chain["grpo"][0] is chain["grpo-easy"][0]  # one plain cold start
+        stage1 = {name: c[1].key for name, c in chain.items() if name in ("r1-s1", "r1-s2",
+                                                                          "scaffold")}
+        assert len(set(stage1.values())) == 1  # one stage-1 RL for S1, S2 and the scaffold
+        rl_arms = {name: c for name, c in chain.items() if any(n.stage.kind == "rl" for n in c)}
+        budgets = {name: (sum(n.stage.max_steps for n in c if n.stage.kind == "rl"),
+                          {(n.stage.per_device_batch_size, n.stage.num_generations,
+                            n.stage.max_tokens, n.stage.max_path_tokens)
+                           for n in c if n.stage.kind == "rl"},
+                          {n.stage.max_steps for n in c if n.stage.kind == "sft"})
+                   for name, c in rl_arms.items()}
+        assert len(rl_arms) == 6 and len({repr(b) for b in budgets.values()}) == 1, budgets
+        evals = {repr(dict(c[-1].stage.eval, mode=None)) for c in chain.values()}
+        assert len(evals) == 1  # every arm is evaluated alike (mode aside)
+    quick = load_grid(mini_grid_path(), QUICK)
+    assert len(plan(quick).nodes) == 21 * 2

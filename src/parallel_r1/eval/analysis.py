@@ -265,14 +265,25 @@ def analyze_run(run_dir: str | Path, out: str | Path | None = None) -> dict[str,
 
 # --------------------------------------------------------------------------- grids of runs
 def last_chunks(rows: list[dict]) -> list[dict]:
-    """Rollout dump rows with resumed steps counted once: per step, only its last contiguous run
-    of rows is kept (a run resumed from a checkpoint dumps the steps after it a second time)."""
+    """Rollout dump rows with resumed steps counted once: per step, only its last attempt is kept
+    (a run resumed from a checkpoint dumps the steps after it a second time).
+
+    An attempt is a run of rows with one step; a new one starts when the step changes or when a
+    prompt comes back after its group of rows ended (a step writes each prompt's group once, in
+    one piece, so a returning prompt means the step was dumped again).
+    """
     chunks: list[tuple[Any, list[dict]]] = []
+    ended: set = set()
     for row in rows:
-        if chunks and chunks[-1][0] == row.get("step"):
+        prompt = row.get("prompt")
+        same = chunks and chunks[-1][0] == row.get("step")
+        if same and prompt is not None and prompt != chunks[-1][1][-1].get("prompt"):
+            ended.add(chunks[-1][1][-1].get("prompt"))
+        if same and not (prompt is not None and prompt in ended):
             chunks[-1][1].append(row)
         else:
             chunks.append((row.get("step"), [row]))
+            ended = set()
     last = {step: chunk for step, chunk in chunks}
     return [row for step, chunk in chunks if last[step] is chunk for row in chunk]
 

@@ -26,6 +26,7 @@ from parallel_r1.eval.report import md_table, write_json, write_text
 
 FIGURES = ("mean", "pass", "ratio")
 ROLES = ("exploration", "verification")
+MIN_PARALLEL = 0.05  # an arm gets evolution figures when this share of its rollouts has a block
 
 
 @dataclass
@@ -179,7 +180,8 @@ def delta_table(result: dict, titles: dict[str, str]) -> str:
 
 
 def evolution(arm: ArmRuns) -> dict[str, Any] | None:
-    """Strategy evolution of one arm over its RL steps (all seeds); None without any block.
+    """Strategy evolution of one arm over its RL steps (all seeds); None when fewer than
+    MIN_PARALLEL of its RL rollouts have a valid block (a sequential arm).
 
     Steps of successive RL stages are numbered on (stage 2 step 1 = stage 1's max_steps + 1).
     Early and late thirds are taken over the *last phase*: the trailing RL stages that train on
@@ -208,7 +210,9 @@ def evolution(arm: ArmRuns) -> dict[str, Any] | None:
                 phase_start = offset + 1
             offset += max_steps
         per_seed[seed], boundaries, phase = steps, bounds[1:], [phase_start, offset]
-    if not any(t["position"][1] for steps in per_seed.values() for t in steps.values()):
+    tallies = [t["parallel"] for steps in per_seed.values() for t in steps.values()]
+    rollouts = sum(n for _, n in tallies)
+    if not rollouts or sum(k for k, _ in tallies) < MIN_PARALLEL * rollouts:
         return None
     shift = {}
     for figure in ("position", *ROLES):
