@@ -1,18 +1,78 @@
 """Files: outputs written atomically (a temp file beside the target, fsync, then os.replace),
-so a crash never leaves a half-written output, and JSON Lines inputs read with errors that name
-the file, line and field. Pure standard library.
+so a crash never leaves a half-written output; JSON Lines inputs read with errors that name the
+file, line and field; append-only logs repaired after a crash, trimmed on resume and read with one
+row per key; one writer per output (an advisory lock); a full disk named as such. Pure standard
+library.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
-from parallel_r1.errors import DataError
+from parallel_r1.errors import DataError, ParallelR1Error
+
+T = TypeVar("T")
+LOCK_NAME = ".parallel-r1.lock"
+_HELD: set[str] = set()  # locks this process holds (re-entering one is a no-op)
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class DiskFullError(ParallelR1Error):
+    """A write failed because the disk (or the user's quota) is full; names the path."""
+
+
+class WriterLockedError(ParallelR1Error):
+    """Another process holds the one-writer lock of an output; names that process."""
+
+
+def is_disk_full(exc: BaseException, path: str | Path | None = None) -> bool:
+    """Whether `exc` (or an exception it came from) means the disk is full.
+
+    ENOSPC/EDQUOT anywhere in the chain, or the message of a writer that drops the errno (torch's
+    "file write failed", safetensors) while the filesystem of `path` has under 1 MiB free.
+    """
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            break
+        if isinstance(seen, OSError) and seen.errno in _FULL:
+            return True
+        if "No space left on device" in str(seen) or "Disk quota exceeded" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    if path is not None and "write" in str(exc).lower():
+        probe = Path(path)
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        try:
+            return shutil.disk_usage(probe).free < 1 << 20
+        except OSError:
+            return False
+    return False
+
+
+@contextmanager
+def writing(path: str | Path) -> Iterator[None]:
+    """Turn a full-disk failure inside the block into `DiskFullError("disk full while writing
+    PATH")` (the failing file when the OS names it); other errors pass through unchanged."""
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except Exception as exc:
+        if not is_disk_full(exc, path):
+            raise
+        where = getattr(exc, "filename", None) or path
+        raise DiskFullError(f"disk full while writing {where}; free some space and rerun "
+                            "(a run, eval or coldstart resumes where it stopped)") from exc
 
 
 def _umask() -> int:
@@ -24,18 +84,19 @@ def _umask() -> int:
 def write_atomic(path: str | Path, write: Callable[[TextIO], None]) -> Path:
     """Call `write(handle)` on a temp file beside `path`, then move it into place."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would hide results from other users
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                write(handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would hide results from others
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     return path
 
 
@@ -68,17 +129,36 @@ def read_jsonl(path: str | Path, fields: Mapping[str, tuple[type, ...]] | None =
         fields: required fields and the types each may have (bool never counts as a number).
 
     Raises:
-        DataError: unreadable file, bad JSON, a record that is not an object, or a required field
-            missing or of another type; names the file, the line and the field.
+        DataError: unreadable or empty file (no record), bad UTF-8 or JSON, a record that is not
+            an object, or a required field missing or of another type; names the file, the line
+            and the field.
     """
-    file = str(path)
+    file, count = str(path), 0
     try:
-        with open(path, encoding="utf-8") as handle:
-            for line_no, line in enumerate(handle, start=1):
+        with open(path, "rb") as handle:
+            for line_no, raw in enumerate(handle, start=1):
+                line = decode_line(raw, file, line_no)
                 if line.strip():
+                    count += 1
                     yield line_no, _record(line, fields or {}, file, line_no)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read: {exc}", file=file) from None
+    except OSError as exc:
+        raise DataError(f"cannot read: {exc.strerror or exc}", file=file) from None
+    if not count:
+        raise DataError("empty file: no JSON records", file=file)
+
+
+def decode_line(raw: bytes, file: str, line_no: int) -> str:
+    """One line of a file as UTF-8 text.
+
+    Raises:
+        DataError: the line is not UTF-8 (names the file, the line and the column).
+    """
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        column = len(raw[:exc.start].decode("utf-8", errors="replace")) + 1
+        raise DataError(f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at column {column}; "
+                        "convert the file to UTF-8", file=file, line=line_no) from None
 
 
 def _record(line: str, fields: Mapping[str, tuple[type, ...]], file: str, line_no: int) -> dict:
@@ -122,7 +202,7 @@ def read_log(path: str | Path) -> tuple[list[tuple[int, dict]], int]:
             os.fsync(handle.fileno())
     rows = []
     for number, raw in enumerate(data[:keep].split(b"\n")[:-1], start=1):
-        line = raw.decode("utf-8")
+        line = decode_line(raw, str(path), number)
         if line.strip():
             try:
                 rows.append((number, json.loads(line)))
@@ -131,21 +211,157 @@ def read_log(path: str | Path) -> tuple[list[tuple[int, dict]], int]:
     return rows, len(data) - keep
 
 
-def append_jsonl(target: int | str | Path, row: Mapping[str, Any]) -> None:
-    """Append one JSON line to a log with a single write, then fsync.
+def append_jsonl(target: int | str | Path, row: Mapping[str, Any], *,
+                 name: str | Path | None = None) -> None:
+    """Append one JSON line to a log with a single write, then fsync (see `append_rows`)."""
+    append_rows(target, [row], name=name)
 
-    `target` is a file descriptor opened with O_APPEND (kept open by a long writer) or a path
-    (opened and closed around the write). One write per line keeps concurrent writers' lines
-    whole; a crash can leave only a torn last line, which `read_log` repairs.
+
+def append_rows(target: int | str | Path, rows: Iterable[Mapping[str, Any]], *,
+                name: str | Path | None = None) -> None:
+    """Append JSON lines to a log with a single write, then fsync.
+
+    `target` is a file descriptor opened with O_APPEND (kept open by a long writer; `name` is its
+    path for messages) or a path (opened and closed around the write). One write per batch keeps
+    concurrent writers' lines whole; a crash can leave only a torn last line, which `read_log`
+    repairs.
+
+    Raises:
+        DiskFullError: the disk is full (names the log).
     """
-    if not isinstance(target, int):
-        fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    where = name or (target if not isinstance(target, int) else "a log")
+    with writing(where):
+        if not isinstance(target, int):
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                return append_rows(fd, rows, name=where)
+            finally:
+                os.close(fd)
+        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
+        if not data:
+            return None
+        written = os.write(target, data)
+        if written != len(data):  # a short write on a regular file means the disk is full
+            raise OSError(errno.ENOSPC, f"short write: {written} of {len(data)} bytes")
+        os.fsync(target)
+    return None
+
+
+def dedupe(rows: Iterable[T], key: Callable[[T], Hashable]) -> list[T]:
+    """One row per key: the last one written wins (a later write supersedes an earlier one, as
+    after a resume), placed where its key first appeared."""
+    kept: dict[Hashable, T] = {}
+    for row in rows:
+        kept[key(row)] = row
+    return list(kept.values())
+
+
+def step_key(row: Mapping[str, Any]) -> Hashable:
+    """The key of a training log row (metrics.jsonl, rollouts.jsonl): its step, its index within
+    the step (rollout dumps) and whether it is the end-of-training summary."""
+    return row.get("step"), row.get("index"), "train_runtime" in row
+
+
+def trim_log(path: str | Path, keep: Callable[[dict], bool]) -> int:
+    """Rewrite a JSONL log atomically with only the rows `keep` accepts (lines kept byte for
+    byte); a torn last line goes too. Returns the number of rows removed (0 when no file)."""
+    path = Path(path)
+    if not path.exists():
+        return 0
+    rows, _ = read_log(path)
+    lines = path.read_bytes().split(b"\n")
+    kept = [lines[number - 1].decode("utf-8") for number, row in rows if keep(row)]
+    if len(kept) < len(rows):
+        write_text_atomic(path, "".join(line + "\n" for line in kept))
+    return len(rows) - len(kept)
+
+
+# --------------------------------------------------------------------------- one writer
+
+def _holder(lock: Path) -> str:
+    try:
+        info = json.loads(lock.read_text(encoding="utf-8"))
+        return (f"pid {info['pid']} on {info['host']} ({info['command']}), since "
+                f"{info['since']}")
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process (its details are not written yet)"
+
+
+@contextmanager
+def one_writer(directory: str | Path, command: str, *, name: str = LOCK_NAME) -> Iterator[Path]:
+    """Hold the advisory write lock of an output for the duration of the block.
+
+    The lock is `fcntl.flock` on `directory/name`, so it dies with its process (kill -9
+    included) and nothing is left to clean up; the file records the holder (pid, host, command,
+    start time) for the message a second writer gets. Under `torchrun`, only rank 0 locks; a
+    process that holds the lock already enters again freely.
+
+    Raises:
+        WriterLockedError: another process holds the lock (names it); nothing was touched.
+    """
+    import fcntl
+    import socket
+    import time
+
+    directory = Path(directory)
+    lock = directory / name
+    key = os.path.abspath(lock)
+    if int(os.environ.get("RANK", "0")) != 0 or key in _HELD:  # not rank 0, or held already
+        yield lock
+        return
+    with writing(lock):
+        directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
         try:
-            return append_jsonl(fd, row)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise WriterLockedError(
+                f"{directory} is in use by {_holder(lock)}; one writer at a time: wait for it "
+                f"to finish (or stop it), or write elsewhere") from None
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "command": command,
+                "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(info) + "\n").encode("utf-8"), 0)
+        _HELD.add(key)
+        try:
+            yield lock
         finally:
-            os.close(fd)
-    data = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
-    written = os.write(target, data)
-    if written != len(data):  # a short write on a regular file means the disk is full
-        raise OSError(f"short write: {written} of {len(data)} bytes")
-    os.fsync(target)
+            _HELD.discard(key)
+    finally:
+        os.close(fd)  # closing releases the lock; the file stays (deleting it would race)
+
+
+def command_line() -> str:
+    """This process's command line as a user typed it (for lock messages)."""
+    import shlex
+    import sys
+
+    argv = list(sys.argv)
+    if argv and argv[0].endswith(("__main__.py", "parallel-r1")):
+        argv[0] = "parallel-r1"
+    return " ".join(shlex.quote(a) for a in argv)
+
+
+def remove_temporaries(directory: str | Path, depth: int = 2) -> list[Path]:
+    """Delete what our atomic writers leave when killed mid-write, at most `depth` levels down:
+    `.NAME.tmp-*` / `.NAME.old-*` dirs (model saves) and `.NAME.*.tmp` files (`write_atomic`).
+
+    Call it only while holding the output's `one_writer` lock (then no write is in flight).
+    Returns the removed paths.
+    """
+    directory, removed = Path(directory), []
+    if not directory.is_dir():
+        return removed
+    for level in range(depth):
+        pattern = "/".join(["*"] * level + [".*"])
+        for path in sorted(directory.glob(pattern)):
+            name = path.name
+            if path.is_dir() and (".tmp-" in name or ".old-" in name):
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+            elif path.is_file() and name.endswith((".tmp", ".tmp.png")) and name.count(".") >= 3:
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed

@@ -1,6 +1,6 @@
 """A small real OpenAI-compatible HTTP server for the teacher tests (stdlib only, own process).
 
-POST /v1/chat/completions answers in the parallel format with the sum of the integers on the
+GET /v1/models lists one model; POST /v1/chat/completions answers in the parallel format with the sum of the integers on the
 prompt's "Problem:" line (or its last line) as the final answer. Knobs:
   --delay S          sleep S seconds before each answer (so a test can kill it mid-run)
   --fail-first N     the first N requests for each prompt fail: 429 (with Retry-After), then 503
@@ -49,6 +49,11 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        if self.path != "/v1/models":
+            return self._send(404, {"error": {"message": f"no route {self.path}"}})
+        self._send(200, {"object": "list", "data": [{"id": "stub", "object": "model"}]})
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))

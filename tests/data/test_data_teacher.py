@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 
 from parallel_r1.data.sources import Record
-from parallel_r1.data.teacher import TeacherConfig, generate, postprocess, read_log
+from parallel_r1.data.teacher import (
+    TeacherConfig,
+    TeacherUnreachable,
+    generate,
+    postprocess,
+    read_log,
+)
 from parallel_r1.errors import ConfigError, DataError
 
 SERVER = Path(__file__).with_name("openai_stub_server.py")
@@ -113,25 +119,61 @@ def test_non_retryable_error_fails_at_once(tmp_path, server_factory):
     assert metrics["failures"]["bad"].startswith("HTTP 400")
 
 
-def test_server_killed_mid_run_then_rerun_completes_exactly_once(tmp_path, server_factory):
+def test_server_killed_mid_run_stops_the_run_then_rerun_completes_exactly_once(
+        tmp_path, server_factory):
     port, out, todo = free_port(), tmp_path / "log.jsonl", problems(24)
     server = server_factory(port, "--delay", "0.15")
     first: dict = {}
-    cfg = config(port, max_retries=2)
-    thread = threading.Thread(target=lambda: first.update(
-        generate(todo, out, config=cfg, show_progress=False)))
+    cfg = config(port, max_retries=6, backoff_s=0.5, max_backoff_s=4.0)  # hours if per problem
+
+    def run() -> None:
+        try:
+            generate(todo, out, config=cfg, show_progress=False)
+        except TeacherUnreachable as exc:
+            first.update(error=str(exc), at=time.monotonic())
+
+    thread = threading.Thread(target=run)
     thread.start()
     wait_for_lines(out, 6)
     server.send_signal(signal.SIGKILL)
     server.wait()
+    killed = time.monotonic()
     thread.join(timeout=30)
     assert not thread.is_alive()
-    assert first["num_failed"] > 0 and first["num_done"] + first["num_failed"] == 24
+    assert first["at"] - killed < 5  # 8 connection failures in a row across the 4 workers
+    num_done = len(log_ids(out))
+    assert f"teacher at http://127.0.0.1:{port}/v1 is unreachable" in first["error"]
+    assert f"; {num_done} of 24 problems done, kept in {out}" in first["error"]
     assert all(c == 1 for c in log_ids(out).values())
     server_factory(port)  # restarted on the same port
     second = generate(todo, out, config=config(port), show_progress=False)
-    assert second["num_skipped"] == first["num_done"] and second["num_failed"] == 0
+    assert second["num_skipped"] == num_done and second["num_failed"] == 0
     assert log_ids(out) == Counter({r.id: 1 for r in todo})
+
+
+def test_dead_teacher_fails_in_seconds_naming_the_url(tmp_path):
+    port = free_port()  # nothing listens there
+    started = time.monotonic()
+    with pytest.raises(TeacherUnreachable) as err:  # the CLI's retry defaults: 255 s before
+        generate(problems(40), tmp_path / "log.jsonl", show_progress=False,
+                 config=TeacherConfig(base_url=f"http://127.0.0.1:{port}/v1", model="stub"))
+    assert time.monotonic() - started < 5
+    assert str(err.value).startswith(f"teacher at http://127.0.0.1:{port}/v1 is unreachable "
+                                     "(ConnectError")
+    assert "; 0 of 40 problems done" in str(err.value)
+
+
+def test_postprocess_counts_an_id_written_twice_once(tmp_path, server_factory):
+    port = free_port()
+    server_factory(port)
+    out = tmp_path / "log.jsonl"
+    generate(problems(5), out, config=config(port), show_progress=False)
+    out.write_text(out.read_text() * 2)  # what two writers on one log used to leave
+    report = postprocess(out, tmp_path / "sft.jsonl")
+    assert report["num_rows"] == report["num_kept"] == 5 and report["num_duplicates"] == 5
+    kept = [json.loads(x)["id"] for x in (tmp_path / "sft.jsonl").read_text().splitlines()]
+    assert sorted(kept) == [f"p{i:03d}" for i in range(5)]
+    assert len(read_log(out)[0]) == 5
 
 
 def test_client_killed_mid_write_then_rerun_repairs_and_completes(tmp_path, server_factory):

@@ -97,3 +97,17 @@ def test_analyze_run_writes_plots_and_a_report(tmp_path):
 def test_analyze_run_without_logs_is_a_clear_error(tmp_path):
     with pytest.raises(DataError, match="no metrics"):
         analyze_run(tmp_path)
+
+
+def test_rows_logged_twice_count_once(tmp_path):
+    from parallel_r1.eval.analysis import read_metrics, read_rollouts
+
+    run = tmp_path / "run"
+    run.mkdir()
+    metrics = [{"step": s, "rollout/reward": float(s)} for s in (1, 2)]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in metrics * 2))
+    dumps = [{"step": s, "index": i, "response": f"r{i}", "reward": 1.0}
+             for s in (1, 2) for i in range(3)]
+    (run / "rollouts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in dumps * 2))
+    assert read_metrics(run) == {1: {"reward": 1.0}, 2: {"reward": 2.0}}
+    assert {s: len(rows) for s, rows in read_rollouts(run).items()} == {1: 3, 2: 3}

@@ -117,3 +117,18 @@ def test_sc_baseline_spends_at_most_the_model_budget(tiny, tmp_path):
 def test_bad_config_names_the_field():
     with pytest.raises(ConfigError, match="mode"):
         EvalConfig(mode="sideways")
+
+
+def test_a_samples_file_written_twice_summarises_as_once(run, tiny, tmp_path):
+    out, _ = run
+    summaries = []
+    for copies in (1, 2):  # the same rows once, and as two writers on one file left them
+        target = tmp_path / f"x{copies}"
+        target.mkdir()
+        (target / "config.json").write_bytes((out / "config.json").read_bytes())
+        (target / "samples.jsonl").write_text((out / "samples.jsonl").read_text() * copies)
+        assert len(read_samples(target / "samples.jsonl")) == K * LIMIT
+        summaries.append(evaluate(*tiny, _cfg(), target, model_name="tiny", progress=False))
+    assert summaries[0]["table"] == summaries[1]["table"]
+    assert summaries[0]["benchmarks"] == summaries[1]["benchmarks"]
+    assert len((tmp_path / "x2" / "samples.jsonl").read_text().splitlines()) == 2 * K * LIMIT

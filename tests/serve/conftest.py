@@ -89,6 +89,18 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def bounded_server(tmp_path_factory):
+    """One server for a module's tests, requiring API_KEY, request bodies bounded at 2 MB."""
+    proc = ServerProcess(tmp_path_factory.mktemp("serve") / "server.log", None,
+                         "--max-body-mb", "2", api_key=API_KEY)
+    try:
+        proc.wait_healthy()
+        yield proc
+    finally:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
 def client(server):
     openai = pytest.importorskip("openai")
     with openai.OpenAI(base_url=server.base + "/v1", api_key=API_KEY, max_retries=0,

@@ -49,9 +49,12 @@ def eval_model(
                      template=template, max_tokens=max_tokens, temperature=temperature,
                      top_p=top_p, seed=seed, graders=tuple(grader.split(",")),
                      sc_baseline=sc_baseline, batch_size=batch_size, drop_suspect=drop_suspect)
-    net, tokenizer, name = load_model(model, device=device)
-    out = out or default_out(name)
-    summary = evaluate(net, tokenizer, cfg, out, model_name=name)
+    from parallel_r1.files import command_line, one_writer
+
+    out = out or default_out("tiny" if model == "tiny" else Path(model).name or model)
+    with one_writer(out, command_line()):  # before the model loads: a second writer stops now
+        net, tokenizer, name = load_model(model, device=device)
+        summary = evaluate(net, tokenizer, cfg, out, model_name=name)
     typer.echo(summary["table"])
     typer.echo(f"\nwrote {out}/samples.jsonl, summary.json, table.md")
 

@@ -21,6 +21,11 @@ def serve(
     threads: int = typer.Option(0, "--threads", help="Torch CPU threads; 0 keeps torch's choice."),
     dtype: str = typer.Option("float32", "--dtype",
                               help="float32 | bfloat16 | float16 | auto (model directories)."),
+    max_body_mb: float = typer.Option(8.0, "--max-body-mb",
+                                      help="Refuse request bodies over this many MB (413)."),
+    shutdown_grace: float = typer.Option(
+        30.0, "--shutdown-grace",
+        help="Seconds in-flight requests get on shutdown; then streams end with an error."),
 ) -> None:
     """Serve MODEL with the OpenAI API: /v1/completions, /v1/chat/completions, /v1/models."""
     from parallel_r1.serve.server import ServeConfig
@@ -29,7 +34,8 @@ def serve(
     run_server(ServeConfig(model=model, mode=mode, paths=paths, host=host, port=port,
                            api_key_env=api_key_env, served_name=served_name,
                            max_tokens=max_tokens, device=device, dtype=dtype,
-                           threads=threads))
+                           threads=threads, max_body_mb=max_body_mb,
+                           shutdown_grace=shutdown_grace))
 
 
 def register(app: typer.Typer) -> None:

@@ -16,13 +16,22 @@ def register(app: typer.Typer) -> None:
                 None, help="key=value overrides, e.g. stages.rl.max_steps=20 output_dir=runs/x"),
             check: bool = typer.Option(False, "--check", help="Validate the recipe and stop.")
             ) -> None:
-        """Run a recipe; rerunning it resumes from the last checkpoint of the unfinished stage."""
+        """Run a recipe; rerunning it resumes from the last checkpoint of the unfinished stage.
+
+        Every stage's data, template, benchmarks, graders and settings are resolved before the
+        first stage starts; one process at a time may write the output dir.
+        """
         from parallel_r1.train.recipe import load
 
         loaded = load(recipe, list(overrides or []))
         if check:
+            from parallel_r1.train.preflight import check_recipe
+
+            lines = check_recipe(loaded)
             typer.echo(f"ok: {recipe} ({len(loaded.stages)} stages: "
                        f"{', '.join(s.name for s in loaded.stages)})")
+            for line in lines:
+                typer.echo(f"  {line}")
             return
         from parallel_r1.train.runner import run as run_recipe
 

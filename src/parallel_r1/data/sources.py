@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from parallel_r1.errors import ConfigError, DataError
+from parallel_r1.files import decode_line
 from parallel_r1.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -186,8 +187,14 @@ def iter_json_rows(path: Path) -> Iterator[tuple[int, dict]]:
         yield from enumerate(pq.read_table(path).to_pylist(), start=1)
         return
     if suffix == ".json":
+        raw = _read_bytes(path)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:  # name the line: decode it alone
+            first = raw.rfind(b"\n", 0, exc.start) + 1
+            decode_line(raw[first:].split(b"\n", 1)[0], str(path),
+                        raw.count(b"\n", 0, exc.start) + 1)
+            raise
         except json.JSONDecodeError as exc:
             raise DataError(f"invalid JSON: {exc.msg}", file=str(path), line=exc.lineno) from None
         if not isinstance(data, list):
@@ -202,16 +209,23 @@ def iter_json_rows(path: Path) -> Iterator[tuple[int, dict]]:
         yield number, row
 
 
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read: {exc.strerror or exc}", file=str(path)) from None
+
+
 def _jsonl_lines(path: Path) -> Iterator[tuple[int, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield number, json.loads(line.rstrip("\r\n"))
-            except json.JSONDecodeError as exc:
-                raise DataError(f"invalid JSON: {exc.msg} (column {exc.colno})", file=str(path),
-                                line=number) from None
+    for number, raw in enumerate(_read_bytes(path).split(b"\n"), start=1):
+        line = decode_line(raw, str(path), number)
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line.rstrip("\r\n"))
+        except json.JSONDecodeError as exc:
+            raise DataError(f"invalid JSON: {exc.msg} (column {exc.colno})", file=str(path),
+                            line=number) from None
 
 
 def _files_in(path: Path, split: str | None) -> list[Path]:
@@ -254,12 +268,16 @@ def read_records(path: str | Path, *, split: str | None = None) -> list[Record]:
     starts with it (when any does).
 
     Raises:
-        DataError: unreadable file, missing `question`/`answer`, or a duplicate id.
+        DataError: unreadable, non-UTF-8 or empty file, missing `question`/`answer`, or a
+            duplicate id (each names the file and line).
     """
     records: list[Record] = []
     seen: dict[str, str] = {}
     for file in _files_in(Path(path), split):
-        for number, row in iter_json_rows(file):
+        rows = list(iter_json_rows(file))
+        if not rows:
+            raise DataError("empty file: no records", file=str(file))
+        for number, row in rows:
             record = _record_from_row(row, number, file)
             if record.id in seen:
                 raise DataError(f"duplicate id '{record.id}' (first at {seen[record.id]})",

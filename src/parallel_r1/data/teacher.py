@@ -1,9 +1,12 @@
 """Cold-start traces from a teacher behind any OpenAI-compatible endpoint, then the SFT filter.
 
-`generate` sends many requests at once (bounded), retries connection errors, 429 and 5xx with
-exponential backoff and jitter (honouring Retry-After), and appends each answer to a JSONL log as
-one whole line (single write, fsync) keyed by the problem id; a rerun skips ids already in the log
-and repairs a last line cut by a crash. `postprocess` normalises, validates, grades against gold,
+`generate` first probes the endpoint (one `GET /models`), then sends many requests at once
+(bounded), retries connection errors, 429 and 5xx with exponential backoff and jitter (honouring
+Retry-After), and appends each answer to a JSONL log as one whole line (single write, fsync) keyed
+by the problem id; a rerun skips ids already in the log and repairs a last line cut by a crash.
+A run of consecutive connection failures across all workers stops the whole run at once (the
+teacher is down: retrying each problem would take hours). One writer per log (a lock file beside
+it); readers keep the last row of each id. `postprocess` normalises, validates, grades against gold,
 and reports: valid share, answer accuracy, rejection reasons, blocks and paths per trace.
 """
 
@@ -20,8 +23,8 @@ from typing import Any
 
 from parallel_r1.data.sources import Record, iter_json_rows, write_jsonl
 from parallel_r1.data.templates import render_prompt
-from parallel_r1.errors import ConfigError, DataError
-from parallel_r1.files import append_jsonl
+from parallel_r1.errors import ConfigError, DataError, ParallelR1Error
+from parallel_r1.files import append_jsonl, command_line, dedupe, one_writer
 from parallel_r1.files import read_log as _read_log
 
 RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
@@ -43,9 +46,11 @@ class TeacherConfig:
     timeout_s: float = field(default=300.0, metadata={"help": "per-request timeout in seconds"})
     temperature: float = field(default=0.7, metadata={"help": "sampling temperature"})
     max_tokens: int = field(default=4096, metadata={"help": "completion token limit"})
+    max_connect_failures: int = field(default=8, metadata={
+        "help": "connection failures in a row, all workers together, that stop the run"})
 
     def __post_init__(self) -> None:
-        for name in ("max_concurrency", "max_tokens"):
+        for name in ("max_concurrency", "max_tokens", "max_connect_failures"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"must be >= 1, got {getattr(self, name)}", field=name)
         for name in ("max_retries", "backoff_s", "max_backoff_s", "temperature"):
@@ -73,8 +78,49 @@ def read_log(path: str | Path) -> tuple[dict[str, dict], dict[str, int]]:
     for number, row in records:
         if "id" not in row:
             raise DataError("missing required field", file=str(path), line=number, field="id")
-        rows.setdefault(str(row["id"]), row)
+        rows[str(row["id"])] = row  # an id written twice: the last row wins
     return rows, {"num_rows": len(rows), "num_repaired_bytes": repaired}
+
+
+class TeacherUnreachable(ParallelR1Error):
+    """The teacher endpoint does not answer (refused, reset, timed out) or refuses our key."""
+
+
+class _Breaker:
+    """Consecutive connection failures across all workers; trips at `limit`."""
+
+    def __init__(self, limit: int):
+        self.limit, self.failures, self.last = limit, 0, ""
+
+    @property
+    def tripped(self) -> bool:
+        return self.failures >= self.limit
+
+    def answered(self) -> None:
+        self.failures = 0
+
+    def failed(self, error: str) -> None:
+        self.failures, self.last = self.failures + 1, error
+        if self.tripped:
+            raise TeacherUnreachable(f"{self.failures} connection failures in a row, last: "
+                                     f"{error}")
+
+
+async def probe(client: Any, cfg: TeacherConfig) -> None:
+    """One cheap request (`GET /models`) before the run: any HTTP answer but 401/403 will do.
+
+    Raises:
+        TeacherUnreachable: no connection, or the key is refused.
+    """
+    import httpx
+
+    try:
+        reply = await client.get("/models", timeout=min(cfg.timeout_s, 10.0))
+    except httpx.TransportError as exc:
+        raise TeacherUnreachable(f"{type(exc).__name__}: {exc}") from None
+    if reply.status_code in (401, 403):
+        raise TeacherUnreachable(f"HTTP {reply.status_code}, the API key was refused "
+                                 f"(${cfg.api_key_env}): {reply.text[:200]}")
 
 
 # ---------------------------------------------------------------- the client
@@ -90,23 +136,32 @@ def _retry_delay(cfg: TeacherConfig, attempt: int, retry_after: str | None) -> f
 
 
 async def ask_teacher(client: Any, cfg: TeacherConfig, prompt: str,
-                      on_retry: Any = None) -> dict[str, Any]:
+                      on_retry: Any = None, breaker: _Breaker | None = None) -> dict[str, Any]:
     """One chat completion with retries; returns {output, finish_reason, usage, num_retries}.
 
+    Args:
+        breaker: shared by all workers; counts connection failures in a row.
     Raises:
         RuntimeError: a non-retryable status, a malformed reply, or retries exhausted.
+        TeacherUnreachable: the breaker tripped (here or in another worker).
     """
     import httpx
 
+    breaker = breaker or _Breaker(1 << 30)
     body = {"model": cfg.model, "messages": [{"role": "user", "content": prompt}],
             "temperature": cfg.temperature, "max_tokens": cfg.max_tokens}
     for attempt in range(cfg.max_retries + 1):
         retry_after, error = None, ""
+        if breaker.tripped:
+            raise TeacherUnreachable(f"{breaker.failures} connection failures in a row, last: "
+                                     f"{breaker.last}")
         try:
             reply = await client.post("/chat/completions", json=body)
         except httpx.TransportError as exc:  # connection refused/reset, timeouts
             error = f"{type(exc).__name__}: {exc}"
+            breaker.failed(error)
         else:
+            breaker.answered()
             if reply.status_code == 200:
                 try:
                     choice = reply.json()["choices"][0]
@@ -152,29 +207,41 @@ async def _solve_all(todo: list[Record], out: Path, cfg: TeacherConfig, template
     headers = {"Authorization": f"Bearer {os.environ.get(cfg.api_key_env, 'none')}"}
     failures: dict[str, str] = {}
     gate = asyncio.Semaphore(cfg.max_concurrency)
-    fd = os.open(out, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    breaker = _Breaker(cfg.max_connect_failures)
     limits = httpx.Limits(max_connections=cfg.max_concurrency)
-    try:
-        async with httpx.AsyncClient(base_url=cfg.base_url.rstrip("/"), headers=headers,
-                                     timeout=cfg.timeout_s, limits=limits) as client:
-            async def solve(record: Record) -> None:
-                async with gate:
-                    prompt = render_prompt(template, record.question)
-                    try:
-                        reply = await ask_teacher(client, cfg, prompt,
-                                                  lambda n: progress.update(retrying=n))
-                    except RuntimeError as exc:
-                        failures[record.id] = str(exc)
-                        progress.update(failed=1)
-                        return
-                    append_jsonl(fd, {"id": record.id, "question": record.question,
-                                    "answer": record.answer, "source": record.source,
-                                    "prompt": prompt, "model": cfg.model, **reply})
-                    progress.update(done=1)
+    timeout = httpx.Timeout(cfg.timeout_s, connect=min(cfg.timeout_s, 10.0))
+    async with httpx.AsyncClient(base_url=cfg.base_url.rstrip("/"), headers=headers,
+                                 timeout=timeout, limits=limits) as client:
+        await probe(client, cfg)
+        fd = os.open(out, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
-            await asyncio.gather(*(solve(r) for r in todo))
-    finally:
-        os.close(fd)
+        async def solve(record: Record) -> None:
+            async with gate:
+                prompt = render_prompt(template, record.question)
+                try:
+                    reply = await ask_teacher(client, cfg, prompt,
+                                              lambda n: progress.update(retrying=n), breaker)
+                except RuntimeError as exc:
+                    failures[record.id] = str(exc)
+                    progress.update(failed=1)
+                    return
+                append_jsonl(fd, {"id": record.id, "question": record.question,
+                                  "answer": record.answer, "source": record.source,
+                                  "prompt": prompt, "model": cfg.model, **reply}, name=out)
+                progress.update(done=1)
+
+        tasks = [asyncio.create_task(solve(r)) for r in todo]
+        try:
+            if tasks:  # the first error (teacher down, disk full) stops every worker
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            os.close(fd)  # only once no worker can write any more
+        for task in tasks:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()
     return failures
 
 
@@ -185,18 +252,34 @@ def generate(records: Iterable[Record], out: str | Path, *, config: TeacherConfi
     Returns:
         metrics: num_total, num_skipped (already in the log), num_done, num_failed,
         num_retries, num_repaired_bytes, failures ({id: last error}).
+    Raises:
+        TeacherUnreachable: the probe failed, or connections failed `max_connect_failures` times
+            in a row; names the URL and how many problems are done (those are kept).
+        WriterLockedError: another process is writing this log.
+        DiskFullError: the disk filled up (the log keeps every whole row).
     """
-    from tqdm import tqdm
-
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    records = list(records)
+    with one_writer(out.parent, command_line(), name=f".{out.name}.lock"):
+        return _generate(list(records), out, config, template, show_progress)
+
+
+def _generate(records: list[Record], out: Path, config: TeacherConfig, template: str,
+              show_progress: bool) -> dict[str, Any]:
+    from tqdm import tqdm
+
     done, log_metrics = read_log(out)
     todo = list({r.id: r for r in records if r.id not in done}.values())
     bar = tqdm(total=len(todo), desc="teacher", unit="problem", disable=not show_progress)
     progress = _Progress(bar)
     try:
         failures = asyncio.run(_solve_all(todo, out, config, template, progress))
+    except TeacherUnreachable as exc:
+        num_done = len(records) - len(todo) + progress.done
+        raise TeacherUnreachable(
+            f"teacher at {config.base_url} is unreachable ({exc}); {num_done} of "
+            f"{len(records)} problems done, kept in {out}; rerun the same command to resume"
+        ) from None
     finally:
         bar.close()
     return {"num_total": len(records), "num_skipped": len(records) - len(todo),
@@ -277,6 +360,9 @@ def postprocess(path: str | Path, out: str | Path | None = None, *, field: str =
                 grader: str = "math-verify") -> dict[str, Any]:
     """`postprocess_rows` on a JSONL file; writes the kept rows to `out` atomically when given.
 
+    Rows sharing an `id` (a log written twice) count once: the last one (`num_duplicates` says
+    how many were dropped).
+
     Raises:
         DataError: a row lacks `field` or `gold_field` (names the file and line).
     """
@@ -288,8 +374,10 @@ def postprocess(path: str | Path, out: str | Path | None = None, *, field: str =
                 raise DataError("missing required field", file=str(path), line=number,
                                 field=name)
         rows.append(row)
-    kept, report = postprocess_rows(rows, field=field, gold_field=gold_field, mode=mode,
+    unique = dedupe(rows, lambda r: ("id", str(r["id"])) if "id" in r else ("row", id(r)))
+    kept, report = postprocess_rows(unique, field=field, gold_field=gold_field, mode=mode,
                                     grader=grader)
+    report["num_duplicates"] = len(rows) - len(unique)
     if out is not None:
         write_jsonl(out, kept)
         report["out"] = str(out)

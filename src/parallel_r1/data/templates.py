@@ -74,7 +74,11 @@ def get_template(name_or_path: str | Path) -> str:
         return name
     path = Path(name)
     if path.is_file():
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read the template: {exc}", field="template",
+                              file=str(path)) from None
         if not any(p in text for p in PLACEHOLDERS):
             raise ConfigError("a template file needs a {problem} (or {Problem}) placeholder",
                               field="template", file=str(path))

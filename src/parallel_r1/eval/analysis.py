@@ -187,10 +187,13 @@ def _first(run_dir: Path, names: tuple[str, ...]) -> Path | None:
 
 
 def read_metrics(run_dir: Path) -> dict[int, dict[str, float]]:
-    """Per-step logged metrics by our names ({} when the run logged none)."""
+    """Per-step logged metrics by our names ({} when the run logged none); a row logged twice
+    (`files.step_key`) counts once, the last written."""
+    from parallel_r1.files import dedupe, step_key
+
     path = _first(run_dir, RUN_LAYOUT["metrics"])
     out: dict[int, dict[str, float]] = {}
-    for row in _read_jsonl(path) if path else []:
+    for row in dedupe(_read_jsonl(path), step_key) if path else []:
         step = _pick(row, METRIC_ALIASES["step"])
         if step is None:
             continue
@@ -202,7 +205,10 @@ def read_metrics(run_dir: Path) -> dict[int, dict[str, float]]:
 
 def read_rollouts(run_dir: Path) -> dict[int, list[dict]]:
     """Rollout dumps by step: every *.jsonl under the rollouts dir; the step is the row's `step`,
-    else the last number in the file name (verl writes `{step}.jsonl`)."""
+    else the last number in the file name (verl writes `{step}.jsonl`). Rows that carry their
+    `index` within the step are kept once per (step, index), the last written."""
+    from parallel_r1.files import dedupe, step_key
+
     folder = _first(run_dir, RUN_LAYOUT["rollouts"])
     out: dict[int, list[dict]] = defaultdict(list)
     if folder is None:
@@ -210,7 +216,8 @@ def read_rollouts(run_dir: Path) -> dict[int, list[dict]]:
     files = [folder] if folder.is_file() else sorted(folder.rglob("*.jsonl"))
     for path in files:
         digits = re.findall(r"\d+", path.stem)
-        for row in _read_jsonl(path):
+        rows = _read_jsonl(path)
+        for row in dedupe(rows, lambda r: step_key(r) if "index" in r else id(r)):
             step = row.get("step", int(digits[-1]) if digits else None)
             if step is not None:
                 out[int(step)].append(row)

@@ -114,10 +114,11 @@ class Job:
 
 
 def read_samples(path: Path) -> list[dict]:
-    """Rows of a samples file; a torn last line (a crash mid-write) is cut off the file."""
-    from parallel_r1.files import read_log
+    """Rows of a samples file, one per `sample_key` (the last written wins); a torn last line
+    (a crash mid-write) is cut off the file."""
+    from parallel_r1.files import dedupe, read_log
 
-    return [row for _, row in read_log(path)[0]]
+    return dedupe((row for _, row in read_log(path)[0]), sample_key)
 
 
 def sample_key(row: dict) -> tuple:
@@ -266,14 +267,25 @@ def evaluate(model: Any, tokenizer: Any, cfg: EvalConfig, out: str | Path, *,
     Raises:
         ConfigError: bad settings, or `out` resumed with other sampling settings.
         DataError / UnknownNameError: an unreadable or unknown benchmark.
+        WriterLockedError: another process is writing `out` (one writer at a time).
     """
+    from parallel_r1.files import command_line, one_writer
+
+    with one_writer(out, command_line()):
+        return _evaluate(model, tokenizer, cfg, Path(out), model_name, progress)
+
+
+def _evaluate(model: Any, tokenizer: Any, cfg: EvalConfig, out: Path, model_name: str,
+              progress: bool) -> dict[str, Any]:
     from tqdm.auto import tqdm
 
     from parallel_r1.engine.torch_engine import TorchEngine
     from parallel_r1.eval import report
+    from parallel_r1.files import remove_temporaries
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    remove_temporaries(out, depth=1)  # what a kill mid-write left (we hold the lock)
     _check_resume(out, cfg, model_name)
     problems, load_metrics, k = {}, {}, {}
     for bench in parse_names(cfg.benchmarks):
@@ -289,10 +301,12 @@ def evaluate(model: Any, tokenizer: Any, cfg: EvalConfig, out: str | Path, *,
     writer = SampleWriter(out / SAMPLES_FILE, rows, cfg.graders, bar)
     prompt_ids = _prompter(tokenizer, cfg)
     jobs = make_jobs("model", problems, k, None, prompt_ids, writer, cfg.seed)
-    _run(engine, jobs, sampling_params(cfg), writer, cfg)
-    if cfg.sc_baseline:
-        _run_sc(engine, problems, k, prompt_ids, writer, cfg)
-    bar.close()
+    try:
+        _run(engine, jobs, sampling_params(cfg), writer, cfg)
+        if cfg.sc_baseline:
+            _run_sc(engine, problems, k, prompt_ids, writer, cfg)
+    finally:
+        bar.close()  # an error message then starts on a line of its own
     summary = report.summarize_eval(writer.rows, [problems[n][0] for n in problems], k,
                                     cfg.graders, load_metrics)
     summary["model"], summary["config"] = model_name, dataclasses.asdict(cfg)

@@ -1,31 +1,46 @@
 """The OpenAI-compatible HTTP API over the engine: completions, chat, models, health.
 
 `create_app` wires one engine (driven by one `EngineWorker` thread) to FastAPI routes. Bodies are
-validated by `schemas` (a bad one is a 400 naming the field), an optional API key guards `/v1`
-(401), settings the engine rejects are a 400 with the engine's message, and a streaming client
-that disconnects has its engine rows freed.
+bounded and validated off the event loop by `intake` and `schemas` (a bad one is a 400 naming the
+field, in OpenAI's error shape like every other error), a prompt that cannot fit the context is
+refused before the chat template and tokenizer run (they run in a worker thread too), an optional
+API key guards `/v1` (401), settings the engine rejects are a 400 with the engine's message, and a
+streaming client that disconnects has its engine rows freed. On shutdown, in-flight requests get
+`shutdown_grace` seconds; then streams end with an error event and `[DONE]`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
 import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi import Request as HTTPRequest
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.exceptions import HTTPException
 
 from parallel_r1.engine.types import ParallelParams, Request, SamplingParams
 from parallel_r1.errors import EngineError
 from parallel_r1.format.tags import TagIds
 from parallel_r1.serve.choice import ChoiceSpec
-from parallel_r1.serve.generation import ClientGone, Generation
+from parallel_r1.serve.generation import ClientGone, Generation, ShuttingDown
+from parallel_r1.serve.intake import (
+    DEFAULT_MAX_BODY_MB,
+    BodyLimit,
+    RequestError,
+    check_content_type,
+    max_token_chars,
+    min_tokens,
+    validate,
+)
 from parallel_r1.serve.payloads import (
     chat_choice,
     chat_delta,
@@ -37,14 +52,8 @@ from parallel_r1.serve.payloads import (
 from parallel_r1.serve.schemas import ChatRequest, CompletionRequest
 from parallel_r1.serve.worker import EngineWorker
 
-
-class APIError(Exception):
-    """An error answered as OpenAI's error JSON with `status`."""
-
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error",
-                 param: str | None = None, code: str | None = None):
-        super().__init__(message)
-        self.status, self.body = status, error_body(message, kind, param, code)
+APIError = RequestError  # an error answered as OpenAI's error JSON with `status`
+DEFAULT_SHUTDOWN_GRACE_S = 30.0
 
 
 @dataclass
@@ -60,10 +69,28 @@ class ServerState:
     api_key: str | None
     tags: TagIds | None
     created: int
+    longest_token: int = 1  # characters of the longest vocabulary entry
+    shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE_S
+    prep: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(
+        1, thread_name_prefix="prep"))  # chat template + tokenizer, off the event loop
+    draining: bool = False
+    stop_streams: asyncio.Event | None = None  # set once the shutdown grace has passed
+
+    def begin_shutdown(self) -> None:
+        """Refuse new requests; end the ones in flight after `shutdown_grace` seconds."""
+        self.draining = True
+        if self.stop_streams is not None:
+            asyncio.get_running_loop().call_later(self.shutdown_grace, self.stop_streams.set)
+
+    async def prepare(self, fn: Any, *args: Any) -> Any:
+        """`fn(*args)` on the prep thread (the tokenizer is used from one thread only)."""
+        return await asyncio.get_running_loop().run_in_executor(self.prep, fn, *args)
 
 
 def create_app(engine: Any, tokenizer: Any, model_name: str, *, api_key: str | None = None,
-               parallel: ParallelParams | None = None, default_max_tokens: int = 256) -> FastAPI:
+               parallel: ParallelParams | None = None, default_max_tokens: int = 256,
+               max_body_mb: float = DEFAULT_MAX_BODY_MB,
+               shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE_S) -> FastAPI:
     """Build the FastAPI app serving `engine` under `model_name`.
 
     Args:
@@ -72,6 +99,9 @@ def create_app(engine: Any, tokenizer: Any, model_name: str, *, api_key: str | N
         api_key: when set, /v1 routes need `Authorization: Bearer <api_key>`.
         parallel: the server's parallel settings; a request may override them (`parallel`).
         default_max_tokens: used when a request gives no max_tokens (capped by the context).
+        max_body_mb: request bodies over this many MB are refused (413) unread.
+        shutdown_grace: seconds in-flight requests get once shutdown starts
+            (`app.state.server.begin_shutdown()`, called by `serve`).
 
     Returns:
         The app; its lifespan starts and stops the engine thread.
@@ -82,16 +112,20 @@ def create_app(engine: Any, tokenizer: Any, model_name: str, *, api_key: str | N
         tags = None
     state = ServerState(EngineWorker(engine), tokenizer, model_name, parallel or ParallelParams(),
                         default_max_tokens, int(getattr(engine, "max_context", 1 << 30)),
-                        api_key, tags, int(time.time()))
+                        api_key, tags, int(time.time()), max_token_chars(tokenizer),
+                        shutdown_grace)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.stop_streams = asyncio.Event()
         state.worker.start()
         yield
         state.worker.stop()
+        state.prep.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="parallel-r1", lifespan=lifespan)
     app.state.server = state
+    app.add_middleware(BodyLimit, max_bytes=int(max_body_mb * 1e6))
     _add_error_handlers(app)
 
     @app.get("/health")
@@ -107,6 +141,16 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def api_error(_: HTTPRequest, exc: APIError) -> JSONResponse:
         return JSONResponse(exc.body, status_code=exc.status)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: HTTPRequest, exc: HTTPException) -> JSONResponse:
+        where = f"{request.method} {request.url.path}"
+        message = {404: f"no such route: {where} (see /v1/models, /v1/completions, "
+                        "/v1/chat/completions, /health)",
+                   405: f"method not allowed: {where}"}.get(exc.status_code, str(exc.detail))
+        return JSONResponse(error_body(message, code={404: "not_found", 405: "method_not_allowed"
+                                                      }.get(exc.status_code)),
+                            status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(EngineError)
     async def engine_error(_: HTTPRequest, exc: EngineError) -> JSONResponse:
@@ -134,31 +178,68 @@ def _v1_router(state: ServerState) -> APIRouter:
     async def check_key(request: HTTPRequest) -> None:
         if state.api_key is None:
             return
-        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given.encode(), state.api_key.encode()):
+        scheme, _, given = request.headers.get("authorization", "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+                given.strip().encode(), state.api_key.encode()):
             raise APIError(401, "invalid or missing API key (send Authorization: Bearer <key>)",
                            "authentication_error", code="invalid_api_key")
 
     router = APIRouter(dependencies=[Depends(check_key)])
 
+    def card() -> dict[str, Any]:
+        return {"id": state.model_name, "object": "model", "created": state.created,
+                "owned_by": "parallel-r1"}
+
     @router.get("/models")
     async def models() -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": state.model_name, "object": "model",
-                                            "created": state.created, "owned_by": "parallel-r1"}]}
+        return {"object": "list", "data": [card()]}
+
+    @router.get("/models/{model_id:path}")
+    async def model(model_id: str) -> dict[str, Any]:
+        if model_id != state.model_name:
+            raise APIError(404, f"model '{model_id}' is not served here; this server serves "
+                           f"'{state.model_name}'", param="model", code="model_not_found")
+        return card()
 
     @router.post("/completions")
-    async def completions(body: CompletionRequest, request: HTTPRequest) -> Any:
-        prompts = [_encode_prompt(state, p) for p in body.prompts()]
+    async def completions(request: HTTPRequest) -> Any:
+        body = await _parse(state, request, CompletionRequest)
+        _check_length(state, [len(p) for p in body.prompts() if isinstance(p, str)])
+        prompts = await state.prepare(
+            lambda: [_encode_prompt(state, p) for p in body.prompts()])
         return await _respond(state, body, prompts, request, chat=False)
 
     @router.post("/chat/completions")
-    async def chat(body: ChatRequest, request: HTTPRequest) -> Any:
+    async def chat(request: HTTPRequest) -> Any:
         from parallel_r1.models.load import apply_template
 
-        prompt = apply_template(state.tokenizer, body.chat_messages(), chat=True)
+        body = await _parse(state, request, ChatRequest)
+        messages = body.chat_messages()
+        _check_length(state, [sum(len(m["content"]) for m in messages)])
+        prompt = await state.prepare(lambda: apply_template(state.tokenizer, messages, chat=True))
         return await _respond(state, body, [prompt], request, chat=True)
 
     return router
+
+
+async def _parse(state: ServerState, request: HTTPRequest, model: type) -> Any:
+    """The validated body (JSON parsed in a worker thread), or a 415/400/503 RequestError."""
+    if state.draining:
+        raise APIError(503, "the server is shutting down; retry on another replica",
+                       "server_error", code="server_shutting_down")
+    check_content_type(request.headers.get("content-type"))
+    raw = await request.body()
+    return await asyncio.get_running_loop().run_in_executor(None, validate, model, raw)
+
+
+def _check_length(state: ServerState, num_chars: list[int]) -> None:
+    """Refuse a prompt that cannot fit the context, from its length alone (no tokenizing)."""
+    longest = max(num_chars, default=0)
+    floor = min_tokens(longest, state.longest_token)
+    if floor >= state.max_context:
+        raise APIError(400, f"the prompt has {longest} characters, so at least {floor} tokens: "
+                       f"more than the model's context of {state.max_context} tokens",
+                       param="messages", code="context_length_exceeded")
 
 
 def _encode_prompt(state: ServerState, prompt: str | list[int]) -> list[int]:
@@ -190,13 +271,16 @@ async def _respond(state: ServerState, body: Any, prompts: list[list[int]],
     num_prompt = sum(map(len, prompts))
     if body.stream:
         stream = _stream_chat if chat else _stream_completion
+        gen.stop = state.stop_streams
         return StreamingResponse(stream(gen, body, meta, num_prompt, request),
                                  media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache"})
     try:
-        await gen.run(request.is_disconnected)
+        await gen.run(request.is_disconnected, state.stop_streams)
     except ClientGone:
         return JSONResponse(error_body("client disconnected"), status_code=499)
+    except ShuttingDown as exc:
+        raise APIError(503, str(exc), "server_error", code="server_shutting_down") from None
     except RuntimeError as exc:
         raise APIError(500, str(exc), "server_error") from None
     mode, want_lp = params.parallel.mode, _wants_logprobs(body)
@@ -262,7 +346,7 @@ async def _stream(gen: Generation, head: dict[str, Any], num_prompt: int, reques
     try:
         for first in preamble or []:
             yield sse({**head, "choices": [first]})
-        async for index, delta, finished in gen.deltas(request.is_disconnected):
+        async for index, delta, finished in gen.deltas(request.is_disconnected, gen.stop):
             if delta or finished:
                 yield sse({**head, "choices": [choice(index, delta, finished)]})
         if include_usage:
@@ -270,7 +354,11 @@ async def _stream(gen: Generation, head: dict[str, Any], num_prompt: int, reques
         yield sse("[DONE]")
     except ClientGone:
         return
+    except ShuttingDown as exc:
+        yield sse(error_body(str(exc), "server_error", code="server_shutting_down"))
+        yield sse("[DONE]")
     except RuntimeError as exc:
         yield sse(error_body(str(exc), "server_error"))
+        yield sse("[DONE]")
     finally:
         gen.close()

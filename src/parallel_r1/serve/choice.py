@@ -8,7 +8,11 @@ half sent. The final text is the engine's own decode when the sample finished in
 
 from __future__ import annotations
 
+import codecs
+import json
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from parallel_r1.format.parse import parse
@@ -109,18 +113,34 @@ class ChoiceState:
         return layout.critical_path_length()
 
     # ---- what the response reports ---------------------------------------------------------------
-    def token_pieces(self) -> tuple[list[str], list[float | None], list[int]]:
-        """(token strings, their log-probs, character offsets) of the tokens inside the text."""
-        tokens, logprobs, offsets, pos = [], [], [], 0
-        for token_id, logprob in zip(self.ids, self.logprobs):
-            if pos >= len(self.text or ""):
+    def token_pieces(self) -> tuple[list[str], list[float | None], list[int], list[bytes]]:
+        """(token strings, log-probs, character offsets, bytes) of the tokens inside the text.
+
+        The strings join to exactly the returned text: a character split over several byte
+        tokens belongs to the token that completes it (the ones before it have ""), and a token
+        a stop string cuts keeps only its part before the stop (its bytes too). `bytes` are the
+        token's own bytes, so they join to the text's UTF-8. Offsets count characters.
+        """
+        text = self.text or ""
+        pieces = _pieces(self.spec.tokenizer, self.ids)
+        if not "".join(p[0] for p in pieces).startswith(text):  # a decoder that rewrites text
+            pieces = [(self.spec.tokenizer.decode([i], skip_special_tokens=False), b"", 0)
+                      for i in self.ids]
+            pieces = [(s, s.encode("utf-8"), 0) for s, _, _ in pieces]
+        tokens, logprobs, offsets, raw, pos = [], [], [], [], 0
+        for (piece, data, pending), logprob in zip(pieces, self.logprobs):
+            if pos >= len(text):
                 break
-            piece = self.spec.tokenizer.decode([token_id], skip_special_tokens=False)
+            if pos + len(piece) > len(text):  # cut by a stop string (or the text's end)
+                dropped = piece[len(text) - pos:]
+                piece = piece[:len(text) - pos]
+                data = data[:max(0, len(data) - pending - len(dropped.encode("utf-8")))]
             tokens.append(piece)
             logprobs.append(logprob)
             offsets.append(pos)
+            raw.append(data)
             pos += len(piece)
-        return tokens, logprobs, offsets
+        return tokens, logprobs, offsets, raw
 
     def parallel_info(self, mode: str) -> dict[str, Any]:
         """The extra `parallel` field: parsed blocks and paths, token counts, raw finish reason."""
@@ -135,3 +155,69 @@ def describe_trace(trace: Trace) -> dict[str, Any]:
                "summary": b.summary.text if b.summary is not None else None,
                "closed": b.closed, "start": b.start, "end": b.end} for b in trace.blocks]
     return {"num_blocks": len(blocks), "blocks": blocks}
+
+
+def _pieces(tokenizer: Any, ids: list[int]) -> list[tuple[str, bytes, int]]:
+    """Per token: (the characters it completes, its bytes, bytes it leaves pending)."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    out = []
+    for data in token_bytes(tokenizer, ids):
+        text = decoder.decode(data)
+        out.append((text, data, len(decoder.getstate()[0])))
+    tail = decoder.decode(b"", final=True)  # bytes never completed: U+FFFD, as decode() gives
+    if tail and out:
+        out[-1] = (out[-1][0] + tail, out[-1][1], 0)
+    return out
+
+
+_BYTE_TOKEN = re.compile(r"<0x([0-9A-Fa-f]{2})>")  # SentencePiece byte fallback
+
+
+def token_bytes(tokenizer: Any, ids: list[int]) -> list[bytes]:
+    """The bytes each token stands for (an added token: its text in UTF-8).
+
+    Byte-level BPE vocabularies (GPT-2, Qwen, Llama 3, SmolLM2) map every byte to one printable
+    character; that map is inverted here. Other tokenizers: `<0xNN>` byte-fallback tokens give
+    their byte, the rest their decoded text.
+    """
+    byte_level, added = _vocab_kind(tokenizer)
+    table = _byte_decoder()
+    out = []
+    for token_id, piece in zip(ids, tokenizer.convert_ids_to_tokens(list(ids))):
+        if token_id in added:
+            out.append(added[token_id].encode("utf-8"))
+        elif byte_level and piece is not None and all(c in table for c in piece):
+            out.append(bytes(table[c] for c in piece))
+        elif piece is not None and (match := _BYTE_TOKEN.fullmatch(piece)):
+            out.append(bytes([int(match.group(1), 16)]))
+        else:
+            out.append(tokenizer.decode([token_id], skip_special_tokens=False).encode("utf-8"))
+    return out
+
+
+@lru_cache(maxsize=8)
+def _vocab_kind(tokenizer: Any) -> tuple[bool, dict[int, str]]:
+    """(whether the decoder is byte-level, added token id -> text), once per tokenizer."""
+    added = {i: t.content for i, t in getattr(tokenizer, "added_tokens_decoder", {}).items()}
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return False, added
+    decoder = json.loads(backend.to_str()).get("decoder") or {}
+    return decoder.get("type") == "ByteLevel" or any(
+        d.get("type") == "ByteLevel" for d in decoder.get("decoders") or []), added
+
+
+@lru_cache(maxsize=1)
+def _byte_decoder() -> dict[str, int]:
+    """Character -> byte of the byte-level BPE alphabet (printable bytes stand for themselves,
+    the others are shifted past 255)."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1),
+                 *range(ord("®"), ord("ÿ") + 1)]
+    chars, shift = {}, 0
+    for byte in range(256):
+        if byte in printable:
+            chars[chr(byte)] = byte
+        else:
+            chars[chr(256 + shift)] = byte
+            shift += 1
+    return chars

@@ -22,6 +22,14 @@ class ClientGone(Exception):
     """The client closed the connection; the generation was aborted."""
 
 
+class ShuttingDown(Exception):
+    """The server's shutdown grace period ran out; the generation was aborted."""
+
+    def __init__(self) -> None:
+        super().__init__("the server is shutting down: the generation was stopped when the "
+                         "shutdown grace period ran out")
+
+
 class Generation:
     """Drives the engine requests of one HTTP request (one per prompt) to completion."""
 
@@ -32,6 +40,7 @@ class Generation:
         self._running = [self.n] * len(requests)  # samples per prompt without a rollout yet
         self._handle = None
         self._closed = False
+        self.stop: asyncio.Event | None = None  # set when the server's shutdown grace is over
 
     async def start(self) -> None:
         """Submit and wait until the engine accepted every prompt.
@@ -45,17 +54,23 @@ class Generation:
             self._closed = True
             raise event.error
 
-    async def deltas(self, is_disconnected: Callable[[], Awaitable[bool]]
-                     ) -> AsyncIterator[tuple[int, str, bool]]:
+    async def deltas(self, is_disconnected: Callable[[], Awaitable[bool]],
+                     stop: asyncio.Event | None = None) -> AsyncIterator[tuple[int, str, bool]]:
         """Yield (choice index, new text, whether that choice just finished) until all are done.
 
+        Args:
+            stop: once set, the generation is aborted (the server's shutdown grace is over).
         Raises:
             ClientGone: `is_disconnected()` turned true while waiting (everything is aborted).
+            ShuttingDown: `stop` was set (everything is aborted).
             RuntimeError: the engine failed on this request.
         """
         loop = asyncio.get_running_loop()
         next_check = loop.time() + POLL_S
         while not all(c.done for c in self.choices):
+            if stop is not None and stop.is_set():
+                self.close()
+                raise ShuttingDown()
             event = await self._handle.next(POLL_S)
             if event is None or loop.time() >= next_check:  # also while tokens keep coming
                 next_check = loop.time() + POLL_S
@@ -83,10 +98,12 @@ class Generation:
             self._running[prompt] = 0
         return index, delta, choice.done and not was_done
 
-    async def run(self, is_disconnected: Callable[[], Awaitable[bool]]) -> None:
-        """Run to completion without streaming (still aborting if the client leaves)."""
+    async def run(self, is_disconnected: Callable[[], Awaitable[bool]],
+                  stop: asyncio.Event | None = None) -> None:
+        """Run to completion without streaming (still aborting if the client leaves or `stop`
+        is set)."""
         try:
-            async for _ in self.deltas(is_disconnected):
+            async for _ in self.deltas(is_disconnected, stop):
                 pass
         finally:
             self.close()

@@ -29,16 +29,16 @@ def usage(choices: list[ChoiceState], num_prompt_tokens: int) -> dict[str, int]:
 
 def completion_logprobs(choice: ChoiceState) -> dict[str, Any]:
     """Legacy completions log-probs: sampled tokens only (`top_logprobs` entries are null)."""
-    tokens, logprobs, offsets = choice.token_pieces()
+    tokens, logprobs, offsets, _ = choice.token_pieces()
     return {"tokens": tokens, "token_logprobs": logprobs, "top_logprobs": [None] * len(tokens),
             "text_offset": offsets}
 
 
 def chat_logprobs(choice: ChoiceState) -> dict[str, Any]:
     """Chat log-probs: one entry per sampled token, no alternatives."""
-    tokens, logprobs, _ = choice.token_pieces()
-    return {"content": [{"token": t, "logprob": lp, "bytes": list(t.encode("utf-8")),
-                         "top_logprobs": []} for t, lp in zip(tokens, logprobs)],
+    tokens, logprobs, _, raw = choice.token_pieces()
+    return {"content": [{"token": t, "logprob": lp, "bytes": list(b), "top_logprobs": []}
+                        for t, lp, b in zip(tokens, logprobs, raw)],
             "refusal": None}
 
 

@@ -1,13 +1,16 @@
 """Request bodies of the OpenAI-compatible API, validated by pydantic, and their engine settings.
 
-Unknown fields are rejected (a typo should not be ignored silently); the OpenAI fields we cannot
-honour are accepted only at their neutral value, with a message saying so.
+Types are strict (`"max_tokens": "3"` and `"stream": "yes"` are refused, not coerced) and unknown
+fields are rejected (a typo should not be ignored silently). Every other field of OpenAI's API
+that we do not implement is accepted at its neutral value only (`logit_bias: {}`, `tools: []`,
+`response_format: {"type": "text"}`, ...), as clients such as LangChain send them; any other
+value is a 400 saying what to send instead.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -18,10 +21,55 @@ MAX_STOP = 4  # stop strings, as in the OpenAI API
 MAX_PROMPTS = 64  # prompts in one completions request
 
 
+# Neutral values of the OpenAI fields this server does not implement (None = left out).
+NEUTRAL: dict[str, tuple[Any, ...]] = {
+    "logit_bias": (None, {}),
+    "service_tier": (None, "auto", "default"),
+    "store": (None, False),
+    "response_format": (None, {"type": "text"}),
+    "tools": (None, []),
+    "tool_choice": (None, "none", "auto"),
+    "parallel_tool_calls": (None, True, False),
+    "functions": (None, []),
+    "function_call": (None, "none", "auto"),
+    "modalities": (None, ["text"]),
+    "audio": (None,),
+    "prediction": (None,),
+    "reasoning_effort": (None,),
+    "verbosity": (None, "medium"),
+    "web_search_options": (None,),
+    "prompt_cache_retention": (None, "in_memory"),
+    "tool_calls": (None, []),
+    "refusal": (None,),
+}
+
+
+def json_text(value: Any) -> str:
+    """`value` as JSON text, for messages."""
+    import json
+
+    return json.dumps(value)
+
+
+def check_neutral(body: BaseModel) -> BaseModel:
+    """`body` unchanged when every NEUTRAL field it sets has a neutral value.
+
+    Raises:
+        ValueError: the first field set to something else, with what to send instead.
+    """
+    for name in sorted(body.model_fields_set & NEUTRAL.keys()):
+        value = getattr(body, name)
+        if not any(type(value) is type(ok) and value == ok for ok in NEUTRAL[name]):
+            shown = " or ".join(json_text(v) for v in NEUTRAL[name])
+            raise ValueError(f"{name}={json_text(value)} is not supported by this server; "
+                             f"leave it out or send {shown}")
+    return body
+
+
 class ParallelOverride(BaseModel):
     """Per-request change of the server's parallel settings (send as extra body `parallel`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     mode: Literal["causal", "structured"] | None = None
     num_paths: int | None = Field(default=None, ge=0, description="0 lets the model decide")
@@ -38,7 +86,7 @@ class ParallelOverride(BaseModel):
 
 
 class StreamOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     include_usage: bool = False
 
@@ -46,7 +94,7 @@ class StreamOptions(BaseModel):
 class _Sampling(BaseModel):
     """Fields shared by both endpoints."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     model: str
     temperature: float = Field(default=1.0, ge=0.0, le=2.0)
@@ -62,6 +110,14 @@ class _Sampling(BaseModel):
     frequency_penalty: float = 0.0
     user: str | None = None
     parallel: ParallelOverride | None = None
+    # OpenAI fields without an effect here: hints we may ignore, and features at their neutral
+    # value (see NEUTRAL); annotated Any because only those values pass `_check_neutral`.
+    metadata: dict[str, str] | None = None
+    prompt_cache_key: str | None = None
+    safety_identifier: str | None = None
+    logit_bias: Any = None
+    service_tier: Any = None
+    store: Any = None
 
     @field_validator("stop")
     @classmethod
@@ -72,6 +128,10 @@ class _Sampling(BaseModel):
         if any(not s for s in stops):
             raise ValueError("stop strings must not be empty")
         return stops
+
+    @model_validator(mode="after")
+    def _check_neutral(self):
+        return check_neutral(self)
 
     @model_validator(mode="after")
     def _check_unsupported(self):
@@ -133,18 +193,26 @@ class CompletionRequest(_Sampling):
 
 
 class TextPart(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     type: Literal["text"]
     text: str
 
 
 class Message(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     role: Literal["system", "developer", "user", "assistant"]
     content: str | list[TextPart]
     name: str | None = None
+    tool_calls: Any = None
+    refusal: Any = None
+    function_call: Any = None
+    audio: Any = None
+
+    @model_validator(mode="after")
+    def _check_neutral(self):
+        return check_neutral(self)
 
     def text(self) -> str:
         if isinstance(self.content, str):
@@ -159,6 +227,19 @@ class ChatRequest(_Sampling):
     logprobs: bool = False
     top_logprobs: int | None = None
     max_completion_tokens: int | None = Field(default=None, ge=1)
+    response_format: Any = None
+    tools: Any = None
+    tool_choice: Any = None
+    parallel_tool_calls: Any = None
+    functions: Any = None
+    function_call: Any = None
+    modalities: Any = None
+    audio: Any = None
+    prediction: Any = None
+    reasoning_effort: Any = None
+    verbosity: Any = None
+    web_search_options: Any = None
+    prompt_cache_retention: Any = None
 
     @model_validator(mode="after")
     def _check_chat(self):

@@ -36,6 +36,10 @@ class ServeConfig:
     dtype: str = field(default="float32", metadata={
         "help": "weights dtype for a model directory: float32, bfloat16, float16, auto"})
     threads: int = field(default=0, metadata={"help": "torch CPU threads; 0 keeps torch's choice"})
+    max_body_mb: float = field(default=8.0, metadata={
+        "help": "request bodies over this many MB are refused unread (413)"})
+    shutdown_grace: float = field(default=30.0, metadata={
+        "help": "seconds in-flight requests get on shutdown; then streams end with an error"})
 
     def __post_init__(self) -> None:
         if self.mode not in ("causal", "structured"):
@@ -49,6 +53,10 @@ class ServeConfig:
             raise ConfigError(f"must be >= 0, got {self.threads}", field="threads")
         if self.max_tokens < 1:
             raise ConfigError(f"must be >= 1, got {self.max_tokens}", field="max_tokens")
+        if not self.max_body_mb > 0:
+            raise ConfigError(f"must be > 0, got {self.max_body_mb}", field="max_body_mb")
+        if not self.shutdown_grace >= 0:
+            raise ConfigError(f"must be >= 0, got {self.shutdown_grace}", field="shutdown_grace")
         if self.api_key_env is not None and not os.environ.get(self.api_key_env):
             raise ConfigError(f"environment variable {self.api_key_env} is unset or empty; "
                               "export the key there or drop --api-key-env", field="api_key_env")
@@ -94,11 +102,17 @@ def build_app(config: ServeConfig, model: Any = None, tokenizer: Any = None) -> 
     parallel = ParallelParams(mode=config.mode, num_paths=config.paths or None)
     return create_app(engine, tokenizer, config.served_name or config.model,
                       api_key=config.api_key, parallel=parallel,
-                      default_max_tokens=config.max_tokens)
+                      default_max_tokens=config.max_tokens, max_body_mb=config.max_body_mb,
+                      shutdown_grace=config.shutdown_grace)
 
 
 def serve(config: ServeConfig) -> None:
-    """Load, build and run the server until interrupted (Ctrl-C)."""
+    """Load, build and run the server until interrupted (Ctrl-C, SIGTERM).
+
+    On a signal the server stops accepting connections and refuses new requests (503); requests
+    in flight get `shutdown_grace` seconds, after which streams end with an error event and
+    `[DONE]` and whole replies with a 503.
+    """
     import uvicorn
 
     if config.host not in LOOPBACK and config.api_key_env is None:
@@ -107,4 +121,12 @@ def serve(config: ServeConfig) -> None:
     app = build_app(config)
     print(f"serving '{config.served_name or config.model}' ({config.mode} mode) on "
           f"http://{config.host}:{config.port}/v1", flush=True)
-    uvicorn.run(app, host=config.host, port=config.port, log_level="warning")
+    settings = uvicorn.Config(app, host=config.host, port=config.port, log_level="warning",
+                              timeout_graceful_shutdown=config.shutdown_grace + 5)
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            app.state.server.begin_shutdown()  # the grace clock starts with the signal
+            await super().shutdown(sockets)
+
+    Server(settings).run()

@@ -9,18 +9,17 @@ overrides a private TRL method, so the TRL minor version is pinned and checked a
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 import trl
-from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
 
 from parallel_r1.format.tags import TagIds
 from parallel_r1.structure import batch_structure
+from parallel_r1.train.logs import JsonlMetrics
 from parallel_r1.train.rollout import EngineRollouts
 
 PINNED_TRL = (1, 16)
@@ -112,24 +111,6 @@ class ParallelGRPOTrainer(GRPOTrainer):
 def _gather_mean(trainer: GRPOTrainer, value: float) -> float:
     t = torch.tensor([value], dtype=torch.float32, device=trainer.accelerator.device)
     return trainer.accelerator.gather(t).nanmean().item()
-
-
-class JsonlMetrics(TrainerCallback):
-    """Write every log record of the trainer (main process) as one JSON line."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if state.is_world_process_zero and logs:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            row = {"step": state.global_step, **{k: _plain(v) for k, v in logs.items()}}
-            with self.path.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(row) + "\n")
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
 
 
 @dataclass

@@ -117,10 +117,35 @@ class Stage:
                 self.num_generations % self.per_device_batch_size:
             raise ConfigError("per_device_batch_size and num_generations must divide one another",
                               field=f"stages.{self.name}.per_device_batch_size")
+        paths = self.num_paths
+        if paths is not None and (type(paths) is not int or paths < 2):
+            raise ConfigError(f"must be an integer >= 2, or null to let the model decide, got "
+                              f"{paths!r}", field=f"stages.{self.name}.num_paths")
         if self.kind == "rl":
-            from parallel_r1.rewards import build_reward
+            self._check_reward()
 
-            build_reward(self.reward, grader=self.grader)  # unknown names fail here
+    def _check_reward(self) -> None:
+        from parallel_r1.rewards import build_reward
+
+        where = f"stages.{self.name}.reward"
+        spec = self.reward
+        if not isinstance(spec, (str, dict)):
+            raise ConfigError(f"expected a reward name, {{name: weight}} or a schedule "
+                              f"{{kind: ...}}, got {type(spec).__name__} {spec!r}", field=where)
+        if isinstance(spec, dict) and "kind" not in spec:
+            for name, weight in spec.items():
+                if type(weight) not in (int, float):
+                    raise ConfigError(f"weight of '{name}' must be a number, got "
+                                      f"{type(weight).__name__} {weight!r}", field=where)
+        try:
+            build_reward(spec, grader=self.grader)  # unknown names fail here
+        except ConfigError as exc:  # name the recipe field, keep the registry's message
+            field = f"stages.{self.name}.grader" if exc.field == "grader" else where
+            detail = str(exc).split(": ", 1)[-1] if exc.field else str(exc)
+            prefix = f"{exc.field}: " if exc.field not in (None, "grader", "reward") else ""
+            raise ConfigError(prefix + detail, field=field) from None
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"bad reward setting: {exc}", field=where) from None
 
 
 @dataclass
@@ -130,6 +155,18 @@ class Recipe:
     seed: int = _f(0, "seed of every stage")
     model: ModelSpec = _f(None, "the starting model")
     stages: list = _f([], "stages in order; each starts from the last model-producing stage")
+    where: dict = field(default_factory=dict, init=False, repr=False, compare=False, metadata={
+        "help": "dotted field -> (file, line) or (override, None) that set it (for messages)"})
+
+    def locate(self, dotted: str) -> dict[str, Any]:
+        """ConfigError/DataError keywords naming where `dotted` (e.g. "stages.2.data") was set;
+        the field is named with the stage's name ("stages.rl.data")."""
+        file, line = self.where.get(dotted, (None, None))
+        parts = dotted.split(".")
+        if len(parts) > 2 and parts[0] == "stages" and parts[1].isdigit() \
+                and int(parts[1]) < len(self.stages):
+            parts[1] = self.stages[int(parts[1])].name
+        return {"field": ".".join(parts), "file": file, "line": line}
 
     def __post_init__(self) -> None:
         if not self.stages:
@@ -141,48 +178,130 @@ class Recipe:
                               field="stages")
 
 
-def _build(cls: type, data: Any, where: str, file: str) -> Any:
+Where = dict[str, tuple[str | None, int | None]]  # dotted field -> (file, line)
+
+
+def _build(cls: type, data: Any, where: str, file: str, lines: Where,
+           label: str | None = None) -> Any:
+    """`cls(**data)` with every key and type checked; `where` is the dotted path of `data` in
+    the file (for line numbers), `label` how messages name it (a stage by its name)."""
+
+    def at(dotted: str) -> dict[str, Any]:
+        src, line = lines.get(dotted, (file, None))
+        shown = (label or where) + dotted[len(where):] if dotted.startswith(where) else dotted
+        return {"field": shown or None, "file": src, "line": line}
+
     if not isinstance(data, dict):
-        raise ConfigError(f"expected a mapping, got {type(data).__name__}", field=where, file=file)
-    known = {f.name for f in dataclasses.fields(cls)}
+        raise ConfigError(f"expected a mapping, got {type(data).__name__}", **at(where))
+    known = {f.name for f in dataclasses.fields(cls) if f.init}
     for key in data:
         if key not in known:
             raise ConfigError(f"unknown key '{key}'; known: {', '.join(sorted(known))}",
-                              field=f"{where}.{key}" if where else key, file=file)
+                              **at(f"{where}.{key}" if where else key))
     types = {f.name: f.type for f in dataclasses.fields(cls)}
-    data = {k: _coerce(v, types[k], f"{where}.{k}" if where else k, file) for k, v in data.items()}
+    data = {k: check_type(v, types[k], **at(f"{where}.{k}" if where else k))
+            for k, v in data.items()}
     try:
         return cls(**data)
     except ConfigError as exc:
-        raise ConfigError(str(exc).split(": ", 1)[-1], field=exc.field, file=file) from None
+        field = exc.field or where
+        if where.startswith("stages.") and field.startswith("stages."):  # by name -> by index
+            field = ".".join([where, *field.split(".")[2:]])
+        raise ConfigError(str(exc).split(": ", 1)[-1], **at(field)) from None
 
 
-def _coerce(value: Any, annotation: Any, where: str, file: str) -> Any:
-    """Numbers written as YAML strings (YAML 1.1 reads `1e-5` as text) become numbers."""
-    kind = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+def _stage_label(stage: Any, index: int) -> str:
+    name = stage.get("name") or stage.get("kind") if isinstance(stage, dict) else None
+    return f"stages.{name}" if isinstance(name, str) and name else f"stages.{index}"
+
+
+def _line_map(text: str, file: str) -> Where:
+    """(file, 1-based line) of every key and list item of a YAML text, by dotted path."""
+    out: Where = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                dotted = f"{prefix}.{key.value}" if prefix else str(key.value)
+                out[dotted] = (file, key.start_mark.line + 1)
+                walk(value, dotted)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, value in enumerate(node.value):
+                dotted = f"{prefix}.{i}"
+                out[dotted] = (file, value.start_mark.line + 1)
+                walk(value, dotted)
+
     try:
-        if kind == "float" and isinstance(value, (str, int)) and not isinstance(value, bool):
-            return float(value)
-        if kind == "int" and isinstance(value, str):
-            return int(value)
-    except ValueError:
-        raise ConfigError(f"expected a number, got {value!r}", field=where, file=file) from None
-    return value
+        walk(yaml.compose(text), "")
+    except yaml.YAMLError:
+        pass  # safe_load reports it
+    return out
 
 
-def _set(tree: dict, dotted: str, raw: str) -> None:
-    keys = dotted.split(".")
+_WANTED = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
+           "dict": "a mapping", "list": "a list"}
+
+
+def check_type(value: Any, annotation: Any, field: str, file: str | None = None,
+               line: int | None = None) -> Any:
+    """`value` checked against a field's annotation ("int", "float | None", "tuple[str, ...]").
+
+    Numbers written as YAML strings (YAML 1.1 reads `1e-5` as text) become numbers, and a whole
+    float becomes an int; nothing else is converted.
+
+    Raises:
+        ConfigError: another type (`max_steps: 2.5`, `eval: fast`, a list for a number), naming
+            the field, and the file and line when known.
+    """
+    kind = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    kind = kind.replace("typing.", "").replace(" ", "")
+    if kind.endswith("|None") or kind.startswith("None|"):
+        if value is None:
+            return None
+        kind = kind.removesuffix("|None").removeprefix("None|")
+    if kind.startswith(("tuple[", "list[")) and isinstance(value, (list, tuple)):
+        inner = kind[kind.index("[") + 1:].split(",")[0].rstrip("]")
+        return type(value)(check_type(v, inner, f"{field}.{i}", file, line)
+                           for i, v in enumerate(value))
+    if kind.startswith("tuple[") and isinstance(value, str):  # "a,b" for a tuple of names
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind in ("float", "int") and isinstance(value, str):
+        try:
+            return float(value) if kind == "float" else int(value)
+        except ValueError:
+            pass
+    elif kind == "float" and number:
+        return float(value)
+    elif kind == "int" and number and float(value).is_integer():
+        return int(value)
+    elif kind not in _WANTED or type(value).__name__ == kind:
+        return value
+    got = repr(value) if isinstance(value, str) else f"{type(value).__name__} {value!r}"
+    raise ConfigError(f"expected {_WANTED.get(kind.split('[')[0], kind)}, got {got}",
+                      field=field, file=file, line=line)
+
+
+def _set(tree: dict, dotted: str, raw: str) -> str:
+    """Apply one override; returns its dotted path with stage names turned into indices."""
+    keys, path = dotted.split("."), []
     node: Any = tree
     for key in keys[:-1]:
         if isinstance(node, list):
-            node = node[_index(node, key, dotted)]
+            key = str(_index(node, key, dotted))
+            node = node[int(key)]
         else:
             node = node.setdefault(key, {})
-    value = yaml.safe_load(raw)
-    if isinstance(node, list):
-        node[_index(node, keys[-1], dotted)] = value
-    else:
-        node[keys[-1]] = value
+            if not isinstance(node, (dict, list)):
+                raise ConfigError(f"'{key}' is not a mapping; cannot set '{dotted}'", field=dotted)
+        path.append(key)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override value {raw!r} is not YAML: {exc}", field=dotted) from None
+    last = str(_index(node, keys[-1], dotted)) if isinstance(node, list) else keys[-1]
+    node[int(last) if isinstance(node, list) else last] = value
+    return ".".join([*path, last])
 
 
 def _index(stages: list, key: str, dotted: str) -> int:
@@ -203,18 +322,30 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     """
     file = str(path)
     try:
-        tree = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read recipe: {exc}", file=file) from exc
+        text = Path(path).read_text(encoding="utf-8")
+        tree = yaml.safe_load(text) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read recipe: {exc}", file=file) from None
+    if not isinstance(tree, dict):
+        raise ConfigError(f"a recipe is a mapping (name, model, stages, ...), got "
+                          f"{type(tree).__name__}", file=file)
+    lines = _line_map(text, file)
     for item in overrides or []:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"override '{item}' is not key=value", field=item)
-        _set(tree, key.strip(), raw)
+        dotted = _set(tree, key.strip(), raw)
+        for known in [k for k in lines if k == dotted or k.startswith(dotted + ".")]:
+            del lines[known]
+        lines[dotted] = (f"override {item}", None)
     data = dict(tree)
-    data["model"] = _build(ModelSpec, data.get("model", {}), "model", file)
+    data["model"] = _build(ModelSpec, data.get("model", {}), "model", file, lines)
     stages = data.get("stages", [])
     if not isinstance(stages, list):
-        raise ConfigError("must be a list of stages", field="stages", file=file)
-    data["stages"] = [_build(Stage, s, f"stages.{i}", file) for i, s in enumerate(stages)]
-    return _build(Recipe, data, "", file)
+        raise ConfigError("must be a list of stages", field="stages", file=file,
+                          line=lines.get("stages", (None, None))[1])
+    data["stages"] = [_build(Stage, s, f"stages.{i}", file, lines, _stage_label(s, i))
+                      for i, s in enumerate(stages)]
+    recipe = _build(Recipe, data, "", file, lines)
+    recipe.where = dict(lines)
+    return recipe

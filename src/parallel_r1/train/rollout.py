@@ -10,7 +10,6 @@ with env_mask all 0, so it adds nothing to the loss or to the token count.
 
 from __future__ import annotations
 
-import json
 import random
 import zlib
 from dataclasses import dataclass, field
@@ -141,15 +140,16 @@ class EngineRollouts:
 
     def dump(self, step: int, prompts: Sequence[str], rollouts: Sequence[Rollout],
              scores: Sequence[float]) -> None:
-        """Append this step's rollouts to `<dump_dir>/rollouts.jsonl` (one file per process)."""
+        """Append this step's rollouts to `<dump_dir>/rollouts.jsonl` (one file per process) in
+        one write; `index` numbers the rows within the step (the key readers dedupe on)."""
+        from parallel_r1.files import append_rows
+
         path = Path(self.dump_dir) / (f"rollouts.rank{self.rank}.jsonl" if self.rank else
                                       "rollouts.jsonl")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as handle:
-            for prompt, r, s in zip(prompts, rollouts, scores):
-                handle.write(json.dumps({"step": step, "prompt": prompt, "response": r.text,
-                                         "reward": s, "num_blocks": r.num_blocks,
-                                         "finish_reason": r.finish_reason}) + "\n")
+        append_rows(path, ({"step": step, "index": i, "prompt": prompt, "response": r.text,
+                            "reward": s, "num_blocks": r.num_blocks,
+                            "finish_reason": r.finish_reason}
+                           for i, (prompt, r, s) in enumerate(zip(prompts, rollouts, scores))))
 
 
 def _group_size(prompts: Sequence[Any], num_generations: int) -> int:

@@ -2,8 +2,11 @@
 
 Run dir layout: `state.json` (stages done, their outputs), and per stage `<i>-<name>/` with the
 trainer's `checkpoint-N/` dirs, `metrics.jsonl`, and `model/` (the stage's output). A rerun skips
-finished stages and resumes an unfinished one from its last checkpoint through the Trainer's own
-`resume_from_checkpoint` (model, optimiser, scheduler, RNG and data position).
+finished stages and resumes an unfinished one from its last complete checkpoint through the
+Trainer's own `resume_from_checkpoint` (model, optimiser, scheduler, RNG and data position), its
+logs trimmed to that step. One process writes a run dir at a time (`files.one_writer`); what a
+killed writer left half-written is removed first, and every stage's inputs are resolved before the
+first stage starts (`train.preflight`).
 """
 
 from __future__ import annotations
@@ -21,9 +24,25 @@ STATE_FILE = "state.json"
 
 
 def read_state(run_dir: Path) -> dict[str, Any]:
-    """The run's state ({"stages": {name: {...}}}), empty when the run is new."""
+    """The run's state ({"stages": {name: {...}}}), empty when the run is new.
+
+    Raises:
+        DataError: the state file does not parse (it is written atomically, so only a hand edit
+            or a failing disk does that).
+    """
+    from parallel_r1.errors import DataError
+
     path = run_dir / STATE_FILE
-    return json.loads(path.read_text()) if path.is_file() else {"stages": {}}
+    if not path.is_file():
+        return {"stages": {}}
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(state, dict) and isinstance(state.get("stages"), dict):
+            return state
+    except (OSError, ValueError):
+        pass
+    raise DataError("the run state does not parse; restore it or move the run dir away",
+                    file=str(path))
 
 
 def write_state(run_dir: Path, state: dict[str, Any]) -> None:
@@ -37,11 +56,11 @@ def write_state(run_dir: Path, state: dict[str, Any]) -> None:
 
 
 def last_checkpoint(stage_dir: Path) -> str | None:
-    """The newest complete `checkpoint-N` dir of a stage (one with trainer_state.json), or None."""
-    done = [p for p in stage_dir.glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
-    if not done:
-        return None
-    return str(max(done, key=lambda p: int(p.name.rsplit("-", 1)[1])))
+    """The newest `checkpoint-N` dir of a stage that reads back (broken newer ones are removed,
+    with one line each on stderr), or None."""
+    from parallel_r1.train.checkpoint import resume_point
+
+    return resume_point(stage_dir, _say)
 
 
 def load_model(recipe: Recipe, source: str | None) -> tuple[Any, Any]:
@@ -68,21 +87,43 @@ def _say(message: str) -> None:
 
 
 def run(recipe: Recipe, *, stop_after: str | None = None) -> dict[str, Any]:
-    """Run every unfinished stage; returns the final state.
+    """Run every unfinished stage, holding the run dir's writer lock; returns the final state.
 
     Args:
         stop_after: stop once this stage is done (tests).
+    Raises:
+        WriterLockedError: another process is writing this run dir (nothing was touched).
+        ConfigError / DataError: a stage's inputs do not resolve (before any stage runs).
+        DiskFullError: the disk filled up (names the path; a rerun resumes).
     """
+    from parallel_r1.files import command_line, one_writer
+
     run_dir = Path(recipe.output_dir)
+    with one_writer(run_dir, command_line()):
+        return _run_locked(recipe, run_dir, stop_after)
+
+
+def _run_locked(recipe: Recipe, run_dir: Path, stop_after: str | None) -> dict[str, Any]:
+    from parallel_r1.files import remove_temporaries, writing
+    from parallel_r1.train.preflight import check_recipe
+
+    main = int(os.environ.get("RANK", "0")) == 0
+    for path in remove_temporaries(run_dir) if main else []:
+        _say(f"removed {path}, left half-written by a killed run")
     state = read_state(run_dir)
+    todo = [i for i, s in enumerate(recipe.stages)
+            if (state["stages"].get(s.name) or {}).get("status") != "done"]
+    check_recipe(recipe, todo)
     source = None  # the latest model-producing stage's output
     for i, stage in enumerate(recipe.stages):
         record = state["stages"].get(stage.name)
-        if record and record.get("status") == "done":
+        if i not in todo:
             source = record.get("model", source)
             continue
         stage_dir = run_dir / f"{i}-{stage.name}"
-        resume = last_checkpoint(stage_dir)
+        resume = last_checkpoint(stage_dir) if main else _newest(stage_dir)
+        if main:
+            _trim_logs(stage_dir, resume)
         state["stages"][stage.name] = {"status": "running", "kind": stage.kind,
                                        "resumed_from": resume,
                                        "runs": (record or {}).get("runs", 0) + 1}
@@ -90,7 +131,8 @@ def run(recipe: Recipe, *, stop_after: str | None = None) -> dict[str, Any]:
         _say(f"stage {i + 1}/{len(recipe.stages)}: {stage.name} ({stage.kind})"
              + (f", resuming from {resume}" if resume else ""))
         started = time.monotonic()
-        result = run_stage(recipe, stage, stage_dir, source, resume)
+        with writing(stage_dir):
+            result = run_stage(recipe, stage, stage_dir, source, resume)
         _say(f"stage {stage.name} done in {time.monotonic() - started:.0f} s -> {stage_dir}")
         state["stages"][stage.name].update(status="done", **result)
         source = result.get("model", source)
@@ -100,16 +142,40 @@ def run(recipe: Recipe, *, stop_after: str | None = None) -> dict[str, Any]:
     return state
 
 
+def _newest(stage_dir: Path) -> str | None:
+    """Other ranks: the checkpoint rank 0 picks (it removes broken ones; this reads the same)."""
+    from parallel_r1.train.checkpoint import checkpoint_problem
+
+    found = [p for p in stage_dir.glob("checkpoint-*") if checkpoint_problem(p) is None]
+    return str(max(found, key=lambda p: int(p.name.rsplit("-", 1)[1]))) if found else None
+
+
+def _trim_logs(stage_dir: Path, resume: str | None) -> None:
+    from parallel_r1.train.checkpoint import is_final, trim_step_logs
+
+    step = int(resume.rsplit("-", 1)[1]) if resume else 0
+    removed = trim_step_logs(stage_dir, step, final=bool(resume) and is_final(resume))
+    if removed:
+        _say(f"{'resuming at step ' + str(step) if step else 'restarting'}: removed log rows "
+             "written after it (" + ", ".join(f"{n} in {name}" for name, n in removed.items())
+             + ")")
+
+
 def run_stage(recipe: Recipe, stage: Stage, stage_dir: Path, source: str | None,
               resume: str | None) -> dict[str, Any]:
     """One stage from `source` (None: the recipe's model); returns its state record."""
     from parallel_r1.train import stages
+    from parallel_r1.train.checkpoint import final_metrics, is_final, load_final
 
     model, tok = load_model(recipe, source)
     if stage.kind == "eval":
         return stages.run_eval(model, tok, stage, stage_dir, recipe.seed)
-    fn = stages.run_sft if stage.kind == "sft" else stages.run_rl
-    model, metrics = fn(model, tok, stage, stage_dir, recipe, resume)
+    if resume and is_final(resume):  # trained to the end; killed before the model was saved
+        _say(f"{resume} is the last step: taking the trained model from it")
+        model, metrics = load_final(model, resume), final_metrics(stage_dir)
+    else:
+        fn = stages.run_sft if stage.kind == "sft" else stages.run_rl
+        model, metrics = fn(model, tok, stage, stage_dir, recipe, resume)
     out = stage_dir / "model"
     if int(os.environ.get("RANK", "0")) == 0:
         from parallel_r1.models import save

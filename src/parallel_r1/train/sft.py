@@ -170,6 +170,8 @@ def train_sft(model: Any, tokenizer: Any, examples: Sequence[dict[str, Any]], *,
         extra_args: more SFTConfig fields.
     Returns:
         (trained model, train metrics of the trainer).
+    Raises:
+        DataError: no example left to train on.
     """
     from datasets import Dataset
 
@@ -178,7 +180,10 @@ def train_sft(model: Any, tokenizer: Any, examples: Sequence[dict[str, Any]], *,
     hp = hp or SFTHyper()
     rows = [e for e in examples if e]
     if not rows:
-        raise ValueError("no SFT examples (all empty or longer than max_length)")
+        from parallel_r1.errors import DataError
+
+        raise DataError(f"no SFT examples: {len(examples)} given, all empty or longer than "
+                        "max_length")
     dtype = next(model.parameters()).dtype
     tags = TagIds.from_tokenizer(tokenizer) if structured else None
     collator = ParallelCollator(tokenizer.pad_token_id, tags, structured, dtype)

@@ -67,10 +67,17 @@ def run_sft(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
     examples = [tokenize_example(tok, render_prompt(stage.template, r.question), _trace(r),
                                  chat=recipe.model.chat, max_length=stage.max_length)
                 for r in load_records(stage.data)]
+    if examples and not any(examples):
+        raise ConfigError(f"all {len(examples)} SFT examples are longer than max_length "
+                          f"({stage.max_length} tokens); raise it", field=f"stages.{stage.name}"
+                          ".max_length")
     hp = SFTHyper(**_optimiser(stage, recipe), num_epochs=stage.num_epochs)
     model = with_lora(model, recipe)
+    from parallel_r1.train.logs import JsonlMetrics
+
     return train_sft(model, tok, examples, output_dir=out, hp=hp,
-                     structured=stage.mode == "structured", resume_from_checkpoint=resume)
+                     structured=stage.mode == "structured", resume_from_checkpoint=resume,
+                     callbacks=[JsonlMetrics(out / "metrics.jsonl")])
 
 
 def run_rl(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
@@ -113,15 +120,10 @@ def run_rl(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
 
 def run_eval(model: Any, tok: Any, stage: Stage, out: Path, seed: int) -> dict[str, Any]:
     """`parallel_r1.eval.evaluate` on the stage's `eval` settings; returns its headline numbers."""
-    try:
-        from parallel_r1.eval.evaluate import EvalConfig, evaluate
-    except ImportError as exc:  # the eval package is written alongside this one
-        raise NotImplementedError(f"the eval stage needs parallel_r1.eval.evaluate: {exc}") from exc
-    fields = {"mode": stage.mode, "template": stage.template, "seed": seed, **stage.eval}
-    try:
-        cfg = EvalConfig(**fields)
-    except TypeError as exc:
-        raise ConfigError(f"bad eval settings: {exc}", field=f"stages.{stage.name}.eval") from exc
+    from parallel_r1.eval.evaluate import evaluate
+    from parallel_r1.train.preflight import eval_config
+
+    cfg = eval_config(stage, seed, f"stages.{stage.name}.eval")
     if int(os.environ.get("RANK", "0")) != 0:
         return {}
     summary = evaluate(model, tok, cfg, out, model_name=stage.name, progress=True)

@@ -1,0 +1,146 @@
+"""Everything a recipe's stages need, resolved before any stage starts (`run --check` and `run`).
+
+Per stage: the prompt template; the data (a synthetic spec, a named set or a file, read whole so
+that a missing file, non-UTF-8 text, a bad row or an empty file fails now, named with the recipe
+field and line that chose it); SFT traces present; for eval stages the `eval` settings (types,
+known keys), benchmarks and graders. Hub data sets are only resolved, not downloaded. Pure Python
+(no torch).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from parallel_r1.errors import ConfigError, DataError, ParallelR1Error
+from parallel_r1.train.recipe import Recipe, Stage, check_type
+
+TRACE_FIELDS = ("completion", "trajectory", "trace", "response")
+
+
+def _where(recipe: Recipe, dotted: str) -> str:
+    loc = recipe.locate(dotted)
+    at = f"{loc['file']}:{loc['line']}" if loc["line"] else (loc["file"] or "the recipe")
+    return f"recipe field {loc['field']}, {at}"
+
+
+def _again(exc: ParallelR1Error, recipe: Recipe, dotted: str) -> ParallelR1Error:
+    """The same error kind, its message followed by the recipe field that led to it."""
+    kind = DataError if isinstance(exc, DataError) else ConfigError
+    return kind(f"{exc} ({_where(recipe, dotted)})")
+
+
+def load_stage_records(recipe: Recipe, index: int) -> list[Any] | None:
+    """The records of stage `index` (None for a hub data set, which is only resolved here).
+
+    Raises:
+        DataError: a missing or unreadable file, or an empty data set (with the recipe field).
+        ConfigError: a malformed synthetic spec or an unknown data set name.
+    """
+    from parallel_r1.data.sources import SUFFIXES, resolve
+    from parallel_r1.train.stages import load_records
+
+    spec, dotted = recipe.stages[index].data, f"stages.{index}.data"
+    looks_like_path = "/" in spec or spec.startswith((".", "~")) or spec.endswith(SUFFIXES)
+    if not spec.startswith("synthetic:") and looks_like_path and not Path(spec).exists():
+        raise DataError(f"file not found: {spec} ({_where(recipe, dotted)})")
+    try:
+        if not spec.startswith("synthetic:") and resolve(spec)[0] in ("hub", "mirror"):
+            return None
+        records = load_records(spec)
+    except ParallelR1Error as exc:
+        raise _again(exc, recipe, dotted) from None
+    if not records:
+        raise DataError(f"data set '{spec}' has no records ({_where(recipe, dotted)})")
+    return records
+
+
+def check_traces(records: list[Any], recipe: Recipe, index: int) -> None:
+    """Every SFT record carries a trace (one of TRACE_FIELDS)."""
+    for record in records:
+        if not any(record.extras.get(name) for name in TRACE_FIELDS):
+            raise DataError(f"record '{record.id}' of {recipe.stages[index].data} has no trace; "
+                            f"SFT data needs one of {', '.join(TRACE_FIELDS)} "
+                            f"({_where(recipe, f'stages.{index}.data')})")
+
+
+def eval_config(stage: Stage, seed: int, field: str = "eval", recipe: Recipe | None = None):
+    """The EvalConfig of an eval stage: its `eval` mapping type-checked, on top of the stage's
+    mode, template and the recipe seed.
+
+    Raises:
+        ConfigError: an unknown key, a value of another type or a bad setting (names the field).
+    """
+    from parallel_r1.eval.evaluate import EvalConfig
+
+    fields = {f.name: f for f in dataclasses.fields(EvalConfig) if f.init}
+    values: dict[str, Any] = {"mode": stage.mode, "template": stage.template, "seed": seed}
+    for key, value in stage.eval.items():
+        loc = recipe.locate(f"{field}.{key}") if recipe else {"field": f"{field}.{key}"}
+        if key not in fields:
+            raise ConfigError(f"unknown key '{key}'; known: {', '.join(sorted(fields))}", **loc)
+        values[key] = check_type(value, fields[key].type, **loc)
+    try:
+        return EvalConfig(**values)
+    except ConfigError as exc:
+        loc = recipe.locate(f"{field}.{exc.field}") if recipe else {"field": f"{field}.{exc.field}"}
+        raise ConfigError(str(exc).split(": ", 1)[-1], **loc) from None
+
+
+def check_eval(recipe: Recipe, index: int) -> None:
+    """An eval stage's settings, benchmarks (their data read) and graders."""
+    from parallel_r1.data.sources import resolve
+    from parallel_r1.eval.benchmarks import load_problems, parse_names
+    from parallel_r1.rewards.grading import GRADERS
+
+    dotted = f"stages.{index}.eval"
+    cfg = eval_config(recipe.stages[index], recipe.seed, dotted, recipe)
+    try:
+        benches = parse_names(cfg.benchmarks)
+    except ParallelR1Error as exc:
+        raise _again(exc, recipe, f"{dotted}.benchmarks") from None
+    if not benches:
+        raise ConfigError(f"no benchmark named ({_where(recipe, f'{dotted}.benchmarks')})")
+    for grader in cfg.graders:
+        if grader != "paper":
+            try:
+                GRADERS.get(grader)
+            except ParallelR1Error as exc:
+                raise _again(exc, recipe, f"{dotted}.graders") from None
+    for bench in benches:
+        try:
+            if bench.loader is None and resolve(bench.dataset, split=bench.split)[0] in (
+                    "hub", "mirror"):
+                continue  # resolved; downloading it is the eval's job
+            load_problems(bench, limit=cfg.limit, drop_suspect=cfg.drop_suspect)
+        except ParallelR1Error as exc:
+            raise _again(exc, recipe, f"{dotted}.benchmarks") from None
+
+
+def check_recipe(recipe: Recipe, indices: list[int] | None = None) -> list[str]:
+    """Resolve what stages `indices` (default: all) need; returns one line per stage.
+
+    Raises:
+        ConfigError / DataError / UnknownNameError: the first problem, naming the recipe field
+            (and its file and line) and, for data, the data file and line.
+    """
+    from parallel_r1.data.templates import get_template
+
+    lines = []
+    for i in range(len(recipe.stages)) if indices is None else indices:
+        stage = recipe.stages[i]
+        try:
+            get_template(stage.template)
+        except ParallelR1Error as exc:
+            raise _again(exc, recipe, f"stages.{i}.template") from None
+        if stage.kind == "eval":
+            check_eval(recipe, i)
+            lines.append(f"{stage.name}: eval {stage.eval.get('benchmarks', 'gsm8k')}")
+            continue
+        records = load_stage_records(recipe, i)
+        if records is not None and stage.kind == "sft":
+            check_traces(records, recipe, i)
+        count = "hub data, resolved" if records is None else f"{len(records)} records"
+        lines.append(f"{stage.name}: {stage.kind} on {stage.data} ({count})")
+    return lines
