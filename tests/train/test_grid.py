@@ -121,3 +121,17 @@ def test_packaged_mini_grid_shares_the_curriculum_and_gives_every_rl_arm_equal_b
         assert len(evals) == 1  # every arm is evaluated alike (mode aside)
     quick = load_grid(mini_grid_path(), QUICK)
     assert len(plan(quick).nodes) == 21 * 2
+
+
+def test_paper_scale_grid_loads_and_shares_the_cold_start():
+    from pathlib import Path
+
+    grid = load_grid(Path(__file__).resolve().parents[2] / "recipes" / "qwen3-4b" / "grid.yaml")
+    p = plan(grid)
+    assert grid.launcher.startswith("accelerate launch") and len(grid.seeds) == 3
+    for seed in grid.seeds:
+        firsts = {a.name: p.chains[(a.name, seed)][0] for a in grid.arms}
+        assert len({firsts[a] for a in ("sft-unseen", "r1-s1", "r1-s2", "scaffold")}) == 1
+        assert firsts["sft-seen"] == firsts["r1-seen"] != firsts["sft-unseen"]
+        assert p.nodes[p.chains[("r1-seen", seed)][1]].stage.mode == "causal"
+    assert len(p.nodes) == 14 * len(grid.seeds)

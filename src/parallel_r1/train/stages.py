@@ -2,7 +2,8 @@
 
 sft: records with a trace -> `sft.train_sft`; rl: prompts and golds -> `grpo.build_grpo_trainer`;
 eval: `parallel_r1.eval.evaluate.evaluate`. Data specs: "synthetic:LEVEL[/plain]:COUNT[:SEED]"
-(the offline task, `data.synthetic.from_spec`), or a data set name / file read by `parallel_r1.data.sources`.
+(the offline task, `data.synthetic.from_spec`), or a data set name / file read by
+`parallel_r1.data.sources`.
 """
 
 from __future__ import annotations
