@@ -1,4 +1,4 @@
-"""The trap family of the synthetic task and the data spec parser (data.trap, synthetic.from_spec)."""
+"""The trap family of the synthetic task and the data spec parser (data.trap, from_spec)."""
 
 from __future__ import annotations
 

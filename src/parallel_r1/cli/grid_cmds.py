@@ -22,7 +22,10 @@ def register(app: typer.Typer) -> None:
              out: Path | None = typer.Option(None, help="Output folder (the grid's output_dir)."),
              check: bool = typer.Option(False, "--check", help="Load, plan and stop."),
              report_only: bool = typer.Option(
-                 False, "--report-only", help="Only rewrite the report of finished runs.")
+                 False, "--report-only", help="Only rewrite the report of finished runs."),
+             report_dir: Path | None = typer.Option(
+                 None, help="Report folder (default OUTPUT_DIR/report), e.g. for another "
+                 "baseline: --report-only baseline=ARM --report-dir DIR")
              ) -> None:
         """Run every (arm, seed) of a grid, resumably, then write the comparison table, plots
         and report.md into OUTPUT_DIR/report. Rerun to resume; finished runs are never redone."""
@@ -47,7 +50,7 @@ def register(app: typer.Typer) -> None:
 
         os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
         state = None if report_only else run_grid(loaded, planned)
-        result = report_grid(loaded, planned, state)
+        result = report_grid(loaded, planned, state, report_dir)
         typer.echo("\n" + result["table"])
         typer.echo(f"\nreport: {result['report']}\nplots:  "
                    + "\n        ".join(str(p) for p in result["plots"]))

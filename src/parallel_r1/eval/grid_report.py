@@ -185,8 +185,9 @@ def evolution(arm: ArmRuns) -> dict[str, Any] | None:
 
     Steps of successive RL stages are numbered on (stage 2 step 1 = stage 1's max_steps + 1).
     Early and late thirds are taken over the *last phase*: the trailing RL stages that train on
-    the same data as the last one (the hard level; a synthetic spec's seed is ignored), so a change of level is not read as a change
-    of strategy; `eval.paired.early_late_shift` gives their intervals.
+    the same data as the last one (the hard level; a synthetic spec's seed is ignored), so a
+    change of level is not read as a change of strategy; `eval.paired.early_late_shift` gives
+    their intervals.
 
     Returns:
         {"per_seed": {seed: {step: tallies}}, "boundaries": [steps where a stage starts],

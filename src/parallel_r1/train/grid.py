@@ -5,7 +5,8 @@ the grid file) or a chain of them (`[sft.yaml, rl.yaml]`: the stages of each in 
 the names of the stages to keep, and `key=value` overrides (a stage override goes to the file that
 has that stage, any other to the first file).
 `overrides` at the grid level apply to every arm after the arm's own (so they win; a stage
-override is skipped for a recipe without that stage). Everything is checked up front by loading every (arm, seed) recipe.
+override is skipped for a recipe without that stage). Everything is checked up front by loading
+every (arm, seed) recipe.
 
 Each (arm, seed) is split into *nodes*, one per stage. A node's key is a hash of what decides its
 computation: the stage's settings, the seed, the model settings, and its parent's key (the node
@@ -58,6 +59,8 @@ def _f(default: Any, help: str) -> Any:
 
 @dataclass
 class Arm:
+    """One arm of a grid: a recipe (or a chain of recipes), stages to keep, overrides."""
+
     name: str = _f("", "short name (row label, folder names)")
     recipe: Any = _f("", "recipe file relative to the grid file, or a list of files run as one "
                          "chain (each starts from the model the one before produced)")
@@ -79,6 +82,8 @@ class Arm:
 
 @dataclass
 class Grid:
+    """A grid file: arms x seeds, the baseline arm, how nodes run, the comparison's grader."""
+
     name: str = _f("grid", "name of the grid")
     output_dir: str = _f("runs/grid", "grid folder: nodes/, report/, grid-state.json")
     seeds: list = _f([0, 1, 2], "seeds; each arm runs once per seed")
@@ -88,7 +93,7 @@ class Grid:
     jobs: int = _f(1, "nodes run at once (worker processes)")
     threads: int = _f(1, "torch threads per worker")
     launcher: str = _f("", "command prefix that runs a node's recipe (e.g. 'accelerate launch "
-                           "--config_file recipes/accelerate/fsdp.yaml'); empty: in-process workers")
+                           "--config_file recipes/accelerate/fsdp.yaml'); empty: worker processes")
     grader: str = _f("", "grader of the comparison (regraded from the samples); empty: each "
                          "eval's headline grader")
     file: str = _f("", "where the grid was read from (set by load_grid)")

@@ -323,8 +323,9 @@ def arm_runs(grid: Grid, plan_: Plan) -> list[Any]:
     return out
 
 
-def report_grid(grid: Grid, plan_: Plan, state: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write the grid's comparison (tables, figures, report.md) into `OUTPUT_DIR/report`.
+def report_grid(grid: Grid, plan_: Plan, state: dict[str, Any] | None = None,
+                out: str | Path | None = None) -> dict[str, Any]:
+    """Write the grid's comparison (tables, figures, report.md) into `out` (OUTPUT_DIR/report).
 
     Raises:
         DataError: an arm's eval is missing (run the grid first) or cannot be paired.
@@ -337,6 +338,6 @@ def report_grid(grid: Grid, plan_: Plan, state: dict[str, Any] | None = None) ->
               "sessions": len(state["sessions"]), "nodes": len(plan_.nodes),
               "compute_s": sum(state["nodes"].get(n.label, {}).get("seconds", 0.0)
                                for n in plan_.nodes.values())}
-    return write_grid_report(Path(grid.output_dir) / "report", arm_runs(grid, plan_),
-                             grid.baseline, seeds=list(grid.seeds), grader=grid.grader,
-                             name=grid.name, timing=timing)
+    out = Path(out) if out else Path(grid.output_dir) / "report"
+    return write_grid_report(out, arm_runs(grid, plan_), grid.baseline, seeds=list(grid.seeds),
+                             grader=grid.grader, name=grid.name, timing=timing)
