@@ -32,6 +32,8 @@ def register(app: typer.Typer) -> None:
         from parallel_r1.errors import ConfigError
         from parallel_r1.train.grid import QUICK, load_grid, mini_grid_path, plan
 
+        if file is not None and "=" in str(file) and not file.exists():  # `--mini KEY=VALUE`
+            overrides, file = [str(file), *(overrides or [])], None
         if (file is None) == (not mini):
             raise ConfigError("give a grid file or --mini (not both)", field="file")
         extra = (QUICK if quick else []) + list(overrides or [])
