@@ -24,6 +24,9 @@ LAYERS = {
     "parallel_r1.engine.torch_engine": ("trl", "accelerate", "peft", "vllm", "fastapi",
                                         "openai", "typer", "matplotlib"),
     "parallel_r1.models": ("trl", "vllm", "fastapi", "openai", "typer"),
+    # the block program and the HTTP backend need no model code: no transformers
+    "parallel_r1.engine.driver": ("transformers", "trl", "vllm", "fastapi", "httpx", "typer"),
+    "parallel_r1.engine.openai_backend": ("transformers", "trl", "vllm", "fastapi", "typer"),
 }
 
 

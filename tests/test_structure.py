@@ -1,4 +1,5 @@
-"""The one structure function: hand cases, a slow reference, padding and the mask."""
+"""The one structure function: hand cases, a slow reference, padding and the mask (causal and
+structured layouts; the threads layout is in test_structure_threads.py)."""
 
 import torch
 from hypothesis import given, settings
@@ -79,7 +80,7 @@ def test_matches_the_slow_reference(ids, start):
     assert list(layout.position_ids) == pos
     assert list(layout.block_id) == block
     assert list(layout.path_id) == path
-    causal = layout_from_ids(ids, T, start=start, structured=False)
+    causal = layout_from_ids(ids, T, start=start, layout="causal")
     assert causal.position_ids == tuple(range(len(ids)))
     assert causal.critical_path_length() == layout.critical_path_length()
 

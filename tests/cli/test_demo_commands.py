@@ -1,4 +1,4 @@
-"""`parallel-r1 demo --quick` end to end, and the eval / analyze / compare commands."""
+"""The eval / analyze / compare commands (the demo itself: test_demo_output.py)."""
 
 from __future__ import annotations
 
@@ -9,30 +9,6 @@ from typer.testing import CliRunner
 from parallel_r1.cli import app
 
 runner = CliRunner()
-
-
-def test_demo_quick_runs_every_stage_and_reports_where_things_are(tmp_path):
-    out = tmp_path / "demo"
-    result = runner.invoke(app, ["demo", "--quick", "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    run = out / "run"
-    for stage in ("0-eval-base", "2-eval-sft", "4-eval-rl"):
-        assert (run / stage / "summary.json").exists()
-        assert (run / stage / "samples.jsonl").exists()
-    table = (out / "table.md").read_text()
-    assert "| 0-eval-base |" in table and "| 4-eval-rl |" in table
-    assert "Synth-L1 Mean@2 / Pass@2" in table
-    pngs = sorted(p.name for p in (out / "analysis").glob("*.png"))
-    assert {"reward.png", "parallel_ratio.png", "block_position.png"} <= set(pngs)
-    steps = [json.loads(r)["step"] for r in (run / "3-rl" / "metrics.jsonl").open()]
-    assert max(steps) == 2
-    state = json.loads((run / "state.json").read_text())
-    assert all(s["status"] == "done" and s["runs"] == 1 for s in state["stages"].values())
-    assert str(out / "table.md") in result.output and "analysis" in result.output
-    again = runner.invoke(app, ["demo", "--quick", "--out", str(out)])  # resumes: nothing to redo
-    assert again.exit_code == 0, again.output
-    state = json.loads((run / "state.json").read_text())
-    assert all(s["runs"] == 1 for s in state["stages"].values())
 
 
 def test_eval_analyze_compare_commands(tmp_path):

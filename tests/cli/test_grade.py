@@ -77,3 +77,23 @@ def test_cli_error_is_one_line(tmp_path):
     assert isinstance(result.exception, DataError)
     result = CliRunner().invoke(app, ["grade", str(src), "--grader", "nope"])
     assert "known: math-verify, paper, paper-gsm8k" in str(result.exception)
+
+
+def test_audit_shows_disagreements_side_by_side(tmp_path):
+    rows = [{"response": "Final Answer: 18.", "answer": "18", "kind": "decimals"},
+            {"response": "Final Answer: 18", "answer": "18", "kind": "integers"},
+            {"response": "so \\boxed{7}", "answer": "7"}]
+    src = _write(tmp_path / "in.jsonl", rows)
+    out = tmp_path / "dis.jsonl"
+    result = CliRunner().invoke(app, ["grade", "--audit", str(src), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "3 rows; graders disagree on 2" in result.output
+    assert "decimals" in result.output and "a grader reads no answer" in result.output
+    written = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["line"] for r in written] == [1, 3]
+    first = written[0]["grades"]
+    assert first["math-verify"] == {"pred": "18.", "correct": True, "timed_out": False}
+    assert first["paper"]["correct"] is False
+    result = CliRunner().invoke(app, ["grade", "--audit", str(src), "--graders",
+                                      "math-verify,paper-gsm8k"])
+    assert "graders disagree on 2" in result.output  # "18." and the box

@@ -41,7 +41,7 @@ def test_structured_logprobs_equal_teacher_forced(tagged, prompts, num_paths, jo
 
 def test_model_decided_fan_out_goes_beyond_two_paths(tagged, prompts):
     model, tok, tags = tagged
-    params = SamplingParams(max_tokens=150, n=4, seed=3, parallel=ParallelParams(
+    params = SamplingParams(max_tokens=150, n=4, seed=15, parallel=ParallelParams(
         num_paths=None, join="model", max_paths=4, max_path_tokens=20))
     rollouts = TorchEngine(model, tok).generate(prompts, params)
     widths = [sum(1 for t in r.completion_ids if t == tags.path_open) for r in rollouts

@@ -118,3 +118,12 @@ def test_parallel_ratio_and_structure():
     assert stats["paths_per_response"] == pytest.approx(5 / 3)
     assert stats["paths_per_block"] == pytest.approx(5 / 3)
     assert math.isnan(structure_stats(["plain"])["block_position"])
+
+
+def test_votes_group_answers_the_grader_finds_equal():
+    assert majority_vote(["0.25", "0.5", "1/2", "\\frac12", "0.25"]) == 1  # 3 halves beat 2
+    assert majority_vote(["0.25", "0.5", "1/2", "\\frac12", "0.25"], grader=None) == 0
+    assert majority_vote(["1/2", "0.25", "0.25", "0.5"], grader="paper") == 1  # strings differ
+    assert majority_vote([None, "18.", "18", "17", "17"]) == 1  # 18. and 18 are one answer
+    preds = [["0.5", "\\frac{1}{2}", "1/2", "0.25", "0.25"]]
+    assert maj_at_k(preds, [[1, 1, 1, 0, 0]]) == 1.0  # issue #11 case 7

@@ -74,3 +74,14 @@ def test_benchmark_names():
     assert BENCHMARKS.get("aime24").samples == 16 and BENCHMARKS.get("math300").samples == 1
     with pytest.raises(UnknownNameError, match="known: aime24"):
         parse_names("aime23")
+
+
+def test_phase_plot_stacks_the_logged_phase_times(tmp_path):
+    from parallel_r1.eval.report import plot_phases
+
+    per_step = {1: {"time/rollout_s": 2.0, "time/forward_backward_s": 1.0, "time/step_s": 3.0},
+                2: {"time/rollout_s": 1.5, "time/forward_backward_s": 1.0, "time/step_s": 2.5},
+                3: {"reward": 1.0}}
+    path = plot_phases(tmp_path / "phase_time.png", per_step)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plot_phases(tmp_path / "none.png", {1: {"reward": 1.0}}) is None

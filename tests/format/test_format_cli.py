@@ -68,3 +68,20 @@ def test_bad_rows_name_file_and_line(jsonl, lines, match):
 def test_missing_file(tmp_path):
     with pytest.raises(DataError, match="nope.jsonl: cannot read"):
         list(read_jsonl(tmp_path / "nope.jsonl", "trajectory"))
+
+
+def test_check_format_counts_rows_without_an_answer_as_graders_do(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from parallel_r1.cli import app
+
+    cut = ("Two ways.\n<Parallel><Path>\nFinal Answer: 18\n</Path><Path>\nmaybe")
+    src = tmp_path / "t.jsonl"
+    src.write_text(json.dumps({"trajectory": cut}) + "\n", encoding="utf-8")
+    strict = CliRunner().invoke(app, ["check-format", str(src)])
+    assert "without an answer (strict reading, as the graders read it): 1" in strict.output
+    assert "missing_answer" in strict.output
+    paper = CliRunner().invoke(app, ["check-format", str(src), "--mode", "paper"])
+    assert "without an answer (paper reading, as the graders read it): 0" in paper.output

@@ -104,3 +104,26 @@ def test_v2_teacher_text_reproduces_trajectory(shared_data):
     with_answer = sum(n for kinds, n in report.edit_kinds.items()
                       if any(k.startswith("answer") for k in kinds))
     assert with_answer == 48
+
+
+def test_comparison_in_valid_text_is_not_a_tag():
+    # Issue #12 item 8: "< path >" in prose is a comparison, not a tag.
+    valid = ("We compare a < path > b.\n<Parallel><Path>x</Path><Path>y</Path></Parallel>\n"
+             "<Summary>s</Summary>\nFinal Answer: 4")
+    assert normalize(valid) == (valid, [])
+    assert normalize("We compare a < path > b.") == ("We compare a < path > b.", [])
+
+
+def test_tag_variants_inside_paths_are_text():
+    inside = "<Parallel><Path>the <parallel> tag</Path><Path>x</Path></Parallel><Summary>s</Summary>"
+    assert normalize(inside)[0] == inside
+
+
+def test_spaced_variants_that_pair_up_are_respelled():
+    spaced = "< parallel >< path >a</ path >< path >b</ path ></ parallel >\n< summary >s</ summary >"
+    out, edits = normalize(spaced)
+    assert out == "<Parallel><Path>a</Path><Path>b</Path></Parallel>\n<Summary>s</Summary>"
+    assert len(edits) == 8
+    # A spaced variant never pairs with an exact tag: "a < path > b</Path>" keeps its "<".
+    mixed = "<Parallel><Path>a < path > b</Path><Path>c</Path></Parallel><Summary>s</Summary>"
+    assert normalize(mixed)[0] == mixed

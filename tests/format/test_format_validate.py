@@ -78,7 +78,11 @@ def test_paper_final_checks_exact():
     ("<Parallel><Path>a</Path><Path>b</Path></Parallel><Summary>s<Path></Summary>",
      "tag_in_summary"),
     ("<Parallel><Path>a</Path><Path>b</Path></Parallel><Summary>s</Summary>", "missing_answer"),
-    ("the Final Answer: 3", "missing_answer"),
+    ("the final answer is 3", "missing_answer"),  # no label: no colon
+    ("<Parallel><Path></Path><Path>b</Path></Parallel><Summary>s</Summary>\nFinal Answer: 1",
+     "empty_path"),
+    ("<Parallel><Path>a</Path><Path>b</Path></Parallel><Summary> \n</Summary>\nFinal Answer: 1",
+     "empty_summary"),
 ])
 def test_strict_codes(text, code):
     assert code in codes(text, "strict")

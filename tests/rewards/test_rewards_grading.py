@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 from parallel_r1.errors import UnknownNameError
 from parallel_r1.rewards.grading import (
     GRADERS,
-    clean_answer,
     grade,
     grade_response,
     normalize_paper,
@@ -72,14 +71,6 @@ def test_paper_gsm8k_grader():
 
 
 @pytest.mark.parametrize("raw, expected", [
-    ("18.", "18"), ("1,000", "1000"), ("3,4", "3,4"), ("\\$4", "4"), ("$4", "4"),
-    ("$4$", "$4$"), ("...", "..."), (" 7 ", "7"),
-])
-def test_clean_answer(raw, expected):
-    assert clean_answer(raw) == expected
-
-
-@pytest.mark.parametrize("raw, expected", [
     ("x = \\frac12", "\\frac{1}{2}"),
     ("\\text{(A)}", "(A)"),
     ("\\boxed{5}", "5"),
@@ -102,8 +93,9 @@ def test_math_verify_off_the_main_thread():
 
 
 def test_overlong_answer_is_wrong_without_parsing():
-    assert grade("1" * 600, "1" * 600) is False
-    assert grade("1" * 600, "1" * 600, "paper") is True
+    assert grade("1" * 600, "1" * 600) is True  # a 600-digit integer is still compared exactly
+    assert grade("1" * 2001, "1" * 2001) is False  # over MAX_ANSWER_CHARS: not read
+    assert grade("1" * 2001, "1" * 2001, "paper") is True
 
 
 def test_grade_response_pipelines():

@@ -60,3 +60,34 @@ def test_efficiency_gain():
     inside = "<Parallel><Path>a b</Path><Path>c</Path><Summary>d</Summary></Parallel>"
     assert efficiency_gain(inside)[1]["traversed_tokens"] == 3  # longest path + inner summary
     assert efficiency_gain("<Path>a</Path><Path>b</Path>")[1]["total_tokens"] == 2  # no merging
+
+
+def test_block_scan_equals_the_papers_regexes():
+    import re
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from parallel_r1.rewards.parallel import _blocks, _outside_blocks, _paths
+
+    block_re = re.compile(r"<Parallel>(.*?)</Parallel>", re.DOTALL)
+    path_re = re.compile(r"<Path>(.*?)</Path>", re.DOTALL)
+    pieces = st.sampled_from(["<Parallel>", "</Parallel>", "<Path>", "</Path>", "a", "\n", " "])
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(pieces, max_size=16).map("".join))
+    def check(text):
+        assert _blocks(text) == block_re.findall(text)
+        assert _outside_blocks(text) == block_re.sub(" ", text)
+        for block in _blocks(text):
+            assert _paths(block) == path_re.findall(block)
+
+    check()
+
+
+def test_self_bleu_pairs_at_most_the_first_paths():
+    from parallel_r1.rewards.parallel import MAX_BLEU_PATHS, self_bleu
+
+    many = "<Parallel>" + "".join(f"<Path>w{i} x</Path>" for i in range(5000)) + "</Parallel>"
+    first = "<Parallel>" + "".join(f"<Path>w{i} x</Path>" for i in range(MAX_BLEU_PATHS))
+    assert self_bleu(many) == self_bleu(first + "</Parallel>")

@@ -23,13 +23,15 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """`python -m parallel_r1 serve tiny ...` in its own process; output goes to a log file."""
+    """`python -m parallel_r1 serve MODEL ...` (tiny by default) in its own process; output goes
+    to a log file."""
 
-    def __init__(self, log: Path, port: int | None = None, *args: str, api_key: str | None = None):
+    def __init__(self, log: Path, port: int | None = None, *args: str, api_key: str | None = None,
+                 model: str = "tiny"):
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
-        cmd = [sys.executable, "-m", "parallel_r1", "serve", "tiny", "--port", str(self.port),
+        cmd = [sys.executable, "-m", "parallel_r1", "serve", model, "--port", str(self.port),
                *args]
         if api_key is not None:
             env[KEY_ENV] = api_key
@@ -106,3 +108,9 @@ def client(server):
     with openai.OpenAI(base_url=server.base + "/v1", api_key=API_KEY, max_retries=0,
                        timeout=60) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def server_process():
+    """The ServerProcess class, for module-scoped servers of other models."""
+    return ServerProcess

@@ -12,7 +12,7 @@ from parallel_r1.rl.losses import policy_loss
 
 
 def _trainer(model, tok, tmp_path, *, loss_type="dapo", max_steps=1, lr=1e-4, count=4,
-             malformed="score", dynamic=False, reward="accuracy_reward"):
+             malformed="score", dynamic=False, reward="accuracy_reward", mode="structured"):
     from parallel_r1.data.synthetic import generate
     from parallel_r1.data.templates import render_prompt
     from parallel_r1.engine.torch_engine import TorchEngine
@@ -23,7 +23,7 @@ def _trainer(model, tok, tmp_path, *, loss_type="dapo", max_steps=1, lr=1e-4, co
 
     recs = generate(1, count, seed=5)
     prompts = [render_prompt("none", r.question) for r in recs]
-    params = SamplingParams(max_tokens=64, parallel=ParallelParams(max_path_tokens=24))
+    params = SamplingParams(max_tokens=64, parallel=ParallelParams(mode=mode, max_path_tokens=24))
     reward = build_reward(reward, grader="paper")
     rollouts = EngineRollouts(TorchEngine(model, tok), tok, params, reward.score_parts,
                               {p: r.answer for p, r in zip(prompts, recs)},
@@ -31,7 +31,8 @@ def _trainer(model, tok, tmp_path, *, loss_type="dapo", max_steps=1, lr=1e-4, co
     hp = GRPOHyper(learning_rate=lr, per_device_batch_size=8, num_generations=4,
                    max_steps=max_steps, max_completion_length=64, loss_type=loss_type,
                    save_steps=100)
-    return build_grpo_trainer(model, tok, prompts, rollouts, output_dir=tmp_path, hp=hp)
+    return build_grpo_trainer(model, tok, prompts, rollouts, output_dir=tmp_path, hp=hp,
+                              layout=mode)
 
 
 def _batch(trainer):
@@ -49,8 +50,27 @@ def test_trainer_logprobs_equal_engine_logprobs(sft_tiny, tmp_path):
     assert injected.any(), "the rollouts should hold blocks with injected tags"
     gap = trainer.logprob_gap(batch).item()
     assert gap < 1e-4, gap
-    trainer.structured = False  # the causal pass over the same structured rollouts disagrees
+    trainer.layout = "causal"  # the causal pass over the same structured rollouts disagrees
     assert trainer.logprob_gap(batch).item() > 1e-3
+
+
+def test_threads_rollouts_train_exactly_and_the_structured_mask_does_not(sft_tiny, tmp_path):
+    model, tok, _, _ = sft_tiny
+    trainer = _trainer(copy.deepcopy(model), tok, tmp_path, mode="threads")
+    batch = _batch(trainer)
+    injected = (batch["tool_mask"] == 0) & batch["completion_mask"].bool()
+    assert injected.any(), "the rollouts should hold blocks with injected tags"
+    assert trainer.logprob_gap(batch).item() < 1e-4  # every token, the injected ones too
+    trainer._step = 0
+    trainer.compute_loss(trainer.model, batch)  # the check reads the loss's own forward
+    logged = trainer._metrics["train"]
+    for stat in ("max", "mean", "p99"):
+        values = logged[f"logprob/engine_trainer_abs_diff/{stat}"]
+        assert values and 0 <= values[-1] < 1e-4
+    assert logged["logprob/engine_trainer_abs_diff/p99"][-1] <= \
+        logged["logprob/engine_trainer_abs_diff/max"][-1]
+    trainer.layout = "structured"  # the original's mistake: the structured mask on threads
+    assert trainer.logprob_gap(batch).item() > 1e-2
 
 
 def _grads(trainer, batch):

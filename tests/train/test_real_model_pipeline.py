@@ -48,6 +48,6 @@ def test_every_stage_runs_on_smollm2(tmp_path, shared_data, monkeypatch):
     state = run(load(path))
     assert all(s["status"] == "done" for s in state["stages"].values())
     steps = [json.loads(line) for line in (tmp_path / "run" / "2-rl" / "metrics.jsonl").open()]
-    diffs = [s["logprob/max_abs_diff_engine_trainer"] for s in steps
-             if s.get("logprob/max_abs_diff_engine_trainer") is not None]
+    diffs = [s["logprob/engine_trainer_abs_diff/max"] for s in steps
+             if s.get("logprob/engine_trainer_abs_diff/max") is not None]
     assert diffs and max(diffs) < 1e-4  # structured exactness on the real model, through TRL

@@ -70,3 +70,67 @@ def test_numbers_written_as_yaml_text_become_numbers(tmp_path):
     assert recipe.stages[0].learning_rate == 1e-5 and recipe.stages[0].max_steps == 7
     with pytest.raises(ConfigError, match="stages.0.learning_rate"):
         load(path, ["stages.0.learning_rate=fast"])
+
+
+def test_report_to_names_known_installed_trackers():
+    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
+
+    from parallel_r1.train.trackers import TRACKERS
+
+    assert set(TRACKERS) == set(INTEGRATION_TO_CALLBACK)  # the same names as transformers
+    assert load(RECIPES / "cpu-demo.yaml").report_to == []
+    with pytest.raises(ConfigError, match="unknown tracker 'tensorbord'; known: all, none"):
+        load(RECIPES / "cpu-demo.yaml", ["report_to=[tensorbord]"])
+    with pytest.raises(ConfigError, match="tracker 'swanlab' is not installed") as err:
+        load(RECIPES / "cpu-demo.yaml", ["report_to=swanlab"])
+    assert err.value.field == "report_to"
+    with pytest.raises(ConfigError, match="logprob_check_every"):
+        load(RECIPES / "cpu-demo.yaml", ["stages.rl.logprob_check_every=0"])
+
+
+@pytest.mark.parametrize("override,field,message", [
+    ("stages.rl.backend=tpu", "stages.rl.backend", "known: torch, vllm"),
+    ("stages.rl.vllm_mode=colocate", "stages.rl.vllm_mode", "needs backend: vllm"),
+    ("stages.rl.kv_cache_gb=0", "stages.rl.kv_cache_gb", "> 0"),
+    ("stages.sft.mode=threads", "stages.sft.mode", "SFT trains structured or causal"),
+    ("stages.sft.backend=vllm", "stages.sft.backend", "rl stages"),
+])
+def test_bad_backend_and_layout_settings_name_the_field(override, field, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        load(RECIPES / "cpu-demo.yaml", [override])
+    assert err.value.field == field
+
+
+def test_vllm_backend_settings_are_checked_together():
+    ok = load(RECIPES / "cpu-demo.yaml", ["stages.rl.backend=vllm", "stages.rl.mode=threads",
+                                          "stages.rl.vllm_mode=server",
+                                          "stages.rl.vllm_server_url=http://gpu:8000"])
+    rl = {s.name: s for s in ok.stages}["rl"]
+    assert (rl.backend, rl.mode, rl.vllm_mode) == ("vllm", "threads", "server")
+    bad = [(["stages.rl.backend=vllm"], "stages.rl.mode", "structured needs backend: torch"),
+           (["stages.rl.backend=vllm", "stages.rl.mode=threads", "stages.rl.kv_cache_gb=4"],
+            "stages.rl.kv_cache_gb", "vllm_gpu_memory_utilization"),
+           (["stages.rl.backend=vllm", "stages.rl.mode=causal",
+             "stages.rl.vllm_server_url=http://x"], "stages.rl.vllm_server_url",
+            "vllm_mode: server"),
+           (["stages.rl.mode=threads", "stages.rl.num_paths=null"], "stages.rl.num_paths",
+            "fixed number of paths")]
+    for overrides, field, message in bad:
+        with pytest.raises(ConfigError, match=message) as err:
+            load(RECIPES / "cpu-demo.yaml", overrides)
+        assert err.value.field == field
+
+
+def test_vllm_backend_without_vllm_fails_before_any_work():
+    import importlib.util
+
+    from parallel_r1.train.recipe import load as load_recipe
+    from parallel_r1.train.rollout import rollout_backend
+
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vllm is installed here")
+    stage = {s.name: s for s in load_recipe(RECIPES / "cpu-demo.yaml", [
+        "stages.rl.backend=vllm", "stages.rl.mode=threads"]).stages}["rl"]
+    with pytest.raises(ConfigError, match="vllm is not installed") as err:
+        rollout_backend(stage, None, None)
+    assert err.value.field == "stages.rl.backend"

@@ -23,10 +23,15 @@ _GROUPS = ("format_cmds", "grade_cmds", "data_cmds", "models_cmds", "train_cmds"
            "serve_cmds", "demo_cmds", "grid_cmds")
 
 
-
 @app.callback()
-def _root() -> None:
+def _root(verbose: bool = typer.Option(
+        False, "--verbose", "-v",
+        help="Show every warning and third-party progress bar (also $PARALLEL_R1_VERBOSE=1); "
+             "may also follow the command.")) -> None:
     """Teach language models to think in parallel: data, SFT, RL, serving and evaluation."""
+    from parallel_r1.cli.output import configure_output, is_verbose
+
+    configure_output(is_verbose(verbose))
 
 
 @app.command()
@@ -43,10 +48,17 @@ for _name in _GROUPS:
 
 def main() -> None:
     """Entry point of the `parallel-r1` script: project errors become one clear line, exit 2."""
+    import sys
+
     from parallel_r1.errors import ParallelR1Error
 
+    args = sys.argv[1:]
+    end = args.index("--") if "--" in args else len(args)
+    if "--verbose" in args[:end]:  # a global flag, accepted after the command too
+        args.remove("--verbose")
+        args.insert(0, "--verbose")
     try:
-        app()
+        app(args)
     except ParallelR1Error as exc:
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None

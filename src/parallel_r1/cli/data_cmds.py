@@ -81,6 +81,15 @@ def coldstart(
     max_tokens: int = typer.Option(4096, help="Completion token limit."),
     data_dir: Path | None = typer.Option(None, help="Offline data dir."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
+    backend: str = typer.Option("chat", help="chat: the teacher writes whole traces "
+                                "(/v1/chat/completions); openai: a teacher that writes the tags, "
+                                "sampled in token ids through the block program."),
+    tokenizer: str | None = typer.Option(None, help="openai: the teacher's tokenizer (a model "
+                                         "dir, hub id or 'tiny'; default: --model)."),
+    layout: str = typer.Option("threads", help="openai: threads (each path its own request) "
+                               "or causal."),
+    paths: int = typer.Option(2, help="openai: paths per block."),
+    max_path_tokens: int = typer.Option(512, help="openai: token cap of one path."),
 ) -> None:
     """Ask a teacher to solve problems in the parallel format; append answers to OUT."""
     from parallel_r1.data.sources import load_dataset
@@ -89,11 +98,44 @@ def coldstart(
     cfg = TeacherConfig(base_url=base_url, model=model, api_key_env=api_key_env,
                         max_concurrency=concurrency, max_retries=max_retries, backoff_s=backoff,
                         timeout_s=timeout, temperature=temperature, max_tokens=max_tokens)
+    if backend not in ("chat", "openai"):
+        from parallel_r1.errors import ConfigError
+
+        raise ConfigError(f"unknown backend {backend!r}; known: chat, openai", field="backend")
     records = load_dataset(name, split=split, local_dir=data_dir)[:limit]
-    metrics = generate(records, out, config=cfg, template=template, show_progress=progress)
+    if backend == "chat":
+        metrics = generate(records, out, config=cfg, template=template, show_progress=progress)
+    else:
+        metrics = _coldstart_blocks(records, out, cfg, template, tokenizer or model, layout,
+                                    paths, max_path_tokens, progress)
     _echo(metrics)
     if metrics["num_failed"]:
         raise typer.Exit(1)
+
+
+def _coldstart_blocks(records: list, out: Path, cfg, template: str, tokenizer_name: str,
+                      layout: str, paths: int, max_path_tokens: int, progress: bool) -> dict:
+    """`data coldstart --backend openai`: the block program over the teacher's server."""
+    from parallel_r1.data.teacher_engine import generate_with_engine
+    from parallel_r1.engine.driver import Engine
+    from parallel_r1.engine.openai_backend import OpenAIBackend
+    from parallel_r1.engine.types import ParallelParams, SamplingParams
+    from parallel_r1.eval.engines import load_tokenizer
+
+    tok = load_tokenizer(tokenizer_name)
+    params = SamplingParams(temperature=cfg.temperature, max_tokens=cfg.max_tokens,
+                            parallel=ParallelParams(mode=layout, num_paths=paths,
+                                                    max_path_tokens=max_path_tokens))
+    backend = OpenAIBackend(cfg.base_url, cfg.model, api_key_env=cfg.api_key_env,
+                            max_concurrency=cfg.max_concurrency, timeout_s=cfg.timeout_s,
+                            max_retries=cfg.max_retries, backoff_s=cfg.backoff_s)
+    try:
+        return generate_with_engine(records, out, engine=Engine(backend, tok), tokenizer=tok,
+                                    params=params, model_name=cfg.model, template=template,
+                                    max_in_flight=4 * cfg.max_concurrency,
+                                    show_progress=progress)
+    finally:
+        backend.close()
 
 
 @data_app.command("postprocess")

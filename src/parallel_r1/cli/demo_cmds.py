@@ -24,7 +24,6 @@ def register(app: typer.Typer) -> None:
         -> evals before and after each stage, a table and plots. Rerun to resume."""
         from parallel_r1.train.demo import run_demo
 
-        os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
         result = run_demo(out, quick=quick or os.environ.get(QUICK_ENV) == "1",
                           overrides=list(overrides or []))
         typer.echo("\n" + result["table"])

@@ -24,7 +24,8 @@ def eval_model(
     samples: Annotated[int | None, typer.Option(
         help="Samples per problem k (default: each benchmark's own, 16 for AIME/AMC).")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N problems of each.")] = None,
-    mode: Annotated[str, typer.Option(help="causal | structured.")] = "structured",
+    mode: Annotated[str, typer.Option(help="Layout: causal | structured | threads.")
+                    ] = "structured",
     template: Annotated[str, typer.Option(help="Prompt template name or file.")] = "parallel",
     max_tokens: Annotated[int, typer.Option(help="Response token cap (all paths).")] = 3000,
     temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 1.0,
@@ -41,9 +42,25 @@ def eval_model(
     drop_suspect: Annotated[bool, typer.Option(
         "--drop-suspect", help="Drop problems flagged suspect_truncated.")] = False,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda.")] = "auto",
+    backend: Annotated[str, typer.Option(
+        help="torch (built in) | openai (a server: --base-url) | vllm (in process).")] = "torch",
+    base_url: Annotated[str | None, typer.Option(
+        help="openai: the server's base URL, e.g. http://host:8000/v1.")] = None,
+    served_name: Annotated[str | None, typer.Option(
+        help="openai: the served model name (default: the server's only model).")] = None,
+    api_key_env: Annotated[str | None, typer.Option(
+        help="openai: env variable holding the API key.")] = None,
+    concurrency: Annotated[int, typer.Option(help="openai: requests in flight.")] = 8,
+    kv_cache_gb: Annotated[float | None, typer.Option(
+        help="torch: KV cache budget in GiB.")] = None,
 ) -> None:
-    """Sample, grade and tabulate MODEL on benchmarks; resumable (per-sample JSONL)."""
-    from parallel_r1.eval.evaluate import EvalConfig, default_out, evaluate, load_model
+    """Sample, grade and tabulate MODEL on benchmarks; resumable (per-sample JSONL).
+
+    With --backend openai, MODEL names the tokenizer (a model dir, hub id or 'tiny') and the
+    server samples; the structured layout needs the built-in engine.
+    """
+    from parallel_r1.eval.engines import EngineChoice, default_out, open_engine
+    from parallel_r1.eval.evaluate import EvalConfig, evaluate
 
     cfg = EvalConfig(benchmarks=benchmarks, samples=samples, limit=limit, mode=mode,
                      template=template, max_tokens=max_tokens, temperature=temperature,
@@ -51,10 +68,13 @@ def eval_model(
                      sc_baseline=sc_baseline, batch_size=batch_size, drop_suspect=drop_suspect)
     from parallel_r1.files import command_line, one_writer
 
+    choice = EngineChoice(backend=backend, base_url=base_url, served_name=served_name,
+                          api_key_env=api_key_env, concurrency=concurrency, device=device,
+                          kv_cache_gb=kv_cache_gb)
     out = out or default_out("tiny" if model == "tiny" else Path(model).name or model)
     with one_writer(out, command_line()):  # before the model loads: a second writer stops now
-        net, tokenizer, name = load_model(model, device=device)
-        summary = evaluate(net, tokenizer, cfg, out, model_name=name)
+        engine, net, tokenizer, name = open_engine(model, choice)
+        summary = evaluate(net, tokenizer, cfg, out, model_name=name, engine=engine)
     typer.echo(summary["table"])
     typer.echo(f"\nwrote {out}/samples.jsonl, summary.json, table.md")
 

@@ -53,6 +53,8 @@ def _as_text(report: dict) -> str:
         (f"rows: {report['num_rows']}   valid: {report['num_valid']} ({report['valid_share']:.1%})"
          f"   with a block: {report['num_with_block']}"
          f"   with a valid block: {report['num_with_valid_block']}"),
+        (f"without an answer ({report['answer_reading']} reading, as the graders read it): "
+         f"{report['num_no_answer']}"),
         "blocks per trace: " + _hist(report["blocks_per_trace"]),
         "paths per block:  " + _hist(report["paths_per_block"]),
     ]

@@ -1,4 +1,5 @@
-"""Grade command: `grade FILE` extracts and grades the answer of every row of a JSONL file."""
+"""Grade command: `grade FILE` extracts and grades the answer of every row of a JSONL file;
+`grade --audit FILE` shows the rows where the graders disagree."""
 
 from __future__ import annotations
 
@@ -16,20 +17,45 @@ def register(app: typer.Typer) -> None:
 def grade(
     file: Annotated[Path, typer.Argument(help="JSONL file, a response and a gold answer a row.")],
     output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Write every row with `pred` and `correct` added here.")] = None,
+        "--output", "-o", help="Write every row with `pred`, `correct` and `timed_out` added "
+        "here (with --audit: the disagreeing rows).")] = None,
     grader: Annotated[str, typer.Option(
         help="math-verify (ours), paper (the paper's string match) or paper-gsm8k.")
     ] = "math-verify",
     answer_field: Annotated[str, typer.Option(help="Row field holding the gold answer.")] = "answer",
     response_field: Annotated[str, typer.Option(
         help="Row field holding the response text.")] = "response",
+    audit: Annotated[bool, typer.Option(
+        "--audit", help="Grade with every grader (or --graders) and show where they disagree, "
+        "side by side, with a count per kind (the row's `kind` field, else what differs).")
+    ] = False,
+    graders: Annotated[str | None, typer.Option(
+        help="With --audit: comma-separated graders (default: all).")] = None,
 ) -> None:
-    """Grade every row of FILE and print the accuracy and the number of rows without an answer."""
+    """Grade every row of FILE; print the accuracy, rows without an answer and timed-out grades."""
+    if audit:
+        _audit(file, output, graders, response_field, answer_field)
+        return
     from parallel_r1.eval.graded import grade_file
 
     report = grade_file(file, output, grader=grader, response_field=response_field,
                         answer_field=answer_field)
     typer.echo(f"{file}: accuracy {report.accuracy:.4f} ({report.num_correct}/{report.num_rows}) "
-               f"with grader {grader}; rows without an answer: {report.num_no_answer}")
+               f"with grader {grader}; rows without an answer: {report.num_no_answer}; "
+               f"grades timed out: {report.num_timed_out}")
     if output is not None:
         typer.echo(f"wrote {report.num_rows} graded rows to {output}")
+
+
+def _audit(file: Path, output: Path | None, graders: str | None, response_field: str,
+           answer_field: str) -> None:
+    from parallel_r1.eval.audit import audit_file
+
+    names = [g.strip() for g in graders.split(",") if g.strip()] if graders else None
+    report = audit_file(file, names, response_field=response_field, answer_field=answer_field)
+    typer.echo(f"{file}: " + report.table())
+    if output is not None:
+        from parallel_r1.files import write_jsonl_atomic
+
+        write_jsonl_atomic(output, report.rows)
+        typer.echo(f"wrote {len(report.rows)} disagreeing rows to {output}")

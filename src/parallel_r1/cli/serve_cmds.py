@@ -7,7 +7,7 @@ import typer
 
 def serve(
     model: str = typer.Argument(..., help="A local model directory, or 'tiny' (test model)."),
-    mode: str = typer.Option("structured", "--mode", help="causal | structured."),
+    mode: str = typer.Option("structured", "--mode", help="causal | structured | threads."),
     paths: int = typer.Option(2, "--paths", help="Paths per block; 0 lets the model decide."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback by default)."),
     port: int = typer.Option(8000, "--port", help="TCP port."),

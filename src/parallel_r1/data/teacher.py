@@ -301,13 +301,13 @@ def check_trace(text: str, gold: str, *, mode: str = "paper",
     from parallel_r1.format.normalize import normalize
     from parallel_r1.format.parse import parse
     from parallel_r1.format.validate import validate
-    from parallel_r1.rewards.answer import extract_final_answer
-    from parallel_r1.rewards.grading import grade
+    from parallel_r1.rewards.grading import grade_response_detail
 
     text, edits = normalize(text)
     codes = sorted({issue.code for issue in validate(text, mode)})
-    pred = extract_final_answer(text)
-    is_correct = grade(pred, gold, grader) if pred is not None else None
+    verdict = grade_response_detail(text, gold, grader)  # the answer contract's reading
+    pred = verdict.pred
+    is_correct = verdict.correct if pred is not None else None
     blocks = parse(text).blocks
     reasons = [f"format:{code}" for code in codes]
     if pred is None:

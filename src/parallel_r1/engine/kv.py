@@ -1,13 +1,14 @@
 """A KV cache of independent rows that can be forked and joined without recomputation.
 
-Every thread (a sample's main text, or one path of a block) owns one row. A row holds the keys
-and values of exactly the tokens that thread attends to, so path isolation is physical: a path's
-row holds the shared prefix and its own tokens, never a sibling's. Forking copies a row's slots;
-joining appends the paths' slots to one row. RoPE is applied before keys are cached, so slots
-can be moved between rows without changing what they mean.
+Every running segment (a sample's main text, or one path of a block) owns one row; a finished
+segment's row stays (parked) while the program may continue it. A row holds the keys and values
+of exactly the tokens its segment attends to, so path isolation is physical: a path's row holds
+the shared prefix and its own tokens, never a sibling's. Forking copies a row's slots; joining
+appends the paths' slots to one row. RoPE is applied before keys are cached, so slots can be
+moved between rows without changing what they mean.
 
-Rows in use are kept contiguous ([0, num_rows)), so a forward over all of them uses plain views.
-The model sees this object as its `past_key_values`: it only calls `update`.
+Rows are numbered [0, num_rows); the backend keeps its running rows in front, so a forward
+runs over plain views. The model sees this object as its `past_key_values`: it calls `update`.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import torch
 class RowCache:
     """Per-layer buffers [R_cap, H, L_cap, D] with a valid length per row."""
 
-    def __init__(self, device: torch.device | str = "cpu", rows: int = 8, length: int = 256):
+    def __init__(self, device: torch.device | str = "cpu", rows: int = 8, length: int = 256,
+                 max_rows: int | None = None):
         self.device = torch.device(device)
         self.cap_rows, self.cap_len = rows, length
+        self.max_rows = max_rows  # growth never allocates more rows than this
         self.keys: list[torch.Tensor] = []  # per layer [R_cap, H, L_cap, D]
         self.values: list[torch.Tensor] = []
         self.lengths = torch.zeros(rows, dtype=torch.long)  # [R_cap] valid slots per row
@@ -30,16 +33,32 @@ class RowCache:
         self._view_len = 0
 
     # ---- rows -------------------------------------------------------------------------------
-    def add_rows(self, n: int) -> list[int]:
-        """Append n empty rows; returns their indices."""
-        self._ensure(self.num_rows + n, self.cap_len)
-        first = self.num_rows
-        self.num_rows += n
-        self.lengths[first:self.num_rows] = 0
-        return list(range(first, self.num_rows))
+    def add_row(self) -> int:
+        """Append one empty row; returns its index."""
+        self._ensure(self.num_rows + 1, self.cap_len)
+        self.num_rows += 1
+        self.lengths[self.num_rows - 1] = 0
+        return self.num_rows - 1
+
+    def pop_row(self) -> None:
+        """Drop the last row."""
+        self.num_rows -= 1
+        self.lengths[self.num_rows] = 0
+
+    def swap(self, a: int, b: int) -> None:
+        """Exchange the contents of rows a and b."""
+        if a == b:
+            return
+        n = int(max(self.lengths[a], self.lengths[b]))
+        for buf in (*self.keys, *self.values):
+            tmp = buf[a, :, :n].clone()
+            buf[a, :, :n] = buf[b, :, :n]
+            buf[b, :, :n] = tmp
+        self.lengths[[a, b]] = self.lengths[[b, a]]
 
     def copy_prefix(self, src: int, dst: int, length: int) -> None:
         """Make row dst hold the first `length` slots of row src."""
+        self._ensure(self.cap_rows, length)
         for buf in (*self.keys, *self.values):
             buf[dst, :, :length] = buf[src, :, :length]
         self.lengths[dst] = length
@@ -52,24 +71,16 @@ class RowCache:
             buf[dst, :, at:at + n] = buf[src, :, start:end]
         self.lengths[dst] = at + n
 
-    def remove_row(self, row: int) -> int | None:
-        """Free a row by moving the last row into it; returns the moved row's old index."""
-        last = self.num_rows - 1
-        moved = None
-        if row != last:
-            self.copy_prefix(last, row, int(self.lengths[last]))
-            moved = last
-        self.num_rows -= 1
-        self.lengths[last] = 0
-        return moved
+    def length(self, row: int) -> int:
+        return int(self.lengths[row])
 
     # ---- one forward --------------------------------------------------------------------------
-    def begin(self, rows: slice, slots: torch.Tensor) -> None:
-        """Prepare a forward over `rows` writing token t of row r to slot slots[r, t] ([R, T])."""
-        self._view_len = int(slots.max()) + 1 if slots.numel() else 0
-        self._view_len = max(self._view_len, int(self.lengths[rows].max()) if rows.stop > rows.start else 0)
-        self._ensure(self.cap_rows, self._view_len)
-        self._rows, self._slots = rows, slots.to(self.device)
+    def begin(self, rows: slice, slots: torch.Tensor, view_len: int) -> None:
+        """Prepare a forward over `rows` writing token t of row r to slot slots[r, t] ([R, T],
+        on the cache's device); attention reads slots [0, view_len)."""
+        self._ensure(self.cap_rows, view_len)
+        self._view_len = view_len
+        self._rows, self._slots = rows, slots
 
     def update(self, key: torch.Tensor, value: torch.Tensor, layer_idx: int, *args, **kwargs
                ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -97,6 +108,8 @@ class RowCache:
         if rows <= self.cap_rows and length <= self.cap_len:
             return
         new_rows = max(rows, self.cap_rows * 2 if rows > self.cap_rows else self.cap_rows)
+        if self.max_rows is not None:
+            new_rows = max(rows, min(new_rows, self.max_rows))
         new_len = max(length, self.cap_len * 2 if length > self.cap_len else self.cap_len)
         for bufs in (self.keys, self.values):
             for i, buf in enumerate(bufs):

@@ -1,17 +1,43 @@
-"""Logits -> sampled token ids and their log-probs, row by row reproducible from a seed.
+"""Logits -> sampled token ids and their log-probs, reproducible from a seed, on the device.
 
-Each row has its own torch.Generator, so a sample's tokens depend on its seed alone, never on
-which other rows share the batch. Sampling is Gumbel-max over the filtered distribution, which
-draws exactly from softmax(filtered logits / T).
+Sampling inverts the cumulative distribution of softmax(filtered logits / T) at one uniform
+number per row. That number is a pure function of (seed_r, counter_r), computed with integer
+hashing on the logits' device: a sample's tokens depend on its seed alone, never on which other
+rows share the batch, and no generator state or noise moves between host and device.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import torch
 
 _NEG_INF = float("-inf")
+_M1 = 0xBF58476D1CE4E5B9 - (1 << 64)  # splitmix64 multipliers as signed int64
+_M2 = 0x94D049BB133111EB - (1 << 64)
+_GOLDEN = 0x9E3779B97F4A7C15 - (1 << 64)
+_STEP = 0xD1B54A32D192ED03 - (1 << 64)
+
+
+def _shr(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """Logical right shift of int64 (torch's >> is arithmetic)."""
+    return (x >> bits) & ((1 << (64 - bits)) - 1)
+
+
+def _mix(x: torch.Tensor) -> torch.Tensor:
+    """The splitmix64 finaliser on int64 (wrapping arithmetic)."""
+    x = (x ^ _shr(x, 30)) * _M1
+    x = (x ^ _shr(x, 27)) * _M2
+    return x ^ _shr(x, 31)
+
+
+def uniform(seeds: torch.Tensor, counters: torch.Tensor) -> torch.Tensor:
+    """One uniform number in (0, 1) per row from a hash of (seed, counter): [R] float64.
+
+    Args:
+        seeds: [R] int64 per-row seeds.
+        counters: [R] int64 per-row draw counters.
+    """
+    x = _mix(_mix(seeds + _GOLDEN) + (counters + 1) * _STEP)  # [R]
+    return (_shr(x, 11).to(torch.float64) + 0.5) / float(1 << 53)
 
 
 def filter_logits(scaled: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
@@ -22,8 +48,6 @@ def filter_logits(scaled: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor
         top_k: [B] long, 0 = off.
         top_p: [B] float, 1.0 = off.
     """
-    if not bool((top_k > 0).any() or (top_p < 1).any()):
-        return scaled
     sorted_logits, order = scaled.sort(dim=-1, descending=True)  # [B, V]
     vocab = scaled.shape[-1]
     ranks = torch.arange(vocab, device=scaled.device)[None]  # [1, V]
@@ -38,29 +62,31 @@ def filter_logits(scaled: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor
 
 
 def sample(logits: torch.Tensor, temperature: torch.Tensor, top_k: torch.Tensor,
-           top_p: torch.Tensor, generators: Sequence[torch.Generator]
-           ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Draw one token per row.
+           top_p: torch.Tensor, seeds: torch.Tensor, counters: torch.Tensor, *,
+           filtered: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw one token per row, without reading anything back to the host.
 
     Args:
-        logits: [B, V] raw logits (float32).
+        logits: [B, V] raw logits.
         temperature: [B]; 0 = greedy.
         top_k: [B] long; top_p: [B] float.
-        generators: one per row (CPU generators).
+        seeds, counters: [B] int64; the noise of a row depends on these alone.
+        filtered: some row uses top-k or top-p (the caller knows; False skips the sort).
 
     Returns:
         ids [B] and logp [B, V] = log_softmax(logits / T) (log_softmax(logits) for greedy rows),
-        unfiltered: the distribution a trainer recomputes.
+        unfiltered: the distribution a trainer recomputes. float64 logits stay float64;
+        lower precisions are computed in float32.
     """
     greedy = temperature <= 0  # [B]
     temp = torch.where(greedy, torch.ones_like(temperature), temperature)  # [B]
     scaled = logits.to(torch.promote_types(logits.dtype, torch.float32))  # bf16 -> fp32
     scaled = scaled / temp.to(scaled.dtype)[:, None]  # [B, V]
     logp = scaled.log_softmax(dim=-1)  # [B, V]
-    filtered = filter_logits(scaled, top_k, top_p)  # [B, V]
-    noise = torch.stack([torch.rand(logits.shape[-1], generator=g) for g in generators])  # [B, V]
-    exp_noise = (-noise.clamp_min(1e-20).log()).clamp_min(1e-20)  # [B, V] Exp(1) draws
-    gumbel = -exp_noise.log()  # [B, V] Gumbel(0, 1)
-    drawn = (filtered + gumbel.to(filtered.device)).argmax(dim=-1)  # [B]
-    ids = torch.where(greedy.to(drawn.device), scaled.argmax(dim=-1), drawn)  # [B]
-    return ids, logp
+    kept = filter_logits(scaled, top_k, top_p) if filtered else scaled  # [B, V]
+    probs = kept.softmax(dim=-1)  # [B, V]
+    cdf = probs.to(torch.float64).cumsum(dim=-1)  # [B, V]
+    target = uniform(seeds, counters) * cdf[:, -1]  # [B]
+    drawn = torch.searchsorted(cdf, target[:, None], right=True)[:, 0]  # [B]
+    drawn = drawn.clamp(max=logits.shape[-1] - 1)
+    return torch.where(greedy, scaled.argmax(dim=-1), drawn), logp

@@ -8,7 +8,8 @@ from typing import Literal
 from parallel_r1.errors import EngineError
 from parallel_r1.structure import Layout
 
-Mode = Literal["causal", "structured"]
+Mode = Literal["causal", "structured", "threads"]
+MODES = ("causal", "structured", "threads")
 Join = Literal["inject", "model"]
 
 
@@ -16,8 +17,11 @@ Join = Literal["inject", "model"]
 class ParallelParams:
     """How blocks are run.
 
-    causal: the tags are ordinary tokens ("Seen"). structured: at `<Parallel>` the thread forks
-    into paths that cannot see each other and are decoded side by side ("Unseen").
+    `mode` is the layout (structure.py): causal: the tags are ordinary tokens ("Seen").
+    structured: at `<Parallel>` the sample forks into paths that cannot see each other, decoded
+    side by side and joined with overlapping positions ("Unseen"; the built-in engine only).
+    threads: each path is its own request continuing the prefix, and the text after the block
+    is read over the plain concatenation of the paths (any backend; fixed paths, join "inject").
     """
 
     mode: Mode = "structured"
@@ -33,8 +37,8 @@ class ParallelParams:
     join: Join = "inject"
 
     def __post_init__(self) -> None:
-        if self.mode not in ("causal", "structured"):
-            raise EngineError(f"parallel.mode must be 'causal' or 'structured', not {self.mode!r}")
+        if self.mode not in MODES:
+            raise EngineError(f"parallel.mode must be one of {', '.join(MODES)}, not {self.mode!r}")
         if self.join not in ("inject", "model"):
             raise EngineError(f"parallel.join must be 'inject' or 'model', not {self.join!r}")
         if self.max_paths < 2:
@@ -47,6 +51,10 @@ class ParallelParams:
                               f"got {self.max_path_tokens}")
         if self.max_blocks < 0:
             raise EngineError(f"parallel.max_blocks must be >= 0, got {self.max_blocks}")
+        if self.mode == "threads" and (self.num_paths is None or self.join != "inject"):
+            raise EngineError("parallel.mode 'threads' runs a fixed number of paths joined by "
+                              "the engine: set num_paths and join='inject' (letting the model "
+                              "decide needs the structured mode)")
 
 
 @dataclass(frozen=True)
@@ -102,13 +110,15 @@ class Rollout:
     seed: int
     prompt_ids: list[int]
     completion_ids: list[int]  # in sequence order: paths in creation order, joined as ids
-    logprobs: list[float]  # log-prob of every completion token (injected ones too)
+    logprobs: list[float]  # of every completion token; NaN for an injected one the backend
+    # could not score (only on backends without the "score" capability; never trained on)
     loss_mask: list[int]  # 1 = sampled by the model, 0 = injected by the engine
-    finish_reason: str  # "stop" | "length" | "max_blocks" | "abort"
+    finish_reason: str  # "stop" | "length" | "max_blocks" | "error"
     layout: Layout  # structure of prompt + completion (start = len(prompt_ids))
     text: str  # completion decoded with the tags
     num_blocks: int
     critical_path_length: int  # tokens on the longest path through the completion
+    error: str | None = None  # why the backend failed it (finish_reason "error")
 
     @property
     def num_tokens(self) -> int:

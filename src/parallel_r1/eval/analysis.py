@@ -2,7 +2,8 @@
 
 Reads a run dir (layout in `RUN_LAYOUT`, the one place to adapt to the trainer's file names):
 per-step metrics JSONL and rollout dumps (prompt, tagged response, reward, step). Figures the
-trainer did not log are recomputed from the dumps. Pure Python + numpy (matplotlib in `report`).
+trainer did not log are recomputed from the dumps; the trainer's phase times (`time/<phase>_s`)
+are kept as they are, for the stacked time plot. Pure Python + numpy (matplotlib in `report`).
 
 Block role (`classify_block`), precisely: take the *concluding number* of each path (the last
 number written in it, commas dropped, `18.50` -> `18.5`) and the set of numbers written in the
@@ -198,6 +199,8 @@ def read_metrics(run_dir: Path) -> dict[int, dict[str, float]]:
         if step is None:
             continue
         vals = {k: _pick(row, names) for k, names in METRIC_ALIASES.items() if k != "step"}
+        if "train_runtime" not in row:  # the final summary record repeats the last step
+            vals |= {k: v for k, v in row.items() if k.startswith("time/") and k.endswith("_s")}
         out.setdefault(int(step), {}).update({k: float(v) for k, v in vals.items()
                                               if isinstance(v, (int, float))})
     return out

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import zlib
 from collections import deque
 from collections.abc import Callable
@@ -22,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from parallel_r1.errors import ConfigError
+from parallel_r1.errors import ConfigError, EngineError
 from parallel_r1.eval.benchmarks import Benchmark, load_problems, parse_names
 from parallel_r1.format.stats import response_stats
 from parallel_r1.format.validate import is_valid
-from parallel_r1.rewards.grading import grade_response
+from parallel_r1.rewards.grading import grade_response_detail
 
 SAMPLES_FILE, SUMMARY_FILE, TABLE_FILE, CONFIG_FILE = (
     "samples.jsonl", "summary.json", "table.md", "config.json")
@@ -42,7 +41,8 @@ class EvalConfig:
     samples: int | None = field(default=None, metadata={
         "help": "Samples per problem (k); None = each benchmark's default (16 AIME/AMC, 1 MATH)."})
     limit: int | None = field(default=None, metadata={"help": "First N problems per benchmark."})
-    mode: str = field(default="structured", metadata={"help": "Engine mode: causal | structured."})
+    mode: str = field(default="structured", metadata={
+        "help": "Layout: causal | structured | threads."})
     template: str = field(default="parallel", metadata={"help": "Prompt template name or file."})
     chat: bool = field(default=True, metadata={"help": "Apply the tokenizer's chat template."})
     max_tokens: int = field(default=3000, metadata={"help": "Response token cap (all paths)."})
@@ -68,8 +68,9 @@ class EvalConfig:
                      "num_paths", "max_path_tokens", "max_blocks", "seed", "sc_template")
 
     def __post_init__(self) -> None:
-        if self.mode not in ("causal", "structured"):
-            raise ConfigError(f"mode must be causal or structured, not {self.mode!r}", field="mode")
+        if self.mode not in ("causal", "structured", "threads"):
+            raise ConfigError(f"mode must be causal, structured or threads, not {self.mode!r}",
+                              field="mode")
         if self.samples is not None and not 1 <= self.samples <= MAX_SAMPLES:
             raise ConfigError(f"samples must be in 1..{MAX_SAMPLES}", field="samples")
         if self.limit is not None and self.limit < 1:
@@ -132,9 +133,10 @@ def build_row(job: Job, sample: int, rollout: Any, prompt_text: str,
     text, gold = rollout.text, job.record.answer
     stats = response_stats(text)
     grades = {}
-    for grader in graders:
-        pred, correct = grade_response(text, gold, grader)
-        grades[grader] = {"pred": pred, "correct": bool(correct)}
+    for grader in graders:  # one answer contract (rewards.contract); a timed-out grade is wrong
+        verdict = grade_response_detail(text, gold, grader)
+        grades[grader] = {"pred": verdict.pred, "correct": verdict.correct,
+                          "timed_out": verdict.timed_out}
     head = grades[graders[0]]
     return {
         "run": job.run, "benchmark": job.bench.name, "problem_id": job.record.id,
@@ -156,6 +158,10 @@ def run_jobs(engine: Any, jobs: list[Job], params: Any, on_rollout: Callable,
     """Sample every job with continuous batching: at most `max_in_flight` problems at once.
 
     Calls `on_rollout(job, sample_index, rollout)` as each sample finishes.
+
+    Raises:
+        EngineError: the backend failed a sample (the rows already written stay; a rerun
+            resumes).
     """
     from parallel_r1.engine.types import Request
 
@@ -171,6 +177,9 @@ def run_jobs(engine: Any, jobs: list[Job], params: Any, on_rollout: Callable,
         for out in engine.step():
             if out.rollout is None:
                 continue
+            if out.rollout.finish_reason == "error":
+                raise EngineError(f"sample {out.index} of {out.request_id} failed: "
+                                  f"{out.rollout.error}; rerun to resume")
             job = active[out.request_id]
             on_rollout(job, job.samples[out.index], out.rollout)
             left[job.key] -= 1
@@ -259,8 +268,12 @@ def _check_resume(out: Path, cfg: EvalConfig, model_name: str) -> None:
 
 
 def evaluate(model: Any, tokenizer: Any, cfg: EvalConfig, out: str | Path, *,
-             model_name: str = "model", progress: bool = True) -> dict[str, Any]:
+             model_name: str = "model", progress: bool = True, engine: Any = None
+             ) -> dict[str, Any]:
     """Sample, grade and summarise every benchmark of `cfg`; write the files listed above.
+
+    `engine` samples (any `parallel_r1.engine` Engine, e.g. over an OpenAI-compatible server);
+    by default the built-in engine over `model`.
 
     Returns:
         The summary dict (also in `out/summary.json`); its "table" key holds the markdown table.
@@ -272,11 +285,11 @@ def evaluate(model: Any, tokenizer: Any, cfg: EvalConfig, out: str | Path, *,
     from parallel_r1.files import command_line, one_writer
 
     with one_writer(out, command_line()):
-        return _evaluate(model, tokenizer, cfg, Path(out), model_name, progress)
+        return _evaluate(model, tokenizer, cfg, Path(out), model_name, progress, engine)
 
 
 def _evaluate(model: Any, tokenizer: Any, cfg: EvalConfig, out: Path, model_name: str,
-              progress: bool) -> dict[str, Any]:
+              progress: bool, engine: Any) -> dict[str, Any]:
     from tqdm.auto import tqdm
 
     from parallel_r1.engine.torch_engine import TorchEngine
@@ -296,7 +309,7 @@ def _evaluate(model: Any, tokenizer: Any, cfg: EvalConfig, out: Path, model_name
         "model": model_name, **cfg.sampling()}, "config": dataclasses.asdict(cfg),
         "data": load_metrics})
     rows = read_samples(out / SAMPLES_FILE)
-    engine = TorchEngine(model, tokenizer)
+    engine = engine if engine is not None else TorchEngine(model, tokenizer)
     bar = tqdm(total=0, desc="eval", unit="sample", disable=not progress)
     writer = SampleWriter(out / SAMPLES_FILE, rows, cfg.graders, bar)
     prompt_ids = _prompter(tokenizer, cfg)
@@ -352,30 +365,3 @@ def _prompter(tokenizer: Any, cfg: EvalConfig) -> Callable[[str, Any], tuple[lis
         return ids, tokenizer.decode(ids, skip_special_tokens=False)
 
     return prompt_ids
-
-
-def load_model(name_or_path: str, *, device: str = "auto") -> tuple[Any, Any, str]:
-    """(model, tokenizer, display name) for a model dir or hub id, or "tiny" (random, offline).
-
-    `device` "auto" picks CUDA when available.
-    """
-    import torch
-
-    if name_or_path == "tiny":
-        from parallel_r1.models import build_tiny
-
-        model, tokenizer = build_tiny(0)
-        name = "tiny"
-    else:
-        from parallel_r1.models import load
-
-        model, tokenizer = load(name_or_path)
-        name = Path(name_or_path).name or str(name_or_path)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return model.to(device).eval(), tokenizer, name
-
-
-def default_out(model_name: str) -> Path:
-    """Where `parallel-r1 eval` writes when --out is not given: eval-out/<model name>."""
-    return Path(os.environ.get("PARALLEL_R1_EVAL_DIR", "eval-out")) / model_name

@@ -1,8 +1,9 @@
 """Graded rows: read a JSONL file of responses, grade each against its gold answer, write it back.
 
-Every row keeps all its fields and gains `pred` (the extracted answer, null when none) and
-`correct` (bool). The output is written to a temporary file beside it and moved into place with
-`os.replace`, so a crash never leaves a half-written file.
+Every row keeps all its fields and gains `pred` (the answer as read, null when none), `correct`
+(bool) and `timed_out` (the grade ran out of time and counts as wrong); see `rewards.contract`.
+The output is written to a temporary file beside it and moved into place with `os.replace`, so a
+crash never leaves a half-written file.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from parallel_r1.rewards.grading import DEFAULT_GRADER, GRADERS, grade_response
+from parallel_r1.rewards.grading import DEFAULT_GRADER, GRADERS, grade_response_detail
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class GradeReport:
     num_rows: int
     num_correct: int
     num_no_answer: int
+    num_timed_out: int = 0
 
     @property
     def accuracy(self) -> float:
@@ -58,16 +60,17 @@ def grade_file(path: Path, output: Path | None = None, *, grader: str = DEFAULT_
     Raises:
         DataError: a bad row (see `read_rows`). UnknownNameError: an unknown grader.
     """
-    if grader != "paper":
-        GRADERS.get(grader)  # fail before reading anything
-    graded, num_correct, num_none = [], 0, 0
+    GRADERS.get(grader)  # fail before reading anything
+    graded, num_correct, num_none, num_timed_out = [], 0, 0, 0
     for _, row in read_rows(path, response_field, answer_field):
-        pred, correct = grade_response(row[response_field], str(row[answer_field]), grader)
-        graded.append({**row, "pred": pred, "correct": correct})
-        num_correct += correct
-        num_none += pred is None
+        verdict = grade_response_detail(row[response_field], str(row[answer_field]), grader)
+        graded.append({**row, "pred": verdict.pred, "correct": verdict.correct,
+                       "timed_out": verdict.timed_out})
+        num_correct += verdict.correct
+        num_none += verdict.pred is None
+        num_timed_out += verdict.timed_out
     if output is not None:
         from parallel_r1.files import write_jsonl_atomic
 
         write_jsonl_atomic(output, graded)
-    return GradeReport(len(graded), num_correct, num_none)
+    return GradeReport(len(graded), num_correct, num_none, num_timed_out)

@@ -7,13 +7,14 @@ bootstrap "best@k/mean" (verl's Pass@16, biased low) is here only to compare wit
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
 
 import numpy as np
 
 from parallel_r1.format.parse import parse
+from parallel_r1.format.stats import is_valid_block
 from parallel_r1.format.tags import PARALLEL_OPEN
+from parallel_r1.rewards.grading import DEFAULT_GRADER
 
 Grades = Sequence[Sequence[float]]  # [problems][samples], each 0/1 (bools accepted)
 
@@ -89,48 +90,79 @@ def bootstrap_best_at_k_mean(correct: Grades, k: int, *, num_resamples: int = 10
 
 
 def majority_vote(preds: Sequence[Hashable | None],
-                  key: Callable[[Hashable], Hashable] | None = None) -> int | None:
+                  key: Callable[[Hashable], Hashable] | None = None, *,
+                  grader: str | None = DEFAULT_GRADER) -> int | None:
     """Index of the sample whose answer wins the vote, or None when no sample has an answer.
 
-    Samples without an answer (None) do not vote. Answers are grouped by `key(pred)` (default:
-    the stripped string). A tie goes to the answer that appeared first, as in verl's
-    `calc_maj_val`; the returned index is that answer's first sample.
+    Samples without an answer (None) do not vote. Answers are grouped by `key(pred)` when a key
+    is given; otherwise answers that `grader` finds equivalent form one group (`0.5`,
+    `\\frac{1}{2}` and `1/2` are one answer; `rewards.grading.equivalent`, the gold's side taken
+    by the group's first answer), or, with grader=None, equal stripped strings. A tie goes to the
+    answer that appeared first, as in verl's `calc_maj_val`; the returned index is that answer's
+    first sample.
+
+    Cost: one comparison per (sample, group) pair at most, cached; identical strings are free.
     """
-    key = key or (lambda p: str(p).strip())
-    keys = [None if p is None else key(p) for p in preds]
-    counts = Counter(k for k in keys if k is not None)
+    if key is not None or grader is None:
+        key = key or (lambda p: str(p).strip())
+        keys = [None if p is None else key(p) for p in preds]
+        return _vote(keys, lambda a, b: a == b)
+    from parallel_r1.rewards.grading import equivalent
+
+    answers = [None if p is None else str(p).strip() for p in preds]
+    return _vote(answers, lambda a, b: equivalent(a, b, grader))
+
+
+def _vote(answers: Sequence[Hashable | None], same: Callable[[Hashable, Hashable], bool]
+          ) -> int | None:
+    """Group answers with `same(answer, first answer of a group)`; the biggest group's first
+    index wins, ties to the group seen first."""
+    firsts: list[int] = []  # first sample index of each group
+    counts: list[int] = []
+    group_of: dict[Hashable, int] = {}  # identical answers skip the comparisons
+    for i, answer in enumerate(answers):
+        if answer is None:
+            continue
+        group = group_of.get(answer)
+        if group is None:
+            group = next((g for g, first in enumerate(firsts) if same(answer, answers[first])),
+                         None)
+            if group is None:
+                firsts.append(i)
+                counts.append(0)
+                group = len(firsts) - 1
+            group_of[answer] = group
+        counts[group] += 1
     if not counts:
         return None
-    best = max(counts.values())
-    for i, k in enumerate(keys):  # first in order among the most voted
-        if k is not None and counts[k] == best:
-            return i
-    return None  # unreachable
+    best = max(counts)
+    return firsts[counts.index(best)]  # groups are in order of first appearance
 
 
 def maj_at_k(preds: Sequence[Sequence[Hashable | None]], correct: Grades,
-             key: Callable[[Hashable], Hashable] | None = None) -> float:
+             key: Callable[[Hashable], Hashable] | None = None, *,
+             grader: str | None = DEFAULT_GRADER) -> float:
     """maj@k: the share of problems whose majority answer is correct (no answer -> wrong).
 
     Args:
         preds: [problems][samples] extracted answers (None = no answer).
         correct: [problems][samples] grades, aligned with `preds`.
-        key: how answers are grouped (see `majority_vote`).
+        key, grader: how answers are grouped (see `majority_vote`); by default, answers the
+            default grader finds equivalent.
     """
     rows = _check(correct)
     if len(preds) != len(rows):
         raise ValueError(f"{len(preds)} problems of answers but {len(rows)} of grades")
     wins = []
     for answers, grades in zip(preds, rows):
-        winner = majority_vote(answers, key)
+        winner = majority_vote(answers, key, grader=grader)
         wins.append(0.0 if winner is None else float(grades[winner]))
     return float(np.mean(wins))
 
 
 def has_valid_block(text: str) -> bool:
-    """True when `text` holds a closed block with >= 2 closed paths followed by a summary."""
-    return any(b.closed and b.num_closed_paths >= 2 and b.summary is not None
-               for b in parse(text).blocks)
+    """True when `text` holds a well-formed block with content (`format.stats.is_valid_block`)."""
+    return any(is_valid_block(b) for b in parse(text).blocks)
 
 
 def parallel_ratio(responses: Sequence[str], *, require_valid: bool = True) -> float:

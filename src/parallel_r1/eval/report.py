@@ -3,7 +3,7 @@
 Every figure of an eval summary is `{"value", "low", "high"}`: the statistic and its 95% percentile
 bootstrap interval over problems (AIME has 30 problems: a gap inside the interval is not a result).
 Accuracy-like figures are fractions in JSON and percentages in tables. Pure Python + numpy, and
-matplotlib (Agg) only inside `plot_lines`.
+matplotlib (Agg) only inside `plot_lines` and `plot_phases`.
 """
 
 from __future__ import annotations
@@ -72,8 +72,8 @@ def grader_figures(problems: list[list[dict]], grader: str, k: int) -> dict[str,
     preds = [[r["grades"][grader]["pred"] for r in g] for g in problems]
     kk = min(k, min(len(g) for g in grades))
     wins = []
-    for answers, marks in zip(preds, grades):
-        winner = M.majority_vote(answers)
+    for answers, marks in zip(preds, grades):  # votes group answers this grader finds equal
+        winner = M.majority_vote(answers, grader=grader)
         wins.append(0.0 if winner is None else marks[winner])
     return {
         "k": kk,
@@ -82,6 +82,8 @@ def grader_figures(problems: list[list[dict]], grader: str, k: int) -> dict[str,
         "pass_bootstrap": ci([M.bootstrap_best_at_k(g, kk)[0] for g in grades]),
         "maj": ci(wins),
         "no_answer": float(np.mean([p is None for ps in preds for p in ps])),
+        "timed_out": int(sum(bool(r["grades"][grader].get("timed_out")) for g in problems
+                             for r in g)),
     }
 
 
@@ -125,7 +127,8 @@ def sc_figures(model_problems: list[list[dict]], sc_rows: list[dict], benchmark:
         chosen = cand[:take]
         used.append(take), tokens.append(spent), budgets.append(budget)
         for g in graders:
-            winner = M.majority_vote([r["grades"][g]["pred"] for r in chosen]) if chosen else None
+            answers = [r["grades"][g]["pred"] for r in chosen]
+            winner = M.majority_vote(answers, grader=g) if chosen else None
             wins[g].append(0.0 if winner is None else float(chosen[winner]["grades"][g]["correct"]))
     return {"maj": {g: ci(w) for g, w in wins.items()}, "samples_used": float(np.mean(used)),
             "tokens": float(np.mean(tokens)), "budget": float(np.mean(budgets)),
@@ -229,9 +232,10 @@ def eval_table(summary: dict, name: str) -> str:
             f = b["grades"][g]
             rows.append([b["title"], g, b["num_problems"], f["k"], pct(f["mean"]),
                          pct(f["pass_unbiased"]), pct(f["pass_bootstrap"]), pct(f["maj"]),
-                         f"{100 * f['no_answer']:.1f}"])
+                         f"{100 * f['no_answer']:.1f}", f.get("timed_out", 0)])
     parts.append(md_table(["Benchmark", "Grader", "Problems", "k", "Mean@k", "Pass@k (unbiased)",
-                           "Pass@k (bootstrap, paper's)", "Maj@k", "No answer %"], rows))
+                           "Pass@k (bootstrap, paper's)", "Maj@k (equivalent answers)",
+                           "No answer %", "Grades timed out"], rows))
     parts += ["", "Structure and grading"]
     rows = [[b["title"], pct(b["parallel_ratio"]), f"{100 * b['parallel_ratio_any_tag']:.1f}",
              num(b["critical_path"]), num(b["tokens"]),
@@ -272,6 +276,39 @@ def plot_lines(path: str | Path, title: str, xlabel: str, series: dict[str, tupl
     ax.grid(alpha=0.3)
     if len(series) > 1:
         ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def plot_phases(path: str | Path, per_step: dict[int, dict]) -> Path | None:
+    """Stacked bars of seconds per step by phase (the `time/<phase>_s` metrics), or None."""
+    names = list(dict.fromkeys(k for figs in per_step.values() for k in figs
+                               if k.startswith("time/") and k != "time/step_s"))
+    names = [k for k in names if any(f.get(k) for f in per_step.values())]
+    steps = [s for s, f in per_step.items() if any(k in f for k in names)]
+    if not names or not steps:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(7, 3.8), dpi=100)
+    bottom = np.zeros(len(steps))
+    for key in names:
+        ys = np.array([float(per_step[s].get(key) or 0.0) for s in steps])
+        ax.bar(steps, ys, bottom=bottom, width=0.8, label=key[5:-2], linewidth=0)
+        bottom += ys
+    ax.set(title="Where a step's time goes", xlabel="step", ylabel="seconds per step")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -328,6 +365,8 @@ def run_report(per_step: dict[int, dict], out: str | Path, *, title: str = "run"
         series = {k: v for k, v in series.items() if v[0]}
         if series:
             plots.append(plot_lines(out / file, name, "step", series, ylabel))
+    phases = plot_phases(out / "phase_time.png", per_step)
+    plots += [phases] if phases else []
     cols = [("reward", "reward"), ("acc", "accuracy"), ("parallel", "parallel_ratio"),
             ("length", "response_length"), ("blocks", "blocks_per_response"),
             ("position", "block_position"), ("explore", "share_exploration"),

@@ -1,7 +1,11 @@
 """Teacher text -> canonical layout (SPEC §1.2, §5.2), with a record of every edit made.
 
 Three clean-ups, each an `Edit` on the original text:
-- tag spelling: `<parallel>`, `< Path >`, `</ SUMMARY>` ... become the exact tags;
+- tag spelling: `<parallel>`, `< Path >`, `</ SUMMARY>` ... become the exact tags, but only where
+  a tag structure is meant (`_meant_as_tags`): a variant inside a closed path or summary is text
+  (paths hold no tags), and elsewhere a variant must pair up with a closing or opening tag; a
+  variant with spaces inside the brackets (`a < path > b` reads as a comparison) pairs only with
+  another variant, never with an exact tag;
 - tag whitespace: whitespace-only gaps inside a block (between `<Parallel>`/`<Path>`,
   `</Path>`/`<Path>` and `</Path>`/`</Parallel>`) are removed; the join before `<Summary>` is kept;
 - the final answer: `$1,600.00` -> `1600` (dollar sign, thousands commas, an all-zero fraction and
@@ -10,19 +14,23 @@ Three clean-ups, each an `Edit` on the original text:
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from parallel_r1.format.parse import parse
+from parallel_r1.format.parse import find_tags, parse
 from parallel_r1.format.tags import ANSWER_PREFIX, TAGS
 from parallel_r1.format.trace import Text
 
-_SPELLING_RE = re.compile(r"<\s*(/?)\s*(parallel|path|summary)\s*>", re.IGNORECASE)
+# `(?:(/)\s*)?` instead of `(/?)\s*`: two adjacent `\s*` backtrack quadratically on a long run
+# of spaces after a "<".
+_SPELLING_RE = re.compile(r"<\s*(?:(/)\s*)?(parallel|path|summary)\s*>", re.IGNORECASE)
 _CANONICAL = {tag.lower(): tag for tag in TAGS}
+# Greedy value, stripped in code: a lazy value before `[ \t]*$` is quadratic on long lines.
 _ANSWER_LINE_RE = re.compile(
-    r"^[ \t]*" + re.escape(ANSWER_PREFIX) + r"[ \t]*(?P<value>[^\n]*?)[ \t]*$", re.MULTILINE)
+    r"^[ \t]*" + re.escape(ANSWER_PREFIX) + r"(?P<value>[^\n]*)$", re.MULTILINE)
 _NUMBER_RE = re.compile(r"-?\d+(\.\d+)?")
 _THOUSANDS_RE = re.compile(r"-?\d{1,3}(,\d{3})+(\.\d+)?")
 
@@ -73,12 +81,65 @@ def normalize(text: str) -> tuple[str, list[Edit]]:
 
 
 def _apply_spelling(text: str) -> tuple[str, list[Edit]]:
-    edits = []
+    variants = []
     for m in _SPELLING_RE.finditer(text):
-        tag = _CANONICAL[f"<{m.group(1)}{m.group(2).lower()}>"]
+        tag = _CANONICAL[f"<{m.group(1) or ''}{m.group(2).lower()}>"]
         if m.group() != tag:
-            edits.append(Edit("tag_spelling", m.start(), m.group(), tag))
+            variants.append(Edit("tag_spelling", m.start(), m.group(), tag))
+    edits = _meant_as_tags(text, variants) if variants else []
     return _apply(text, edits), edits
+
+
+def _meant_as_tags(text: str, variants: list[Edit]) -> list[Edit]:
+    """The variants that take part in a tag structure (see the module doc), in text order.
+
+    Exact tags and variants outside the content of closed paths and summaries are read in
+    order with one stack: an opening tag is pushed; a closing one pairs with the top of the
+    stack if it is the same tag (an exact or unspaced closing tag first drops spaced variants
+    left open above it). A variant is kept when it pairs. Linear in the number of tags.
+    """
+    content = _content_regions(text)
+    starts = [a for a, _ in content]
+
+    def in_content(offset: int) -> bool:
+        i = bisect.bisect_right(starts, offset) - 1
+        return i >= 0 and offset < content[i][1]
+
+    tokens = [(at, tag, None) for at, tag in find_tags(text) if not in_content(at)]
+    tokens += [(e.offset, e.new, e) for e in variants if not in_content(e.offset)]
+    tokens.sort(key=lambda t: t[0])
+    stack: list[tuple[str, Edit | None]] = []  # (tag name, variant edit or None if exact)
+    kept: list[Edit] = []
+    for _, tag, edit in tokens:
+        name, spaced = tag.strip("</>"), _spaced(edit)
+        if not tag.startswith("</"):
+            stack.append((name, edit))
+            continue
+        if not spaced:  # exact or unspaced: spaced variants left open cannot pair with it
+            while stack and _spaced(stack[-1][1]):
+                stack.pop()
+        if stack and stack[-1][0] == name and (not spaced or stack[-1][1] is not None):
+            _, opener = stack.pop()
+            kept += [e for e in (opener, edit) if e is not None]
+    return sorted(kept, key=lambda e: e.offset)
+
+
+def _spaced(edit: Edit | None) -> bool:
+    """A variant with whitespace inside its brackets (`< path >`): it may be a comparison."""
+    return edit is not None and any(c.isspace() for c in edit.old)
+
+
+def _content_regions(text: str) -> list[tuple[int, int]]:
+    """[start, end) of the inner text of every closed path and closed summary, in order."""
+    regions = []
+    for block in parse(text).blocks:
+        for path in block.paths:
+            if path.closed:
+                regions.append((path.text_start, path.text_start + len(path.text)))
+        if block.summary is not None and block.summary.closed:
+            start = block.summary.text_start
+            regions.append((start, start + len(block.summary.text)))
+    return regions
 
 
 def _tag_whitespace_edits(text: str) -> list[Edit]:
@@ -98,10 +159,13 @@ def _answer_edits(text: str) -> list[Edit]:
     if not matches:
         return []
     m = matches[-1]
-    value, rules = normalize_answer(m.group("value"))
+    raw = m.group("value")
+    old = raw.strip(" \t")
+    value, rules = normalize_answer(old)
     if not rules:
         return []
-    return [Edit("answer:" + "+".join(rules), m.start("value"), m.group("value"), value)]
+    offset = m.start("value") + len(raw) - len(raw.lstrip(" \t"))
+    return [Edit("answer:" + "+".join(rules), offset, old, value)]
 
 
 def _apply(text: str, edits: list[Edit]) -> str:
@@ -161,7 +225,7 @@ def compare_normalized(
 
 def classify_difference(got: str, want: str) -> str:
     """Name the kind of difference between two texts that are not equal (see compare_normalized)."""
-    join = re.compile(r"\s*<Summary>")
+    join = re.compile(r"(?<!\s)\s*<Summary>")  # from a run's start only: linear
     if join.sub("<Summary>", got) == join.sub("<Summary>", want):
         return "join_whitespace"
     if re.sub(r"\s+", "", got) == re.sub(r"\s+", "", want):

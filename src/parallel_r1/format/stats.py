@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from parallel_r1.format.answer import find_answer
 from parallel_r1.format.parse import parse
 from parallel_r1.format.trace import Block, Trace
 from parallel_r1.format.validate import Issue, validate
@@ -33,12 +34,16 @@ class ResponseStats:
 
 
 def is_valid_block(block: Block) -> bool:
-    """A well-formed block: closed, >= 2 closed paths, and a summary right after it.
+    """A well-formed block: closed, >= 2 closed paths, every path holding text, and a summary
+    holding text right after it.
 
     This is the paper's "valid parallel block" (SPEC §1.3) except that only whitespace may sit
-    between `</Parallel>` and `<Summary>` (the paper accepts any text there).
+    between `</Parallel>` and `<Summary>` (the paper accepts any text there) and that empty paths
+    and summaries (whitespace only) do not count: a block with nothing in it is not parallel
+    thinking, and is what the parallel ratio and the strict parallel bonus must not pay for.
     """
-    return block.closed and block.num_closed_paths >= 2 and block.summary is not None
+    return (block.closed and block.summary is not None and bool(block.summary.text.strip())
+            and block.num_closed_paths >= 2 and all(p.text.strip() for p in block.paths))
 
 
 def response_stats(text_or_trace: str | Trace,
@@ -85,6 +90,7 @@ class FormatSummary:
     issue_examples: dict = field(default_factory=dict)
     total_chars: int = 0
     block_positions: list = field(default_factory=list)
+    num_no_answer: int = 0  # rows where the mode's reading finds no answer (rewards.contract)
 
     @property
     def valid_share(self) -> float:
@@ -119,6 +125,8 @@ class FormatSummary:
             "num_with_valid_block": self.num_with_valid_block,
             "mean_chars": self.total_chars / self.num_rows if self.num_rows else None,
             "mean_block_position": position,
+            "num_no_answer": self.num_no_answer,
+            "answer_reading": "strict" if self.mode == "strict" else "paper",
             "blocks_per_trace": {str(k): v for k, v in sorted(self.blocks_per_trace.items())},
             "paths_per_block": {str(k): v for k, v in sorted(self.paths_per_block.items())},
             "issues": [
@@ -137,15 +145,19 @@ def summarize(texts: Iterable[str], mode: str = "strict") -> FormatSummary:
         mode: the `validate` mode.
 
     Returns:
-        A `FormatSummary`.
+        A `FormatSummary`; `num_no_answer` counts rows without an answer as the graders read
+        them (strict: the answer contract, so it equals the `missing_answer` count; paper: the
+        paper's reading).
 
     Raises:
         ConfigError: unknown `mode`.
     """
     validate("", mode)  # fail on a bad mode before any work
     summary = FormatSummary(mode=mode)
+    reading = "strict" if mode == "strict" else "paper"
     for text in texts:
         trace = parse(text)
         summary.add(validate(text, mode), response_stats(trace))
+        summary.num_no_answer += find_answer(text, reading) is None
     return summary
 

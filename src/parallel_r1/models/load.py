@@ -242,14 +242,16 @@ def read_provenance(directory: str | os.PathLike) -> dict[str, Any] | None:
 
 def save(model: Any, tokenizer: Any, directory: str | os.PathLike, *,
          meta: dict[str, Any] | None = None) -> Path:
-    """Write a standard transformers directory (safetensors) plus `parallel_r1.json`, atomically.
+    """Write a standard transformers directory (safetensors) plus `parallel_r1.json` and a model
+    card (`README.md`, see `parallel_r1.models.card`), atomically.
 
     Everything is written into a temporary sibling directory which is then renamed into place,
     so a crash never leaves a half-written model at `directory`. An existing directory is
     replaced only when it is empty or was written by `save` (it has `parallel_r1.json`).
 
     Args:
-        meta: provenance to record (source, versions, ...); the tags' ids are added.
+        meta: provenance to record (base_model, recipe, stage, kind, data, mode, training, ...);
+            the tags' ids and the library versions are added.
 
     Returns:
         The directory path.
@@ -257,9 +259,11 @@ def save(model: Any, tokenizer: Any, directory: str | os.PathLike, *,
     Raises:
         ConfigError: `directory` is a file, or a non-empty directory this function did not write.
     """
+    import torch
     import transformers
 
     from parallel_r1.format.tags import TagIds
+    from parallel_r1.models.card import CARD_FILE, render_card
 
     target = Path(directory).expanduser().resolve()
     if target.is_file() or (target.is_dir() and any(target.iterdir())
@@ -275,8 +279,11 @@ def save(model: Any, tokenizer: Any, directory: str | os.PathLike, *,
         tokenizer.save_pretrained(tmp)
         record = dict(meta or {})
         record.setdefault("transformers", transformers.__version__)
+        record.setdefault("torch", torch.__version__)
         record["tag_ids"] = dict(zip(TAGS, TagIds.from_tokenizer(tokenizer).as_tuple()))
-        (tmp / PROVENANCE_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        (tmp / PROVENANCE_FILE).write_text(json.dumps(record, indent=2, sort_keys=True,
+                                                      default=str) + "\n")
+        (tmp / CARD_FILE).write_text(render_card(record, target.name))
         old = None
         if target.exists():
             old = target.with_name(f".{target.name}.old-{os.getpid()}")

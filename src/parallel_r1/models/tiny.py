@@ -151,4 +151,39 @@ def save_tiny(directory: str | Path, seed: int = 0, **sizes: int) -> Path:
     from parallel_r1.models.load import save
 
     model, tokenizer = build_tiny(seed, **sizes)
-    return save(model, tokenizer, directory, meta={"source": "tiny", "seed": seed, **sizes})
+    return save(model, tokenizer, directory, meta={"source": "tiny", "kind": "tiny", "seed": seed,
+                                                    **sizes})
+
+
+def bias_tags(model: Any, tokenizer: Any, **bias: float) -> None:
+    """Make a random model write some tags often, in its weights (for tests and benchmarks).
+
+    Residual dimension 0 is held at a constant (the embeddings set it, no layer writes to it)
+    and an untied LM head reads it into the named tags' logits, shifting each by about `bias`
+    (e.g. `parallel_open=4.0`); a new call replaces the previous shifts. Every engine that loads
+    the weights (the built-in one, a server, vLLM) sees the same model, which a forward hook
+    could not give. Works on Qwen3- and Llama-style models.
+
+    Raises:
+        EngineError: a name is not one of the six tags' TagIds fields.
+    """
+    import torch
+
+    from parallel_r1.format.tags import TagIds
+
+    tags = TagIds.from_tokenizer(tokenizer)
+    emb, head = model.get_input_embeddings().weight, model.lm_head.weight
+    with torch.no_grad():
+        if head is emb or head.data_ptr() == emb.data_ptr():  # untie: a head of its own
+            model.lm_head.weight = torch.nn.Parameter(emb.detach().clone())
+            model.config.tie_word_embeddings = False
+            head = model.lm_head.weight
+        emb[:, 0] = 4.0
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight[0] = 0
+            layer.mlp.down_proj.weight[0] = 0
+        head[:, 0] = 0
+        probe = torch.arange(100, 164, device=emb.device)[None] % emb.shape[0]
+        level = model.model(input_ids=probe).last_hidden_state[0, :, 0].float().mean()
+        for name, value in bias.items():
+            head[getattr(tags, name), 0] = value / level

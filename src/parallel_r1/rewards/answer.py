@@ -1,35 +1,60 @@
-"""Find the final answer in a response: the last `Final Answer:` line, or the last `\\boxed{...}`.
+"""Find the final answer in a response (the reading step of the answer contract).
 
-The paper's graders read only the last 300 characters (`window=300`) and, in its GSM8K parallel
-rewards, the FIRST numeric `Final Answer:` match; both quirks are available here by argument so
-that the paper-faithful rewards can reproduce them, while the defaults read the whole text.
+`read_answer(text, reading)` is what every grader, reward, eval and `check-format` use; the
+readings ("strict", ours, and "paper") live in `parallel_r1.format.answer` and are stated in
+`parallel_r1.rewards.contract`. The older helpers below read the whole text without regard to the
+tags and reproduce the paper's GSM8K quirks (the FIRST numeric `Final Answer:` match); they are
+kept for the paper-faithful rewards. Every function is linear in the text.
 """
 
 from __future__ import annotations
 
 import re
 
-# `\s*` after the colon also crosses newlines, as in the paper ("Final Answer:\n18" -> "18").
-FINAL_ANSWER_RE = re.compile(r"(?i)Final Answer\s*:\s*([^\n]+)")
+from parallel_r1.format.answer import (
+    PAPER_FINAL_RE,
+    PAPER_WINDOW,
+    READINGS,
+    find_answer,
+    last_box,
+    strip_tags,
+)
+
 # The paper's GSM8K patterns: a number right after "Final Answer:" (case-sensitive).
 GSM8K_LAST_RE = re.compile(r"Final Answer: (\-?[0-9\.\,]+)")
 GSM8K_FIRST_RE = re.compile(r"Final Answer:\s*([-]?[0-9\.\,]+)")
-PAPER_WINDOW = 300
-_BOXED_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
-_TAG_RE = re.compile(r"</?(?:Parallel|Path|Summary)>")
+FINAL_ANSWER_RE = PAPER_FINAL_RE
 _SOURCES = ("auto", "final", "boxed")
 
+__all__ = ["PAPER_WINDOW", "READINGS", "extract_answer", "extract_boxed", "extract_final_answer",
+           "extract_gsm8k_number", "read_answer", "strip_tags"]
 
-def strip_tags(text: str) -> str:
-    """Remove the six tags, as decoding with `skip_special_tokens=True` does [inferred]."""
-    return _TAG_RE.sub("", text)
+
+def read_answer(text: str, reading: str = "strict") -> str | None:
+    """The final answer of a response as written, under a reading of the answer contract.
+
+    Args:
+        text: a response with its tags.
+        reading: "strict" (main text and summaries only: the last `Final Answer:` line, markdown
+            allowed, else the last `\\boxed{}`) or "paper" (the last `Final Answer:` in the last
+            300 characters of the tag-free text).
+
+    Returns:
+        The answer (a line's text or a box's content), or None when there is none.
+
+    Raises:
+        ValueError: an unknown reading.
+    """
+    return find_answer(text, reading)
 
 
 def extract_final_answer(text: str, *, window: int | None = None, first: bool = False) -> str | None:
     """Return the text after the last `Final Answer:` (case-insensitive) up to the end of its line.
 
+    Tags are ordinary characters here (see `read_answer` for the contract's reading).
+
     Args:
-        text: a response (tags may be present; they are ordinary characters here).
+        text: a response.
         window: read only the last `window` characters, as the paper does with 300; None reads all.
         first: take the first match instead of the last.
 
@@ -39,15 +64,17 @@ def extract_final_answer(text: str, *, window: int | None = None, first: bool = 
     """
     if window is not None:
         text = text[-window:] if window > 0 else ""
-    matches = FINAL_ANSWER_RE.findall(text)
-    if not matches:
-        return None
-    answer = (matches[0] if first else matches[-1]).strip()
+    if first:
+        match = FINAL_ANSWER_RE.search(text)
+        answer = match.group(1).strip() if match else ""
+    else:
+        matches = FINAL_ANSWER_RE.findall(text)
+        answer = matches[-1].strip() if matches else ""
     return answer or None
 
 
 def extract_boxed(text: str) -> str | None:
-    """Return the content of the last `\\boxed{...}` (or `\\fbox{...}`), braces balanced.
+    """Return the content of the last complete `\\boxed{...}` (or `\\fbox{...}`), braces balanced.
 
     Args:
         text: any string.
@@ -56,33 +83,11 @@ def extract_boxed(text: str) -> str | None:
         The content between the outer braces, stripped; None when there is no complete box
         (an unclosed last box is skipped in favour of the previous complete one).
     """
-    for match in reversed(list(_BOXED_RE.finditer(text))):
-        content = _balanced(text, match.end())
-        if content is not None:
-            return content.strip()
-    return None
-
-
-def _balanced(text: str, start: int) -> str | None:
-    """Content from `start` (just after an opening brace) to its matching close, or None."""
-    depth, i = 1, start
-    while i < len(text):
-        char = text[i]
-        if char == "\\":
-            i += 2  # an escaped brace (`\{`, `\}`) never opens or closes
-            continue
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start:i]
-        i += 1
-    return None
+    return last_box(text)
 
 
 def extract_answer(text: str, source: str = "auto", *, window: int | None = None) -> str | None:
-    """Return the final answer of `text` from the chosen source.
+    """Return the final answer of `text` from the chosen source, reading the whole text.
 
     Args:
         text: a response.

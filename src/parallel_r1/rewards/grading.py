@@ -1,197 +1,181 @@
-"""Decide whether an extracted answer equals the gold answer: graders picked by name.
+"""Decide whether an answer equals the gold answer: graders picked by name, one answer contract.
 
-- "math-verify" (our default): HF math-verify's parse + verify, so equal values written differently
-  agree (`18.` = `18`, `\\frac{1}{2}` = `0.5`, `1,000` = `1000`, `$4` = `4`, `36.00` = `36`).
-- "paper": the paper's Minerva-style string normaliser (SPEC 4.2), quirks included (`18.` != `18`).
-- "paper-gsm8k": the paper's GSM8K comparison: `,` and `$` removed, then plain string equality.
+- "math-verify" (our default): the answer contract of `rewards.contract` — the strict reading,
+  the reduction of the answer line, then math-verify with our number rule and post-checks.
+- "paper": the paper's math pipeline (SPEC 4.2): the paper's reading and its Minerva-style string
+  normaliser, quirks included (`18.` != `18`).
+- "paper-gsm8k": the paper's `gsm8k.py`: the last number after `Final Answer: ` in the last 300
+  characters, `,` and `$` removed, then plain string equality.
 
-Time limits: math-verify's own timeout uses `signal.alarm`, which only works on the main thread of
-the main interpreter (and cancels any outer SIGALRM timer, such as pytest-timeout's). We pass it
-there; on any other thread we pass no timeout (math-verify's own advice) and rely on a length
-limit instead: answers longer than `MAX_ANSWER_CHARS` are never parsed and grade as wrong.
+Every grade runs under a time limit (`TIMEOUT_SECONDS`, any thread, see `rewards.deadline`); a
+grade that runs out counts as wrong and is reported as `timed_out` in its `Verdict`.
 """
 
 from __future__ import annotations
 
 import functools
-import re
-import threading
+import os
 from collections.abc import Callable
+from dataclasses import dataclass
+from types import EllipsisType
 
 from parallel_r1.registry import Registry
-from parallel_r1.rewards.answer import (
-    PAPER_WINDOW,
-    extract_answer,
-    extract_final_answer,
-    strip_tags,
-)
+from parallel_r1.rewards.answer import extract_gsm8k_number, read_answer, strip_tags
+from parallel_r1.rewards.deadline import GradeTimeout, run_with_limit
+from parallel_r1.rewards.equivalence import math_equal, parse_latex
+from parallel_r1.rewards.expression import reduce_answer
+from parallel_r1.rewards.letters import choice_letter, is_choice, text_equal
+from parallel_r1.rewards.paper import normalize_paper
 
 Grader = Callable[[str, str], bool]
 GRADERS: Registry[Grader] = Registry("grader")
 DEFAULT_GRADER = "math-verify"
-MAX_ANSWER_CHARS = 512
-TIMEOUT_SECONDS = 5
+TIMEOUT_SECONDS = float(os.environ.get("PARALLEL_R1_GRADE_TIMEOUT", "5"))
+GRADER_READINGS = {"math-verify": "strict", "paper": "paper", "paper-gsm8k": "paper-gsm8k"}
 
 
-def grade(pred: str | None, gold: str, grader: str = DEFAULT_GRADER) -> bool | None:
-    """Grade one extracted answer against the gold answer.
+@dataclass(frozen=True)
+class Verdict:
+    """One graded answer: the raw answer read (None: none), whether it is right, and whether
+    the grade ran out of time (then `correct` is False)."""
+
+    pred: str | None
+    correct: bool
+    timed_out: bool = False
+
+
+def reading_of(grader: str) -> str:
+    """Where `grader` reads answers: "strict" (ours, also for user graders), "paper",
+    "paper-gsm8k"."""
+    return GRADER_READINGS.get(grader, "strict")
+
+
+def grade_detail(pred: str | None, gold: str, grader: str = DEFAULT_GRADER,
+                 *, timeout: float | None | EllipsisType = ...) -> Verdict:
+    """Grade one extracted answer against the gold answer, under a time limit.
 
     Args:
-        pred: the extracted answer (see `rewards.answer`), or None when the response gave none.
+        pred: the answer as read from a response (see `read_answer`), None when there is none.
         gold: the gold answer string.
-        grader: a name in GRADERS ("math-verify", "paper", "paper-gsm8k") or "pkg.mod:fn".
+        grader: a name in GRADERS or "pkg.mod:fn" (a `(pred, gold) -> bool`).
+        timeout: seconds for this grade (None: no limit; default `TIMEOUT_SECONDS`, read at
+            call time, settable with the PARALLEL_R1_GRADE_TIMEOUT environment variable).
 
     Returns:
-        True or False, or None when `pred` is None (no answer to grade).
+        The verdict; no answer and a timed-out grade are wrong.
 
     Raises:
         UnknownNameError: `grader` is not registered.
     """
     fn = GRADERS.get(grader)
     if pred is None:
-        return None
-    return bool(fn(pred, str(gold)))
+        return Verdict(None, False)
+    seconds = TIMEOUT_SECONDS if timeout is ... else timeout
+    try:
+        correct = run_with_limit(lambda: bool(fn(pred, str(gold))), seconds)
+    except GradeTimeout:
+        _recover_after_timeout()
+        return Verdict(pred, False, True)
+    return Verdict(pred, correct)
 
 
-def grade_response(response: str, gold: str,
-                   grader: str = DEFAULT_GRADER) -> tuple[str | None, bool]:
-    """Extract the answer of a whole response and grade it.
+def _recover_after_timeout() -> None:
+    """An interrupted sympy call may leave global switches or caches half-updated: reset them."""
+    import sys
 
-    Args:
-        response: the response text (tags may be present).
-        gold: the gold answer.
-        grader: "paper" runs the paper's math pipeline (last `Final Answer:` in the last 300
-            characters of the tag-free text, Minerva normaliser); any other grader reads the last
-            `Final Answer:` line of the whole text, else the last `\\boxed{}`.
+    if "sympy" in sys.modules:
+        from sympy.core.cache import clear_cache
+        from sympy.core.parameters import global_parameters
 
-    Returns:
-        (pred, correct): pred is None when no answer was found, and then correct is False.
+        global_parameters.evaluate = True
+        global_parameters.distribute = True
+        global_parameters.exp_is_pow = False
+        clear_cache()
+    parser = sys.modules.get("math_verify.parser")
+    for fn in (getattr(parser, n, None) for n in ("parse_latex_cached", "parse_expr_cached",
+                                                   "extract_latex")):
+        if fn is not None:
+            fn.cache_clear()
+    for cached in (parse_latex, _math_equal_cached, _equivalent_cached):
+        cached.cache_clear()
+
+
+def grade(pred: str | None, gold: str, grader: str = DEFAULT_GRADER) -> bool | None:
+    """Grade one extracted answer: True / False, or None when `pred` is None (no answer).
 
     Raises:
         UnknownNameError: `grader` is not registered.
     """
-    if grader == "paper":
-        pred = extract_final_answer(strip_tags(response), window=PAPER_WINDOW)
-        return pred, paper_equal("[INVALID]" if pred is None else pred, str(gold))
-    pred = extract_answer(response)
-    return pred, bool(grade(pred, gold, grader))
+    verdict = grade_detail(pred, gold, grader)
+    return None if pred is None else verdict.correct
 
 
-# --------------------------------------------------------------------------- math-verify
+def grade_response_detail(response: str, gold: str, grader: str = DEFAULT_GRADER) -> Verdict:
+    """Read the answer of a whole response the grader's way and grade it (see `grade_detail`).
+
+    Raises:
+        UnknownNameError: `grader` is not registered.
+    """
+    GRADERS.get(grader)
+    reading = reading_of(grader)
+    if reading == "paper-gsm8k":
+        pred = extract_gsm8k_number(strip_tags(response), first=False)
+    else:
+        pred = read_answer(response, reading)
+    if reading == "paper" and pred is None:
+        # The paper grades "[INVALID]" against the gold: wrong unless the gold normalises to it.
+        return Verdict(None, paper_equal("[INVALID]", str(gold)))
+    return grade_detail(pred, gold, grader)
+
+
+def grade_response(response: str, gold: str,
+                   grader: str = DEFAULT_GRADER) -> tuple[str | None, bool]:
+    """Read and grade a whole response: (pred, correct); pred None means no answer was found.
+
+    Raises:
+        UnknownNameError: `grader` is not registered.
+    """
+    verdict = grade_response_detail(response, gold, grader)
+    return verdict.pred, verdict.correct
+
+
+def equivalent(a: str, b: str, grader: str = DEFAULT_GRADER) -> bool:
+    """Whether two answers (as read from responses) count as the same answer for `grader`.
+
+    Used to group votes (Maj@k, self-consistency); `b` plays the gold. Cached; a timed-out
+    comparison counts as different.
+    """
+    if a == b:
+        return True
+    return _equivalent_cached(a, b, grader)
+
+
+@functools.lru_cache(maxsize=65536)
+def _equivalent_cached(a: str, b: str, grader: str) -> bool:
+    return grade_detail(a, b, grader).correct
+
+
+# --------------------------------------------------------------------------- the graders
 
 
 @GRADERS.register("math-verify")
 def math_verify_equal(pred: str, gold: str) -> bool:
-    """True when math-verify finds `pred` and `gold` mathematically equal (never raises)."""
-    if len(pred) > MAX_ANSWER_CHARS or len(gold) > MAX_ANSWER_CHARS:
+    """Our grader: both sides reduced (`rewards.expression`), then compared as choices, words or
+    math (`rewards.equivalence`). Never raises."""
+    gold_reduced = reduce_answer(gold)
+    if is_choice(gold):
+        return choice_letter(pred) == choice_letter(gold)
+    pred_reduced = reduce_answer(pred)
+    if pred_reduced.kind == "empty" or gold_reduced.kind == "empty":
         return False
-    from math_verify import verify  # lazy: sympy is slow to import
-
-    seconds = _timeout_here()
-    gold_parsed = _parse(gold, seconds)
-    pred_parsed = _parse(pred, seconds)
-    if not gold_parsed or not pred_parsed:
-        return False
-    try:
-        # verify() wants lists: given tuples it silently returns False.
-        return bool(verify(list(gold_parsed), list(pred_parsed), timeout_seconds=seconds))
-    except Exception:  # noqa: BLE001  math-verify raises on odd sympy input; never stop training
-        return False
-
-
-def _timeout_here() -> int | None:
-    """math-verify's signal timeout works only on the main thread; elsewhere we pass none."""
-    return TIMEOUT_SECONDS if threading.current_thread() is threading.main_thread() else None
-
-
-_LATEX_COMMAND_RE = re.compile(r"\\[A-Za-z]+(\{[^{}]*\})?")
-_WORD_RE = re.compile(r"[A-Za-z]{2,}")
-_THOUSANDS_RE = re.compile(r"^[-−]?\d{1,3}(,\d{3})+(\.\d+)?$")
-
-
-def clean_answer(answer: str) -> str:
-    """Undo the writing habits that make math-verify misread a final answer.
-
-    Strips a sentence-final period (`18.` -> `18`), currency dollars (`\\$4`, a lone `$4`) and
-    thousands separators in plain numbers (`1,000` -> `1000`; `3,4` stays, it is a pair).
-    """
-    text = answer.strip()
-    while text.endswith(".") and not text.endswith(".."):
-        text = text[:-1].rstrip()
-    text = text.replace("\\$", "")
-    if text.count("$") % 2 == 1:
-        text = text.replace("$", "")
-    if _THOUSANDS_RE.match(text):
-        text = text.replace(",", "")
-    return text.strip()
+    if pred_reduced.kind == "text" or gold_reduced.kind == "text":
+        return text_equal(pred_reduced, gold_reduced)
+    return _math_equal_cached(pred_reduced.value, gold_reduced.value)
 
 
 @functools.lru_cache(maxsize=65536)
-def _parse(answer: str, seconds: int | None) -> tuple:
-    """Parse one answer with math-verify; an empty tuple when nothing parses.
-
-    A formula (no English words outside LaTeX commands) is read as LaTeX math, wrapped in `$...$`
-    when it has no delimiters, so `1, 2` is a set and not the number 2. Text with words
-    ("18 apples", "The answer is 18") goes through math-verify's free-text extraction.
-    """
-    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
-
-    text = clean_answer(answer)
-    if not text:
-        return ()
-    configs = [LatexExtractionConfig(), ExprExtractionConfig()]
-    try:
-        if not _WORD_RE.search(_LATEX_COMMAND_RE.sub("", text)):
-            wrapped = text if "$" in text else f"${text}$"
-            found = parse(wrapped, [LatexExtractionConfig()], parsing_timeout=seconds)
-            if found and not isinstance(found[0], str):
-                return tuple(found)
-        return tuple(parse(text, configs, parsing_timeout=seconds))
-    except Exception:  # noqa: BLE001  (as above: an unparsable answer is a wrong answer)
-        return ()
-
-
-# --------------------------------------------------------------------------- the paper's
-
-
-# The paper's Minerva normaliser (DAPO's, SPEC 4.2), data copied as specified, order matters.
-_SUBSTITUTIONS = (
-    ("an ", ""), ("a ", ""), (".$", "$"), ("\\$", ""), ("\\ ", ""), (" ", ""),
-    ("mbox", "text"), (",\\text{and}", ","), ("\\text{and}", ","), ("\\text{m}", "\\text{}"),
-)
-_REMOVED = (
-    "square", "ways", "integers", "dollars", "mph", "inches", "hours", "km", "units", "\\ldots",
-    "sue", "points", "feet", "minutes", "digits", "cents", "degrees", "cm", "gm", "pounds",
-    "meters", "meals", "edges", "students", "childrentickets", "multiples", "\\text{s}",
-    "\\text{.}", "\\text{\ns}", "\\text{}^2", "\\text{}^3", "\\text{\n}", "\\text{}",
-    "\\mathrm{th}", "^\\circ", "^{\\circ}", "\\;", ",\\!", "{,}", '"', "\\dots",
-)
-
-
-def normalize_paper(answer: str) -> str:
-    """The paper's string normaliser, quirks included (`18.` stays `18.`; `1/2` != `0.5`).
-
-    Keeps the text after the last `=`, applies the substitutions and removals above in order,
-    keeps the first `$...$` span, unwraps `\\text{}`, `\\textbf{}`, `\\overline{}` and `\\boxed{}`,
-    expands `\\fracab` and `\\sqrta`, drops `$`, drops commas from a digits-and-commas string, and
-    strips.
-    """
-    text = answer.split("=")[-1]
-    for before, after in _SUBSTITUTIONS:
-        text = text.replace(before, after)
-    for removed in _REMOVED:
-        text = text.replace(removed, "")
-    text = re.sub(r"(.*?)(\$)(.*?)(\$)(.*)", "$\\3$", text)
-    text = re.sub(r"(\\text\{)(.*?)(\})", "\\2", text)
-    text = re.sub(r"(\\textbf\{)(.*?)(\})", "\\2", text)
-    text = re.sub(r"(\\overline\{)(.*?)(\})", "\\2", text)
-    text = re.sub(r"(\\boxed\{)(.*)(\})", "\\2", text)
-    text = re.sub(r"(frac)([^{])(.)", "frac{\\2}{\\3}", text)
-    text = re.sub(r"(sqrt)([^{])", "sqrt{\\2}", text)
-    text = text.replace("$", "")
-    if text.replace(",", "").isdigit():  # str.isdigit, as in the paper (accepts "²")
-        text = text.replace(",", "")
-    return text.strip()
+def _math_equal_cached(pred: str, gold: str) -> bool:
+    return math_equal(pred, gold)
 
 
 @GRADERS.register("paper")
@@ -204,3 +188,8 @@ def paper_equal(pred: str, gold: str) -> bool:
 def paper_gsm8k_equal(pred: str, gold: str) -> bool:
     """The paper's GSM8K grader: `,` and `$` removed from the prediction, then `==` (no strip)."""
     return pred.replace(",", "").replace("$", "") == gold
+
+
+__all__ = ["DEFAULT_GRADER", "GRADERS", "GRADER_READINGS", "TIMEOUT_SECONDS", "Verdict", "equivalent",
+           "grade", "grade_detail", "grade_response", "grade_response_detail", "math_verify_equal",
+           "normalize_paper", "paper_equal", "paper_gsm8k_equal", "reading_of"]

@@ -6,8 +6,12 @@ Naming: the math family (DAPO, AIME, AMC, MATH) keeps the paper's `reward_method
 copy of the original ends in "@build". Each is `(response, gold, *, grader, step) -> (score, parts)`
 with the response holding its tags. `grader="paper"` (the default here) reproduces the paper's
 whole answer pipeline for the family, quirks included (last 300 characters of the tag-free text;
-GSM8K parallel rewards take the FIRST `Final Answer:` number); any other grader name reads the
-last `Final Answer:` line (else the last box) of the whole text and grades it with that grader.
+GSM8K parallel rewards take the FIRST `Final Answer:` number) and its format rule f (SPEC 1.3:
+empty paths pass). Any other grader follows the answer contract (`rewards.contract`): the strict
+reading and the strict format rule, so a block whose paths or summary hold nothing is malformed
+(f = 0) and earns no parallel bonus; the two rewards that ignore f in the paper
+(`accuracy_parallel_reward`, `accuracy_add_parallel_add_diversity_reward`) count only
+well-formed blocks with content there.
 """
 
 from __future__ import annotations
@@ -16,13 +20,14 @@ import math
 from collections.abc import Callable
 
 from parallel_r1.registry import Registry
-from parallel_r1.rewards.answer import extract_answer, extract_gsm8k_number, strip_tags
-from parallel_r1.rewards.grading import grade, grade_response
+from parallel_r1.rewards.answer import extract_gsm8k_number, strip_tags
+from parallel_r1.rewards.grading import grade_response_detail, reading_of
 from parallel_r1.rewards.parallel import (
     efficiency_gain,
     has_block,
     is_format_valid,
     num_blocks,
+    num_valid_blocks,
     self_bleu,
 )
 
@@ -32,27 +37,45 @@ REWARDS: Registry[RewardFn] = Registry("reward")
 PAPER = "paper"
 
 
+def format_mode(grader: str) -> str:
+    """The format rule a grader's rewards use: "paper" for the paper's graders, else "strict"."""
+    return "strict" if reading_of(grader) == "strict" else "paper"
+
+
 def math_facts(response: str, gold: str, grader: str = PAPER) -> tuple[bool, Parts]:
-    """c, n and f of a math-family response: (correct, {"acc", "pred", "num_parallel", "format_ok"})."""
-    pred, correct = grade_response(response, gold, grader)
-    parts: Parts = {"acc": float(correct), "pred": pred, "num_parallel": num_blocks(response),
-                    "format_ok": float(is_format_valid(response))}
-    return correct, parts
+    """c, n and f of a math-family response: (correct, {"acc", "pred", "num_parallel",
+    "format_ok", "grade_timed_out"})."""
+    verdict = grade_response_detail(response, gold, grader)
+    parts: Parts = {"acc": float(verdict.correct), "pred": verdict.pred,
+                    "num_parallel": num_blocks(response),
+                    "format_ok": float(is_format_valid(response, format_mode(grader))),
+                    "grade_timed_out": float(verdict.timed_out)}
+    return verdict.correct, parts
+
+
+def _paid_blocks(response: str, grader: str, parts: Parts) -> int:
+    """n for the rewards that ignore f: every `<Parallel>` (paper), well-formed blocks (strict)."""
+    if format_mode(grader) == "paper":
+        return int(parts["num_parallel"])
+    return num_valid_blocks(response)
 
 
 def gsm8k_facts(response: str, gold: str, grader: str = PAPER, *,
                 first: bool = True) -> tuple[bool | None, Parts]:
     """c of a GSM8K-family response (None: no answer found), plus "has_parallel" and "format_ok"."""
+    timed_out = False
     if grader == PAPER:
         pred = extract_gsm8k_number(strip_tags(response), first=first)
         correct = None if pred is None else pred == gold
     else:
-        pred = extract_answer(response)
-        correct = grade(pred, gold, grader)
+        verdict = grade_response_detail(response, gold, grader)
+        pred, timed_out = verdict.pred, verdict.timed_out
+        correct = None if pred is None else verdict.correct
     parts: Parts = {"acc": float(bool(correct)), "pred": pred,
                     "has_answer": float(pred is not None),
                     "has_parallel": float(has_block(response)),
-                    "format_ok": float(is_format_valid(response))}
+                    "format_ok": float(is_format_valid(response, format_mode(grader))),
+                    "grade_timed_out": float(timed_out)}
     return correct, parts
 
 
@@ -119,7 +142,7 @@ def accuracy_times_parallel(response: str, gold: str, *, grader: str = PAPER, st
 def accuracy_parallel(response: str, gold: str, *, grader: str = PAPER, step: int = 1):
     """(+-1) + sqrt(n): unbounded in n, format ignored (as in the paper)."""
     correct, parts = math_facts(response, gold, grader)
-    return _pm(correct) + math.sqrt(parts["num_parallel"]), parts
+    return _pm(correct) + math.sqrt(_paid_blocks(response, grader, parts)), parts
 
 
 @REWARDS.register("emphase_acc")
@@ -162,7 +185,7 @@ def accuracy_add_parallel_add_diversity(response: str, gold: str, *, grader: str
     """(+-1) + [n >= 1] - 0.3*B (no format check, as in the paper)."""
     correct, parts = math_facts(response, gold, grader)
     parts["self_bleu"] = self_bleu(response)
-    has = parts["num_parallel"] >= 1
+    has = _paid_blocks(response, grader, parts) >= 1
     return _pm(correct) + float(has) - 0.3 * parts["self_bleu"], parts
 
 

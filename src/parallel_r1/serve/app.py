@@ -287,7 +287,9 @@ async def _respond(state: ServerState, body: Any, prompts: list[list[int]],
     if chat:
         choices = [chat_choice(c, i, mode, logprobs=want_lp) for i, c in enumerate(gen.choices)]
     else:
-        choices = [completion_choice(c, i, mode, logprobs=want_lp)
+        choices = [completion_choice(c, i, mode, logprobs=want_lp,
+                                     token_ids=body.return_token_ids,
+                                     ids_as_tokens=body.return_tokens_as_token_ids)
                    for i, c in enumerate(gen.choices)]
     return {**meta, "object": "chat.completion" if chat else "text_completion",
             "choices": choices, "usage": usage(gen.choices, num_prompt)}
@@ -308,7 +310,7 @@ def _engine_requests(prompts: list[list[int]], params: SamplingParams) -> list[R
 
 def _spec(state: ServerState, prompt: list[int], body: Any, params: SamplingParams) -> ChoiceSpec:
     return ChoiceSpec(state.tokenizer, prompt, tuple(body.stop), state.tags,
-                      params.parallel.mode == "structured", incremental=body.stream)
+                      params.parallel.mode, incremental=body.stream)
 
 
 async def _stream_completion(gen: Generation, body: CompletionRequest, meta: dict[str, Any],

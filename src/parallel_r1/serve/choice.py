@@ -31,7 +31,7 @@ class ChoiceSpec:
     prompt_ids: list[int]
     stops: tuple[str, ...] = ()
     tags: Any = None  # TagIds, or None for a tokenizer without the tags
-    structured: bool = True
+    layout: str = "structured"  # causal | structured | threads
     incremental: bool = False  # decode while running (streaming); else only stop strings need it
 
 
@@ -109,7 +109,7 @@ class ChoiceState:
             return len(self.ids)
         prompt = self.spec.prompt_ids
         layout = layout_from_ids(prompt + self.ids, self.spec.tags, start=len(prompt),
-                                 structured=self.spec.structured)
+                                 layout=self.spec.layout)
         return layout.critical_path_length()
 
     # ---- what the response reports ---------------------------------------------------------------

@@ -42,15 +42,34 @@ def chat_logprobs(choice: ChoiceState) -> dict[str, Any]:
             "refusal": None}
 
 
+def token_id_logprobs(choice: ChoiceState) -> dict[str, Any]:
+    """Log-probs of every generated token, the tokens written 'token_id:N' (vLLM's
+    return_tokens_as_token_ids): the stop token included, text offsets of the decoded pieces."""
+    tokenizer, offsets, pos = choice.spec.tokenizer, [], 0
+    for token_id in choice.ids:
+        offsets.append(pos)
+        pos += len(tokenizer.decode([token_id], skip_special_tokens=False))
+    return {"tokens": [f"token_id:{t}" for t in choice.ids],
+            "token_logprobs": list(choice.logprobs), "top_logprobs": [None] * len(choice.ids),
+            "text_offset": offsets}
+
+
 def completion_choice(choice: ChoiceState, index: int, mode: str, *, logprobs: bool,
-                      text: str | None = None, final: bool = True) -> dict[str, Any]:
-    """A /v1/completions choice (whole, or one streamed piece when `text` is given)."""
+                      text: str | None = None, final: bool = True, token_ids: bool = False,
+                      ids_as_tokens: bool = False) -> dict[str, Any]:
+    """A /v1/completions choice (whole, or one streamed piece when `text` is given); with
+    `token_ids` it carries vLLM's `token_ids` and `prompt_token_ids`."""
     body: dict[str, Any] = {"index": index, "text": choice.text if text is None else text,
                             "logprobs": None, "finish_reason": None}
     if final:
         body["finish_reason"] = choice.finish_reason
-        body["logprobs"] = completion_logprobs(choice) if logprobs else None
+        if logprobs:
+            body["logprobs"] = token_id_logprobs(choice) if ids_as_tokens else \
+                completion_logprobs(choice)
         body["parallel"] = choice.parallel_info(mode)
+    if final and token_ids:
+        body["token_ids"] = list(choice.ids)
+        body["prompt_token_ids"] = list(choice.spec.prompt_ids)
     return body
 
 

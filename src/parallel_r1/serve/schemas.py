@@ -71,7 +71,7 @@ class ParallelOverride(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    mode: Literal["causal", "structured"] | None = None
+    mode: Literal["causal", "structured", "threads"] | None = None
     num_paths: int | None = Field(default=None, ge=0, description="0 lets the model decide")
     max_paths: int | None = Field(default=None, ge=2)
     max_path_tokens: int | None = Field(default=None, ge=2)
@@ -110,6 +110,8 @@ class _Sampling(BaseModel):
     frequency_penalty: float = 0.0
     user: str | None = None
     parallel: ParallelOverride | None = None
+    stop_token_ids: list[int] | None = Field(default=None, description="extension (vLLM): also "
+                                             "stop after any of these token ids (returned)")
     # OpenAI fields without an effect here: hints we may ignore, and features at their neutral
     # value (see NEUTRAL); annotated Any because only those values pass `_check_neutral`.
     metadata: dict[str, str] | None = None
@@ -154,7 +156,8 @@ class _Sampling(BaseModel):
         """
         parallel = self.parallel.apply(base) if self.parallel is not None else base
         return SamplingParams(temperature=self.temperature, top_p=self.top_p, top_k=self.top_k,
-                              max_tokens=max_tokens, n=self.n, seed=self.seed, parallel=parallel)
+                              max_tokens=max_tokens, n=self.n, seed=self.seed, parallel=parallel,
+                              stop_token_ids=tuple(self.stop_token_ids or ()))
 
 
 class CompletionRequest(_Sampling):
@@ -165,6 +168,10 @@ class CompletionRequest(_Sampling):
     echo: bool = False
     best_of: int | None = None
     suffix: str | None = None
+    return_token_ids: bool = Field(default=False, description="extension (vLLM): each choice "
+                                   "carries `token_ids` and `prompt_token_ids`")
+    return_tokens_as_token_ids: bool = Field(default=False, description="extension (vLLM): "
+                                             "log-prob tokens as 'token_id:N', every token")
 
     @model_validator(mode="after")
     def _check_completion(self):
@@ -174,6 +181,9 @@ class CompletionRequest(_Sampling):
             raise ValueError("best_of is not supported; leave it unset or equal to n")
         if self.suffix:
             raise ValueError("suffix (insertion) is not supported")
+        if self.stream and (self.return_token_ids or self.return_tokens_as_token_ids):
+            raise ValueError("return_token_ids and return_tokens_as_token_ids are supported "
+                             "without streaming")
         if self.logprobs not in (None, 0):
             raise ValueError(f"logprobs={self.logprobs}: alternative tokens are not computed; "
                              "send logprobs=0 for the log-prob of each sampled token")

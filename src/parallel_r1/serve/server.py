@@ -22,7 +22,8 @@ class ServeConfig:
     model: str = field(default="tiny", metadata={
         "help": "a local model directory, or 'tiny' for the built-in tiny random model"})
     mode: str = field(default="structured", metadata={
-        "help": "causal (tags are plain tokens) or structured (paths decoded in isolation)"})
+        "help": "causal (tags are plain tokens), structured (paths decoded in isolation and "
+                "joined) or threads (paths as separate contexts, read again after the block)"})
     paths: int = field(default=2, metadata={"help": "paths per block; 0 lets the model decide"})
     host: str = field(default="127.0.0.1", metadata={"help": "address to bind (loopback)"})
     port: int = field(default=8000, metadata={"help": "TCP port"})
@@ -42,8 +43,9 @@ class ServeConfig:
         "help": "seconds in-flight requests get on shutdown; then streams end with an error"})
 
     def __post_init__(self) -> None:
-        if self.mode not in ("causal", "structured"):
-            raise ConfigError(f"must be 'causal' or 'structured', got {self.mode!r}", field="mode")
+        if self.mode not in ("causal", "structured", "threads"):
+            raise ConfigError(f"must be causal, structured or threads, got {self.mode!r}",
+                              field="mode")
         if self.paths != 0 and self.paths < 2:
             raise ConfigError(f"must be >= 2, or 0 to let the model decide, got {self.paths}",
                               field="paths")
@@ -95,7 +97,7 @@ def build_app(config: ServeConfig, model: Any = None, tokenizer: Any = None) -> 
     if model is None:
         model, tokenizer = load_model(config.model, device=config.device, dtype=config.dtype)
     engine = TorchEngine(model, tokenizer)
-    if config.mode == "structured" and engine.tags is None:
+    if config.mode != "causal" and engine.tags is None:
         raise ConfigError("structured mode needs the six tags in the tokenizer; serve with "
                           "--mode causal, or prepare the model (parallel-r1 models prepare)",
                           field="mode")

@@ -19,7 +19,7 @@ QUICK = ["model.tiny_layers=2", "model.tiny_hidden=64",
          "stages.rl.max_steps=2", "stages.rl.per_device_batch_size=16", "stages.rl.save_steps=1",
          "stages.rl.dump_every=1",
          *(f"stages.{s}.eval={{benchmarks: synthetic-l1, samples: 2, limit: 4, max_tokens: 60, "
-           f"max_path_tokens: 20, graders: [paper]}}" for s in ("eval-base", "eval-sft", "eval-rl"))]
+           f"max_path_tokens: 20, graders: [math-verify, paper]}}" for s in ("eval-base", "eval-sft", "eval-rl"))]
 
 
 def recipe_path() -> Path:

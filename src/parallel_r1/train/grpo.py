@@ -1,14 +1,19 @@
-"""GRPO through TRL's GRPOTrainer with rollouts from our engine and structured log-probs.
+"""GRPO through TRL's GRPOTrainer with rollouts from our engine and layout-aware log-probs.
 
 The step reads as the paper's: rollout -> score -> filter (EngineRollouts, the `rollout_func`)
--> advantages -> log-probs -> loss -> step (TRL). The subclass changes one computation: in
-structured mode the per-token log-probs use the mask and positions of
-`parallel_r1.structure.batch_structure`, so they equal the engine's sampling log-probs. It
+-> advantages -> log-probs -> loss -> step (TRL), each a named, timed phase
+(`parallel_r1.train.phases`). The subclass changes one computation: in the
+structured and threads layouts the per-token log-probs come from one forward over the packed
+sequence of `parallel_r1.structure.batch_packed` (its mask and positions; in threads the paths
+beyond the first once more in their isolated contexts), read at each token's predictor, so they
+equal the engine's sampling log-probs. TRL sees the plain sampled sequence throughout. It
 overrides a private TRL method, so the TRL minor version is pinned and checked at import.
+The engine/trainer log-prob check is read off the loss's own forward (`train.logprob_check`).
 """
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -18,8 +23,12 @@ import trl
 from trl import GRPOConfig, GRPOTrainer
 
 from parallel_r1.format.tags import TagIds
-from parallel_r1.structure import batch_structure
+from parallel_r1.rl.advantages import tied_groups
+from parallel_r1.structure import batch_packed
+from parallel_r1.train.cards import CardedCheckpoints
+from parallel_r1.train.logprob_check import LogprobCheck, has_dropout
 from parallel_r1.train.logs import JsonlMetrics
+from parallel_r1.train.phases import PhaseTimedTrainer
 from parallel_r1.train.rollout import EngineRollouts
 
 PINNED_TRL = (1, 16)
@@ -36,76 +45,134 @@ def reward_from_rollout(prompts: list, completions: list, reward: list, **_: Any
     return [float(r) for r in reward]
 
 
-class ParallelGRPOTrainer(GRPOTrainer):
-    """GRPOTrainer whose log-probs follow the parallel structure in structured mode."""
+class ParallelGRPOTrainer(PhaseTimedTrainer, LogprobCheck, CardedCheckpoints, GRPOTrainer):
+    """GRPOTrainer whose log-probs follow the rollouts' layout (causal, structured, threads),
+    with timed phases, the log-prob check at no extra pass, and our card in each checkpoint.
 
-    def __init__(self, *args: Any, structured: bool = True, check_logprobs: bool = True,
-                 **kwargs: Any):
+    Args:
+        layout: causal | structured | threads (the rollouts').
+        check_logprobs: log |engine - trainer| log-prob (max, mean, p99) on trained tokens.
+        logprob_check_every: ... every N optimiser steps.
+    """
+
+    def __init__(self, *args: Any, layout: str = "structured", check_logprobs: bool = True,
+                 logprob_check_every: int = 1, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.structured = structured
+        self.layout = layout
         self.check_logprobs = check_logprobs
+        self.logprob_check_every = logprob_check_every
+        self.is_check_free = not has_dropout(self.model)
         self.tags = TagIds.from_tokenizer(self.processing_class)
+        self.time_weight_sync()
 
     def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep,
                                            batch_size=None, compute_entropy=False,
                                            compute_aux_loss=False, **multimodal):
-        """Structured mode: TRL's text-only computation with our 4-D mask and positions.
+        """TRL's log-prob hook: `token_logps`, timed as `logprobs` for TRL's old / reference
+        passes, its result kept when it is the loss's pass (for the free log-prob check)."""
+        is_loss = torch.is_grad_enabled()
+        timed = not is_loss and self.phases.current == "advantages"
+        with self.phases.phase("logprobs") if timed else nullcontext():
+            out = self.token_logps(model, input_ids, attention_mask, logits_to_keep, batch_size,
+                                   compute_entropy, compute_aux_loss, **multimodal)
+        if is_loss:
+            self._loss_logps = out[0].detach()
+        return out
+
+    def time_weight_sync(self) -> None:
+        """Time TRL's copy of the weights into vLLM (backend vllm) as the `sync` phase."""
+        generation = getattr(self, "vllm_generation", None)
+        if generation is None or not hasattr(generation, "sync_weights"):
+            return
+        sync = generation.sync_weights
+
+        def timed_sync(*args: Any, **kwargs: Any) -> Any:
+            with self.phases.phase("sync"):
+                return sync(*args, **kwargs)
+
+        generation.sync_weights = timed_sync
+
+    def token_logps(self, model, input_ids, attention_mask, logits_to_keep,
+                    batch_size=None, compute_entropy=False,
+                    compute_aux_loss=False, **multimodal):
+        """Structured and threads: one forward over each row's packed sequence.
 
         input_ids [B, T] (left-padded prompt + right-padded completion), attention_mask [B, T];
         returns log-probs [B, logits_to_keep], entropies or None, aux loss or None.
         """
-        if not self.structured:
+        if self.layout == "causal":
             return super()._get_per_token_logps_and_entropies(
                 model, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy,
                 compute_aux_loss, **multimodal)
         if any(v is not None for v in multimodal.values()):
-            raise NotImplementedError("structured log-probs support text-only models")
+            raise NotImplementedError(f"{self.layout} log-probs support text-only models")
         batch_size = batch_size or input_ids.size(0)
-        start = input_ids.size(1) - logits_to_keep  # first completion column, every row
-        dtype = next(model.parameters()).dtype
         logps, entropies, aux = [], [], []
         for lo in range(0, input_ids.size(0), batch_size):
-            ids = input_ids[lo: lo + batch_size]  # [b, T]
-            real = attention_mask[lo: lo + batch_size]  # [b, T]
-            pos, mask = batch_structure(ids.cpu(), real.cpu(), self.tags, start, dtype=dtype)
-            labels = ids.masked_fill(real == 0, -100)  # [b, T]
-            labels[:, :-logits_to_keep] = -100
-            extra = {"output_router_logits": True} if compute_aux_loss else {}
-            with self.accelerator.autocast():
-                out = model(input_ids=ids, attention_mask=mask.to(ids.device),
-                            position_ids=pos.to(ids.device), labels=labels, fused_lm_head=True,
-                            **extra)
-            logps.append(out.log_probs[:, -logits_to_keep:])
+            out, cols = self._packed_forward(model, input_ids[lo: lo + batch_size],
+                                             attention_mask[lo: lo + batch_size], logits_to_keep,
+                                             compute_aux_loss)
+            logps.append(out.log_probs.gather(1, cols))
             if compute_entropy:
-                entropies.append(out.entropy[:, -logits_to_keep:])
+                entropies.append(out.entropy.gather(1, cols))
             if compute_aux_loss:
                 aux.append(out.aux_loss)
         return (torch.cat(logps), torch.cat(entropies) if compute_entropy else None,
                 torch.stack(aux).mean() if compute_aux_loss else None)
 
+    def _packed_forward(self, model, ids, real, keep, aux):
+        """The fused-head forward over a chunk's packed rows; returns it and, per completion
+        column, the packed column whose next-token distribution scores it ([b, keep])."""
+        start = ids.size(1) - keep  # first completion column, every row
+        dtype = next(model.parameters()).dtype
+        batch = batch_packed(ids.cpu(), real.cpu(), self.tags, start, layout=self.layout,
+                             dtype=dtype)
+        cols = batch.predictor[:, -keep:].to(ids.device)  # [b, keep]
+        valid = (cols >= 0) & real[:, -keep:].bool()  # [b, keep]
+        cols = cols.clamp(min=0)
+        packed = batch.input_ids.to(ids.device)  # [b, T']
+        shift = torch.full_like(packed, -100)  # [b, T'] label = the token a column predicts
+        rows = torch.arange(ids.size(0), device=ids.device)[:, None].expand_as(cols)
+        shift[rows[valid], cols[valid]] = ids[:, -keep:][valid]
+        extra = {"output_router_logits": True} if aux else {}
+        with self.accelerator.autocast():
+            out = model(input_ids=packed, attention_mask=batch.attention_mask.to(ids.device),
+                        position_ids=batch.position_ids.to(ids.device), shift_labels=shift,
+                        fused_lm_head=True, **extra)
+        return out, cols
+
     def _generate_and_score_completions(self, inputs):
-        output = super()._generate_and_score_completions(inputs)
+        with self.phases.phase("advantages"):  # rollout, reward, filter inside are timed apart
+            output = super()._generate_and_score_completions(inputs)
         mode = "train" if self.model.training else "eval"
+        self._zero_tied_groups(output, mode)
         rollouts = self.rollout_func
         if isinstance(rollouts, EngineRollouts):
             for name, value in rollouts.last_metrics.items():
                 self._metrics[mode][name].append(_gather_mean(self, value))
-        if self.check_logprobs and "sampling_per_token_logps" in output:
-            diff = self.logprob_gap(output)
-            self._metrics[mode]["logprob/max_abs_diff_engine_trainer"].append(
-                self.accelerator.gather(diff.reshape(1)).max().item())
+        self.check_generation_batch(output, mode)  # else read off the loss's forward
         return output
 
-    @torch.no_grad()
-    def logprob_gap(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Largest |engine log-prob - trainer log-prob| over the batch's real completion tokens."""
-        ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)  # [B, T]
-        mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)  # [B, T]
-        keep = batch["completion_ids"].size(1)
-        logp, _, _ = self._get_per_token_logps_and_entropies(self.model, ids, mask, keep)
-        real = batch["completion_mask"].bool()  # [B, Tc]
-        delta = (logp - batch["sampling_per_token_logps"]).abs()[real]
-        return delta.max() if delta.numel() else torch.zeros((), device=logp.device)
+    # ---- tied groups (issue #11 case 8): a fix to TRL 1.16's advantages, kept apart -------------
+    def _zero_tied_groups(self, output: dict, mode: str) -> None:
+        """Set exactly 0 the advantages of groups whose rewards are all equal, in place.
+
+        TRL 1.16 computes the group mean and std in float32: for eight rewards of 1.2 the mean is
+        1.1999999, the std 1.3e-7, and every advantage +0.0012 (a push on completions that carry
+        no signal); its `frac_reward_zero_std` (isclose to 0 with atol 1e-8) reports 0. We know
+        the rewards of this process's completions (prompt-major, whole groups) from the rollout
+        function, mark tied groups as `rl.advantages.tied_groups` does, and overwrite the last
+        `frac_reward_zero_std` with the exact share.
+        """
+        rewards = getattr(self.rollout_func, "last_rewards", None)
+        adv, size = output.get("advantages"), self.num_generations
+        if not rewards or adv is None or len(rewards) != adv.size(0) or adv.size(0) % size:
+            return
+        tied = tied_groups(torch.tensor(rewards, dtype=torch.float64).view(-1, size))  # [B/G]
+        output["advantages"] = adv.masked_fill(tied.repeat_interleave(size).to(adv.device), 0.0)
+        frac = self._metrics[mode].get("frac_reward_zero_std")
+        if frac:
+            frac[-1] = _gather_mean(self, tied.double().mean().item())
 
 
 def _gather_mean(trainer: GRPOTrainer, value: float) -> float:
@@ -141,11 +208,16 @@ class GRPOHyper:
     logging_steps: int = 1
     seed: int = 0
     bf16: bool = False
+    activation_checkpointing: bool = False  # recompute activations in backward: less memory
 
 
 def grpo_args(output_dir: str | Path, hp: GRPOHyper, **extra: Any) -> GRPOConfig:
-    """The GRPOConfig for our rollout function (generation is ours; TRL sees token ids)."""
-    return GRPOConfig(
+    """The GRPOConfig for our rollout function (generation is ours; TRL sees token ids).
+
+    Args:
+        extra: more GRPOConfig fields, e.g. report_to=["tensorboard"], run_name="demo/rl".
+    """
+    fields = dict(
         output_dir=str(output_dir), learning_rate=hp.learning_rate, adam_beta1=hp.adam_beta1,
         adam_beta2=hp.adam_beta2, weight_decay=hp.weight_decay,
         lr_scheduler_type=hp.lr_scheduler_type, warmup_steps=hp.warmup_ratio,
@@ -158,15 +230,24 @@ def grpo_args(output_dir: str | Path, hp: GRPOHyper, **extra: Any) -> GRPOConfig
         mask_truncated_completions=hp.mask_truncated_completions, temperature=hp.temperature,
         max_completion_length=hp.max_completion_length, save_steps=hp.save_steps,
         save_strategy="steps", logging_steps=hp.logging_steps, seed=hp.seed, data_seed=hp.seed,
-        bf16=hp.bf16, report_to=[], disable_tqdm=True, optim="adamw_torch",
-        remove_unused_columns=False, **extra)
+        bf16=hp.bf16, activation_checkpointing=hp.activation_checkpointing,
+        dataloader_pin_memory=torch.cuda.is_available(), report_to=[], disable_tqdm=True,
+        optim="adamw_torch", remove_unused_columns=False)
+    return GRPOConfig(**(fields | extra))
 
 
 def build_grpo_trainer(model: Any, tokenizer: Any, prompts: Sequence[str], rollouts: EngineRollouts,
-                       *, output_dir: str | Path, hp: GRPOHyper, structured: bool = True,
-                       check_logprobs: bool = True, callbacks: list | None = None,
+                       *, output_dir: str | Path, hp: GRPOHyper, layout: str = "structured",
+                       check_logprobs: bool = True, logprob_check_every: int = 1,
+                       callbacks: list | None = None, card_meta: dict[str, Any] | None = None,
                        **extra_args: Any) -> ParallelGRPOTrainer:
     """A ready ParallelGRPOTrainer over `prompts` (rendered prompt texts, golds in `rollouts`).
+
+    Args:
+        check_logprobs, logprob_check_every: the engine/trainer log-prob check, every N steps.
+        callbacks: more TrainerCallbacks (tracker callbacks included).
+        card_meta: provenance for the model card of each checkpoint (models.card).
+        extra_args: more GRPOConfig fields (see `grpo_args`).
 
     Raises:
         ValueError: the advantage is not one TRL's GRPO implements ("grpo", "dr_grpo").
@@ -183,5 +264,6 @@ def build_grpo_trainer(model: Any, tokenizer: Any, prompts: Sequence[str], rollo
         model=model, reward_funcs=[reward_from_rollout], args=grpo_args(output_dir, hp, **extra_args),
         train_dataset=Dataset.from_list([{"prompt": p} for p in prompts]),
         processing_class=tokenizer, rollout_func=rollouts, callbacks=callbacks,
-        structured=structured, check_logprobs=check_logprobs)
+        layout=layout, check_logprobs=check_logprobs, logprob_check_every=logprob_check_every)
+    trainer.card_meta = card_meta
     return quiet_progress(trainer, "GRPO")

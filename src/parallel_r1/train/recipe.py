@@ -16,9 +16,12 @@ from typing import Any
 import yaml
 
 from parallel_r1.errors import ConfigError
+from parallel_r1.train.trackers import check_report_to
 
 STAGE_KINDS = ("sft", "rl", "eval")
-MODES = ("structured", "causal")
+MODES = ("structured", "causal", "threads")
+BACKENDS = ("torch", "vllm")
+VLLM_MODES = ("colocate", "server")
 
 
 def _f(default: Any, help: str) -> Any:
@@ -51,7 +54,8 @@ class Stage:
     name: str = _f("", "unique stage name (default: the kind)")
     data: str = _f("synthetic:1:64:0", "'synthetic:LEVEL:COUNT[:SEED]', a data set name or a file")
     template: str = _f("parallel", "prompt template name or file")
-    mode: str = _f("structured", "structured ('Unseen') or causal ('Seen') forward and sampling")
+    mode: str = _f("structured", "layout: structured ('Unseen'), causal ('Seen') or threads "
+                   "(each path its own request; what vLLM samples)")
     learning_rate: float = _f(1e-5, "peak learning rate")
     adam_beta1: float = _f(0.9, "AdamW beta1")
     adam_beta2: float = _f(0.95, "AdamW beta2 (SPEC: 0.95 SFT, 0.999 RL)")
@@ -83,7 +87,17 @@ class Stage:
     max_path_tokens: int = _f(256, "token cap of one path")
     max_blocks: int = _f(4, "blocks per response at most")
     dump_every: int = _f(0, "write rollout dumps every N steps; 0 = never")
-    check_logprobs: bool = _f(True, "log max |engine - trainer| log-prob each step")
+    check_logprobs: bool = _f(True, "log |engine - trainer| log-prob (max, mean, p99) of the "
+                                    "trained tokens")
+    logprob_check_every: int = _f(1, "check_logprobs every N optimiser steps (free unless the "
+                                     "model has dropout)")
+    activation_checkpointing: bool = _f(False, "recompute activations in the backward pass: "
+                                               "less memory, ~30% more compute")
+    backend: str = _f("torch", "rl rollouts: torch (built-in engine) or vllm (TRL's vLLM)")
+    vllm_mode: Any = _f(None, "backend vllm: colocate (default) or server")
+    vllm_server_url: Any = _f(None, "vllm_mode server: base URL of `trl vllm-serve`")
+    vllm_gpu_memory_utilization: float = _f(0.3, "vllm_mode colocate: share of GPU memory")
+    kv_cache_gb: Any = _f(None, "backend torch: KV cache budget in GiB; null = unbounded")
     # eval: fields passed to parallel_r1.eval.evaluate.EvalConfig
     eval: dict = _f({}, "EvalConfig fields for an eval stage (benchmarks, samples, limit, ...)")
 
@@ -106,6 +120,7 @@ class Stage:
             (self.gradient_accumulation_steps >= 1, "gradient_accumulation_steps", "must be >= 1"),
             (self.save_steps >= 1, "save_steps", "must be >= 1"),
             (self.refill_rounds >= 0, "refill_rounds", "must be >= 0"),
+            (self.logprob_check_every >= 1, "logprob_check_every", "must be >= 1"),
             (not self.refill_rounds or self.dynamic_sampling, "refill_rounds",
              "refilling needs dynamic_sampling: true"),
         ]
@@ -121,6 +136,7 @@ class Stage:
         if paths is not None and (type(paths) is not int or paths < 2):
             raise ConfigError(f"must be an integer >= 2, or null to let the model decide, got "
                               f"{paths!r}", field=f"stages.{self.name}.num_paths")
+        self._check_backend()
         if self.kind == "rl":
             self._check_reward()
 
@@ -147,6 +163,39 @@ class Stage:
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"bad reward setting: {exc}", field=where) from None
 
+    def _check_backend(self) -> None:
+        """The layout and backend fields: each bad setting names its field and the fix."""
+        vllm = self.backend == "vllm"
+        checks = [
+            (self.backend in BACKENDS, "backend",
+             f"unknown backend '{self.backend}'; known: {', '.join(BACKENDS)}"),
+            (self.kind != "sft" or self.mode != "threads", "mode",
+             "threads is a sampling layout for rl and eval stages; SFT trains structured or "
+             "causal"),
+            (self.mode != "threads" or self.num_paths is not None, "num_paths",
+             "the threads layout runs a fixed number of paths; set num_paths"),
+            (not vllm or self.kind == "rl", "backend", "vllm samples the rollouts of rl stages; "
+             "sft and eval stages run in process"),
+            (not vllm or self.mode != "structured", "mode", "the vllm backend samples the causal "
+             "and threads layouts; structured needs backend: torch"),
+            (self.vllm_mode is None or vllm, "vllm_mode", "needs backend: vllm"),
+            (self.vllm_mode in (None, *VLLM_MODES), "vllm_mode",
+             f"must be one of {', '.join(VLLM_MODES)}"),
+            (self.vllm_server_url is None or self.vllm_mode == "server", "vllm_server_url",
+             "needs vllm_mode: server"),
+            (0 < self.vllm_gpu_memory_utilization <= 1, "vllm_gpu_memory_utilization",
+             "must be in (0, 1]"),
+            (self.kv_cache_gb is None or not vllm, "kv_cache_gb", "budgets the built-in engine; "
+             "with backend vllm set vllm_gpu_memory_utilization"),
+            (self.kv_cache_gb is None or (isinstance(self.kv_cache_gb, (int, float))
+                                          and self.kv_cache_gb > 0), "kv_cache_gb",
+             "must be a number of GiB > 0, or null"),
+        ]
+        for ok, name, fix in checks:
+            if not ok:
+                raise ConfigError(f"{fix}, got {getattr(self, name)!r}",
+                                  field=f"stages.{self.name}.{name}")
+
 
 @dataclass
 class Recipe:
@@ -155,6 +204,8 @@ class Recipe:
     seed: int = _f(0, "seed of every stage")
     model: ModelSpec = _f(None, "the starting model")
     stages: list = _f([], "stages in order; each starts from the last model-producing stage")
+    report_to: Any = _f("none", "trackers for the training stages' metrics, as transformers "
+                                "names them: tensorboard, wandb, trackio, mlflow, ... or a list")
     where: dict = field(default_factory=dict, init=False, repr=False, compare=False, metadata={
         "help": "dotted field -> (file, line) or (override, None) that set it (for messages)"})
 
@@ -169,6 +220,7 @@ class Recipe:
         return {"field": ".".join(parts), "file": file, "line": line}
 
     def __post_init__(self) -> None:
+        self.report_to = check_report_to(self.report_to)
         if not self.stages:
             raise ConfigError("a recipe needs at least one stage", field="stages")
         names = [s.name for s in self.stages]

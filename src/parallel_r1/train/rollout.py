@@ -21,6 +21,7 @@ import torch
 from parallel_r1.engine.types import Rollout, SamplingParams
 from parallel_r1.rewards.parallel import is_format_valid
 from parallel_r1.rl.filtering import dynamic_sampling_mask, malformed_mask
+from parallel_r1.train.phases import phase_of
 
 SEED_STRIDE = 1_000_003  # seeds of step s and step s+1 never overlap for G < this
 
@@ -34,7 +35,7 @@ def prompt_seed(prompt: str, step: int, base: int) -> int:
 class EngineRollouts:
     """Callable for GRPOTrainer(rollout_func=...): engine samples, scored and filtered."""
 
-    engine: Any  # TorchEngine (holds the live model)
+    engine: Any  # an Engine (TorchEngine holds the live model); None: the trainer's vLLM
     tokenizer: Any
     params: SamplingParams  # n is ignored: the group size comes from the repeated prompts
     reward: Callable[..., tuple[list[float], list[dict]]]  # ComposedReward.score_parts
@@ -48,19 +49,26 @@ class EngineRollouts:
     dump_every: int = 0
     rank: int = 0
     last_metrics: dict[str, float] = field(default_factory=dict)
+    last_rewards: list[float] = field(default_factory=list)  # of the last call, [B] (grpo.py)
 
     def __call__(self, prompts: Sequence[Any], trainer: Any) -> dict[str, list]:
+        if self.engine is None:  # TRL built its vLLM with the trainer and syncs its weights
+            self.engine = vllm_engine(trainer, self.tokenizer)
         step = trainer.state.global_step + 1  # rewards count steps from 1
         group = _group_size(prompts, trainer.num_generations)
         texts = [p if isinstance(p, str) else p[-1]["content"] for p in prompts]
-        rollouts = list(self.generate(texts[::group], group, step, trainer.model))
-        scores, parts = self.reward([r.text for r in rollouts],
-                                    [self.golds[t] for t in texts], step)
+        with phase_of(trainer, "rollout"):
+            rollouts = list(self.generate(texts[::group], group, step, trainer.model))
+        with phase_of(trainer, "reward"):
+            scores, parts = self.reward([r.text for r in rollouts],
+                                        [self.golds[t] for t in texts], step)
         scores, parts = list(scores), list(parts)
         refilled = 0.0
-        if self.dynamic_sampling and self.refill_rounds:
-            refilled = self.refill(texts, rollouts, scores, parts, group, step, trainer.model)
-        keep, filter_metrics = self.keep_mask(rollouts, scores, group)
+        with phase_of(trainer, "filter"):
+            if self.dynamic_sampling and self.refill_rounds:
+                refilled = self.refill(texts, rollouts, scores, parts, group, step, trainer.model)
+            self.last_rewards = list(scores)
+            keep, filter_metrics = self.keep_mask(rollouts, scores, group)
         filter_metrics["filter/refilled_groups"] = refilled
         self.last_metrics = rollout_metrics(rollouts, scores, parts) | filter_metrics
         if self.dump_dir and self.dump_every and step % self.dump_every == 0:
@@ -150,6 +158,51 @@ class EngineRollouts:
                             "reward": s, "num_blocks": r.num_blocks,
                             "finish_reason": r.finish_reason}
                            for i, (prompt, r, s) in enumerate(zip(prompts, rollouts, scores))))
+
+
+def rollout_backend(stage: Any, model: Any, tokenizer: Any) -> tuple[Any, dict[str, Any]]:
+    """The engine of an rl stage and the GRPOConfig settings its backend needs.
+
+    backend "torch": a TorchEngine over the live model (KV budget `kv_cache_gb`); "vllm": None
+    (built from the trainer's vLLM at the first rollout) and TRL's `use_vllm` settings.
+
+    Raises:
+        ConfigError: backend vllm without vllm installed (names the recipe field).
+    """
+    if stage.backend == "torch":
+        from parallel_r1.engine.torch_engine import TorchEngine
+
+        return TorchEngine(model, tokenizer, kv_budget_gb=stage.kv_cache_gb), {}
+    import importlib.util
+
+    from parallel_r1.errors import ConfigError
+
+    if importlib.util.find_spec("vllm") is None:
+        raise ConfigError("vllm is not installed; on a CUDA machine: pip install "
+                          "'parallel-r1[vllm]'", field=f"stages.{stage.name}.backend")
+    args = {"use_vllm": True, "vllm_mode": stage.vllm_mode or "colocate",
+            "vllm_gpu_memory_utilization": stage.vllm_gpu_memory_utilization}
+    if stage.vllm_server_url:
+        args["vllm_server_base_url"] = stage.vllm_server_url
+    return None, args
+
+
+def vllm_engine(trainer: Any, tokenizer: Any) -> Any:
+    """The block program over TRL's vLLM: the in-process `LLM` (colocate) or, in server mode,
+    the server's OpenAI API (every process sends its own requests; TRL syncs the weights)."""
+    from parallel_r1.engine.driver import Engine
+
+    if trainer.vllm_mode == "colocate":
+        from parallel_r1.engine.vllm_backend import VLLMBackend
+
+        backend: Any = VLLMBackend(trainer.vllm_generation.llm)
+    else:
+        from parallel_r1.engine.openai_backend import OpenAIBackend
+
+        args = trainer.args
+        url = args.vllm_server_base_url or f"http://{args.vllm_server_host}:{args.vllm_server_port}"
+        backend = OpenAIBackend(url.rstrip("/") + "/v1")
+    return Engine(backend, tokenizer, model=trainer.model)
 
 
 def _group_size(prompts: Sequence[Any], num_generations: int) -> int:

@@ -169,20 +169,22 @@ def run_stage(recipe: Recipe, stage: Stage, stage_dir: Path, source: str | None,
 
     model, tok = load_model(recipe, source)
     if stage.kind == "eval":
-        return stages.run_eval(model, tok, stage, stage_dir, recipe.seed)
+        result = stages.run_eval(model, tok, stage, stage_dir, recipe.seed)
+        stages.card_eval(source, stage, stage_dir)
+        return result
     if resume and is_final(resume):  # trained to the end; killed before the model was saved
         _say(f"{resume} is the last step: taking the trained model from it")
         model, metrics = load_final(model, resume), final_metrics(stage_dir)
     else:
         fn = stages.run_sft if stage.kind == "sft" else stages.run_rl
-        model, metrics = fn(model, tok, stage, stage_dir, recipe, resume)
+        model, metrics = fn(model, tok, stage, stage_dir, recipe, resume, source)
     out = stage_dir / "model"
     if int(os.environ.get("RANK", "0")) == 0:
         from parallel_r1.models import save
 
         if hasattr(model, "merge_and_unload"):
             model = model.merge_and_unload()
-        save(model, tok, out, meta={"stage": stage.name, "recipe": recipe.name})
+        save(model, tok, out, meta=stages.card_meta(recipe, stage, source))
     _barrier()
     return {"model": str(out), "metrics": metrics}
 

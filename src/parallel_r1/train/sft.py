@@ -83,8 +83,12 @@ class ParallelCollator:
 def _sft_trainer_class():
     from trl import SFTTrainer
 
-    class ParallelSFTTrainer(SFTTrainer):
-        """SFTTrainer whose token count reads our `token_mask` (a 4-D float mask cannot be summed)."""
+    from parallel_r1.train.cards import CardedCheckpoints
+    from parallel_r1.train.phases import PhaseTimedTrainer
+
+    class ParallelSFTTrainer(PhaseTimedTrainer, CardedCheckpoints, SFTTrainer):
+        """SFTTrainer whose token count reads our `token_mask` (a 4-D float mask cannot be summed),
+        with timed phases and our card in each checkpoint."""
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             token_mask = inputs.pop("token_mask", None)
@@ -118,14 +122,18 @@ class SFTHyper:
     logging_steps: int = 1
     seed: int = 0
     bf16: bool = False
-    gradient_checkpointing: bool = False
+    activation_checkpointing: bool = False  # recompute activations in backward: less memory
 
 
 def sft_args(output_dir: str | Path, hp: SFTHyper, **extra: Any):
-    """TRL SFTConfig for our collator (dataset preparation skipped, extra columns kept)."""
+    """TRL SFTConfig for our collator (dataset preparation skipped, extra columns kept).
+
+    Args:
+        extra: more SFTConfig fields, e.g. report_to=["tensorboard"], run_name="demo/sft".
+    """
     from trl import SFTConfig
 
-    return SFTConfig(
+    fields = dict(
         output_dir=str(output_dir), learning_rate=hp.learning_rate, adam_beta1=hp.adam_beta1,
         adam_beta2=hp.adam_beta2, weight_decay=hp.weight_decay, warmup_steps=hp.warmup_ratio,
         lr_scheduler_type=hp.lr_scheduler_type, max_grad_norm=hp.max_grad_norm,
@@ -133,9 +141,11 @@ def sft_args(output_dir: str | Path, hp: SFTHyper, **extra: Any):
         gradient_accumulation_steps=hp.gradient_accumulation_steps,
         num_train_epochs=hp.num_epochs, max_steps=hp.max_steps, save_steps=hp.save_steps,
         logging_steps=hp.logging_steps, seed=hp.seed, data_seed=hp.seed, bf16=hp.bf16,
-        gradient_checkpointing=hp.gradient_checkpointing, report_to=[], save_strategy="steps",
-        dataset_kwargs={"skip_prepare_dataset": True}, remove_unused_columns=False,
-        max_length=None, disable_tqdm=True, optim="adamw_torch", **extra)
+        activation_checkpointing=hp.activation_checkpointing, report_to=[],
+        save_strategy="steps", dataset_kwargs={"skip_prepare_dataset": True},
+        remove_unused_columns=False, max_length=None, disable_tqdm=True, optim="adamw_torch",
+        dataloader_pin_memory=torch.cuda.is_available())
+    return SFTConfig(**(fields | extra))
 
 
 def lora_model(model: Any, *, r: int = 16, alpha: int = 32, dropout: float = 0.0,
@@ -158,6 +168,7 @@ def lora_model(model: Any, *, r: int = 16, alpha: int = 32, dropout: float = 0.0
 def train_sft(model: Any, tokenizer: Any, examples: Sequence[dict[str, Any]], *,
               output_dir: str | Path, hp: SFTHyper | None = None, structured: bool = True,
               resume_from_checkpoint: str | bool | None = None, callbacks: list | None = None,
+              card_meta: dict[str, Any] | None = None,
               **extra_args: Any) -> tuple[Any, dict[str, float]]:
     """Fine-tune `model` on tokenized examples and return it with the final metrics.
 
@@ -167,7 +178,9 @@ def train_sft(model: Any, tokenizer: Any, examples: Sequence[dict[str, Any]], *,
         hp: optimisation settings (SPEC 5.3 defaults).
         structured: structured ("Unseen") or causal ("Seen") forward.
         resume_from_checkpoint: a checkpoint dir, or True for the last one in output_dir.
-        extra_args: more SFTConfig fields.
+        callbacks: more TrainerCallbacks (tracker callbacks included).
+        card_meta: provenance for the model card of each checkpoint (models.card).
+        extra_args: more SFTConfig fields (see `sft_args`).
     Returns:
         (trained model, train metrics of the trainer).
     Raises:
@@ -191,6 +204,7 @@ def train_sft(model: Any, tokenizer: Any, examples: Sequence[dict[str, Any]], *,
         model=model, args=sft_args(output_dir, hp, **extra_args),
         train_dataset=Dataset.from_list(rows), data_collator=collator,
         processing_class=tokenizer, callbacks=callbacks)
+    trainer.card_meta = card_meta
     quiet_progress(trainer, "SFT")
     result = trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     model = trainer.model

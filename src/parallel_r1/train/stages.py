@@ -14,6 +14,7 @@ from typing import Any
 
 from parallel_r1.errors import ConfigError
 from parallel_r1.train.recipe import Recipe, Stage
+from parallel_r1.train.trackers import tracker_setup
 
 TRACE_FIELDS = ("completion", "trajectory", "trace", "response")
 
@@ -56,12 +57,41 @@ def _optimiser(stage: Stage, recipe: Recipe) -> dict[str, Any]:
             "per_device_batch_size": stage.per_device_batch_size,
             "gradient_accumulation_steps": stage.gradient_accumulation_steps,
             "max_steps": stage.max_steps, "save_steps": stage.save_steps, "seed": recipe.seed,
-            "bf16": recipe.model.dtype == "bfloat16"}
+            "bf16": recipe.model.dtype == "bfloat16",
+            "activation_checkpointing": stage.activation_checkpointing}
+
+
+def base_model_of(recipe: Recipe, source: str | None) -> str:
+    """The original base model of a stage: the recipe's model, through earlier stages' outputs."""
+    if source is not None:
+        from parallel_r1.models.load import read_provenance
+
+        return (read_provenance(source) or {}).get("base_model") or source
+    from parallel_r1.models import smollm2
+
+    return smollm2.HUB_ID if recipe.model.name == smollm2.NAME else recipe.model.name
+
+
+def card_meta(recipe: Recipe, stage: Stage, source: str | None) -> dict[str, Any]:
+    """The provenance of a stage's model (its card, `parallel_r1.models.card`)."""
+    training = {"learning_rate": stage.learning_rate, "max_steps": stage.max_steps,
+                "per_device_batch_size": stage.per_device_batch_size,
+                "gradient_accumulation_steps": stage.gradient_accumulation_steps,
+                "template": stage.template, "seed": recipe.seed}
+    if stage.kind == "rl":
+        training |= {"num_generations": stage.num_generations, "loss_type": stage.loss_type,
+                     "reward": stage.reward, "grader": stage.grader,
+                     "max_tokens": stage.max_tokens, "temperature": stage.temperature}
+    return {"recipe": recipe.name, "stage": stage.name, "kind": stage.kind,
+            "base_model": base_model_of(recipe, source), "parent": source, "data": stage.data,
+            "mode": stage.mode, "num_paths": stage.num_paths if stage.mode == "structured"
+            else None, "lora_r": recipe.model.lora_r or None, "training": training}
 
 
 def run_sft(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
-            resume: str | None) -> tuple[Any, dict[str, float]]:
-    """Structured or causal SFT of `model` on the stage's traces."""
+            resume: str | None, source: str | None = None) -> tuple[Any, dict[str, float]]:
+    """Structured or causal SFT of `model` on the stage's traces (`source`: where it came from,
+    for the model card)."""
     from parallel_r1.data.templates import render_prompt
     from parallel_r1.train.sft import SFTHyper, tokenize_example, train_sft
 
@@ -76,22 +106,33 @@ def run_sft(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
     model = with_lora(model, recipe)
     from parallel_r1.train.logs import JsonlMetrics
 
+    extra, callbacks = tracker_setup(recipe, stage, out)
     return train_sft(model, tok, examples, output_dir=out, hp=hp,
                      structured=stage.mode == "structured", resume_from_checkpoint=resume,
-                     callbacks=[JsonlMetrics(out / "metrics.jsonl")])
+                     callbacks=[JsonlMetrics(out / "metrics.jsonl"), *callbacks],
+                     card_meta=card_meta(recipe, stage, source), **extra)
 
 
 def run_rl(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
-           resume: str | None) -> tuple[Any, dict[str, float]]:
+           resume: str | None, source: str | None = None) -> tuple[Any, dict[str, float]]:
     """GRPO with engine rollouts, the stage's reward schedule, filters and loss."""
+    trainer = build_rl(model, tok, stage, out, recipe, source)
+    result = trainer.train(resume_from_checkpoint=resume)
+    trainer.model.eval()
+    return trainer.model, dict(result.metrics)
+
+
+def build_rl(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
+             source: str | None = None) -> Any:
+    """The ready GRPO trainer of an rl stage (`run_rl` trains it)."""
     from parallel_r1.data.templates import render_prompt
-    from parallel_r1.engine.torch_engine import TorchEngine
     from parallel_r1.engine.types import ParallelParams, SamplingParams
     from parallel_r1.rewards import build_reward
     from parallel_r1.train.grpo import GRPOHyper, build_grpo_trainer
-    from parallel_r1.train.rollout import EngineRollouts
+    from parallel_r1.train.rollout import EngineRollouts, rollout_backend
 
     model = with_lora(model, recipe)
+    engine, backend_args = rollout_backend(stage, model, tok)  # a missing vllm fails here
     records = load_records(stage.data)
     prompts = [render_prompt(stage.template, r.question) for r in records]
     params = SamplingParams(
@@ -101,7 +142,7 @@ def run_rl(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
                                 max_blocks=stage.max_blocks))
     reward = build_reward(stage.reward, grader=stage.grader)
     rollouts = EngineRollouts(
-        TorchEngine(model, tok), tok, params, reward.score_parts,
+        engine, tok, params, reward.score_parts,
         {p: r.answer for p, r in zip(prompts, records)}, chat=recipe.model.chat,
         seed=recipe.seed, dynamic_sampling=stage.dynamic_sampling,
         refill_rounds=stage.refill_rounds, malformed=stage.malformed,
@@ -111,12 +152,11 @@ def run_rl(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
         loss_type=stage.loss_type, advantage=stage.advantage, epsilon=stage.epsilon,
         epsilon_high=stage.epsilon_high, beta=stage.beta, temperature=stage.temperature,
         max_completion_length=stage.max_tokens)
-    trainer = build_grpo_trainer(model, tok, prompts, rollouts, output_dir=out, hp=hp,
-                                 structured=stage.mode == "structured",
-                                 check_logprobs=stage.check_logprobs)
-    result = trainer.train(resume_from_checkpoint=resume)
-    trainer.model.eval()
-    return trainer.model, dict(result.metrics)
+    extra, callbacks = tracker_setup(recipe, stage, out)
+    return build_grpo_trainer(model, tok, prompts, rollouts, output_dir=out, hp=hp,
+                              layout=stage.mode, check_logprobs=stage.check_logprobs,
+                              logprob_check_every=stage.logprob_check_every, callbacks=callbacks,
+                              card_meta=card_meta(recipe, stage, source), **backend_args, **extra)
 
 
 def run_eval(model: Any, tok: Any, stage: Stage, out: Path, seed: int) -> dict[str, Any]:
@@ -127,5 +167,26 @@ def run_eval(model: Any, tok: Any, stage: Stage, out: Path, seed: int) -> dict[s
     cfg = eval_config(stage, seed, f"stages.{stage.name}.eval")
     if int(os.environ.get("RANK", "0")) != 0:
         return {}
-    summary = evaluate(model, tok, cfg, out, model_name=stage.name, progress=True)
+    engine = None
+    if stage.kv_cache_gb is not None:  # the built-in engine under a KV budget
+        from parallel_r1.engine.torch_engine import TorchEngine
+
+        engine = TorchEngine(model, tok, kv_budget_gb=stage.kv_cache_gb)
+    summary = evaluate(model, tok, cfg, out, model_name=stage.name, progress=True, engine=engine)
     return {"summary": {k: v for k, v in summary.items() if k not in ("table", "config")}}
+
+
+def card_eval(model_dir: str | None, stage: Stage, out: Path) -> None:
+    """Add an eval stage's table (`out/table.md`) to the card of the model it measured (one of
+    ours: `model_dir` from an earlier stage; None = the recipe's own model, left alone)."""
+    from parallel_r1.models.load import read_provenance
+
+    if model_dir is None or int(os.environ.get("RANK", "0")) != 0 or \
+            read_provenance(model_dir) is None:  # not a directory models.save wrote
+        return
+    import json
+
+    from parallel_r1.models.card import record_eval
+
+    summary = json.loads((out / "summary.json").read_text())
+    record_eval(model_dir, stage.name, summary, (out / "table.md").read_text())

@@ -1,0 +1,380 @@
+"""GPU readiness check of the built-in engine: one command, no download, at most 8 minutes.
+
+    bash bench/gpu_check.sh                           # one CUDA GPU, about 3 minutes
+    bash bench/gpu_check.sh --device cpu --small      # the same code on CPU, in seconds
+
+Random-init Qwen3-0.6B and Qwen3-1.7B (configs written below; small ones with --small) in
+bfloat16, with the tiny tokenizer of parallel_r1.models.tiny for the prompts and the tags. A
+random model almost never writes a tag, so `models.tiny.bias_tags` shifts the tags' logits in
+the weights (the engine, the trainer and vLLM see the same model). Per model:
+  (a) causal sampling tokens/s: the built-in engine, HF `generate`, and vLLM when installed;
+  (b) one block of P = 2, 4, 8 paths side by side (structured) against the same tokens written
+      one after another (causal): the speed-up;
+  (c) the bfloat16 engine/trainer log-prob mismatch on sampled tokens (structured, threads):
+      max, mean, p99;
+  (d) peak device memory of each part; device->host read-backs per decode step at 4 and 32 rows;
+  (e) with vLLM installed: the vLLM backend's log-probs (threads) against the trainer's.
+Writes JSON (--out) and prints a short table last. Imports only torch, transformers, tokenizers
+and parallel_r1's engine, structure and models code (runs from source with PYTHONPATH=src).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib.util
+import json
+import math
+import platform
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+from parallel_r1.engine.driver import Engine
+from parallel_r1.engine.torch_engine import TorchEngine
+from parallel_r1.engine.types import ParallelParams, Request, SamplingParams
+from parallel_r1.format.tags import TagIds
+from parallel_r1.models.tiny import bias_tags, build_tokenizer
+from parallel_r1.structure import batch_packed
+
+QWEN3 = dict(intermediate_size=3072, num_hidden_layers=28, num_attention_heads=16,
+             num_key_value_heads=8, head_dim=128, vocab_size=151936, tie_word_embeddings=True,
+             max_position_embeddings=40960, rms_norm_eps=1e-6)
+MODELS = {"qwen3-0.6b": {**QWEN3, "hidden_size": 1024},
+          "qwen3-1.7b": {**QWEN3, "hidden_size": 2048, "intermediate_size": 6144}}
+SMALL = {"small-a": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                         vocab_size=2048, tie_word_embeddings=True, max_position_embeddings=4096),
+         "small-b": dict(hidden_size=96, intermediate_size=192, num_hidden_layers=3,
+                         num_attention_heads=4, num_key_value_heads=2, head_dim=24,
+                         vocab_size=4096, tie_word_embeddings=True, max_position_embeddings=4096)}
+SIZES = {"full": dict(batch=64, prompt=128, new=128, path=64, samples=16, max_tokens=384),
+         "small": dict(batch=8, prompt=32, new=24, path=8, samples=4, max_tokens=96)}
+
+
+class Check:
+    """One model under test, its device clock and its tag bias."""
+
+    def __init__(self, name: str, config: dict, device: str, tok, size: dict, deadline: float):
+        from transformers import Qwen3Config, Qwen3ForCausalLM
+
+        self.name, self.device, self.tok, self.size, self.deadline = name, device, tok, size, deadline
+        self.tags = TagIds.from_tokenizer(tok)
+        cfg = Qwen3Config(**config, bos_token_id=None, eos_token_id=tok.eos_token_id,
+                          pad_token_id=tok.pad_token_id)
+        torch.manual_seed(0)
+        with torch.device(device):
+            self.model = Qwen3ForCausalLM(cfg).to(device=device, dtype=torch.bfloat16).eval()
+        self.model.generation_config.eos_token_id = None
+        self.vocab = cfg.vocab_size
+
+    def bias(self, **probs: float) -> None:
+        """Give tags roughly these probabilities (a logit shift in the weights, `bias_tags`,
+        over a near-flat vocabulary); 1 and 0 mean always and never."""
+        logits = {name: (60.0 if p >= 1 else -60.0) if p in (0, 1) else
+                  math.log(p / (1 - p) * self.vocab * 1.2) for name, p in probs.items()}
+        bias_tags(self.model, self.tok, **logits)
+
+    def prompt(self, n: int, salt: int = 0) -> list[int]:
+        return [(100 + 7 * i + salt) % 500 for i in range(n)]
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+
+def timed(fn, device: str) -> tuple[float, object]:
+    sync(device)
+    t0 = time.perf_counter()
+    out = fn()
+    sync(device)
+    return time.perf_counter() - t0, out
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def peak_reset(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+
+
+def peak_gb(device: str) -> float | None:
+    return torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else None
+
+
+@torch.no_grad()
+def throughput(c: Check) -> dict:
+    s, dev = c.size, c.device
+    c.bias()
+    prompt = c.prompt(s["prompt"])
+    params = SamplingParams(max_tokens=s["new"], seed=0, parallel=ParallelParams(mode="causal"))
+    engine = TorchEngine(c.model, c.tok, stop_ids=[])
+    ids = torch.tensor([prompt] * s["batch"], device=dev)
+
+    def hf():
+        return c.model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True,
+                                max_new_tokens=s["new"], min_new_tokens=s["new"], top_k=0,
+                                top_p=1.0, temperature=1.0, pad_token_id=c.tok.pad_token_id)
+
+    engine.generate([prompt] * 2, params)  # warm up both
+    hf()
+    peak_reset(dev)
+    t_ours, _ = timed(lambda: engine.generate([prompt] * s["batch"], params), dev)
+    ours_peak = peak_gb(dev)
+    t_hf, _ = timed(hf, dev)
+    tokens = s["batch"] * s["new"]
+    return {"batch": s["batch"], "prompt_tokens": s["prompt"], "new_tokens": s["new"],
+            "engine_tok_s": tokens / t_ours, "hf_generate_tok_s": tokens / t_hf,
+            "engine_over_hf": t_hf / t_ours, "engine_peak_gb": ours_peak,
+            "engine_kv_gb": engine.cache.memory_bytes() / 2**30}
+
+
+@torch.no_grad()
+def block_speedup(c: Check, paths: int) -> dict:
+    dev, length = c.device, c.size["path"]
+    c.bias(parallel_open=1, path_close=0)  # a block at once; every path runs to its cap
+    engine = TorchEngine(c.model, c.tok, stop_ids=[])
+    total = 1 + paths * length + 3 + len(c.tok.encode("\n", add_special_tokens=False))
+    par = SamplingParams(max_tokens=total, seed=0, parallel=ParallelParams(
+        num_paths=paths, max_paths=max(paths, 2), max_path_tokens=length, max_blocks=1))
+    prompt = c.prompt(16, salt=paths)
+    engine.generate([prompt], par)  # warm up
+    peak_reset(dev)
+    t_par, (r_par,) = timed(lambda: engine.generate([prompt], par), dev)
+    seq = SamplingParams(max_tokens=len(r_par.completion_ids), seed=0,
+                         parallel=ParallelParams(mode="causal"))
+    t_seq, _ = timed(lambda: engine.generate([prompt], seq), dev)
+    return {"paths": paths, "path_tokens": length, "response_tokens": len(r_par.completion_ids),
+            "critical_path_tokens": r_par.critical_path_length, "parallel_s": t_par,
+            "sequential_s": t_seq, "speedup": t_seq / t_par, "peak_gb": peak_gb(dev),
+            "blocks": r_par.num_blocks}
+
+
+def natural(c: Check) -> None:
+    c.bias(parallel_open=0.05, path_close=0.06)  # blocks every ~20 tokens, paths of ~16
+
+
+@torch.no_grad()
+def trainer_logprobs(c: Check, rollouts, layout: str) -> list[torch.Tensor]:
+    """Log-probs [T_c] of each rollout's completion from one packed forward, as the trainer."""
+    out = []
+    for r in rollouts:
+        ids = torch.tensor([r.prompt_ids + r.completion_ids])  # [1, T]
+        batch = batch_packed(ids, torch.ones_like(ids), c.tags, len(r.prompt_ids),
+                             layout=layout, dtype=c.model.dtype)
+        logits = c.model(input_ids=batch.input_ids.to(c.device),
+                         position_ids=batch.position_ids.to(c.device),
+                         attention_mask=batch.attention_mask.to(c.device)).logits[0]
+        cols = batch.predictor[0, len(r.prompt_ids):].to(c.device)
+        logp = logits[cols].float().log_softmax(-1)  # [T_c, V]
+        target = torch.tensor(r.completion_ids, device=c.device)[:, None]
+        out.append(logp.gather(-1, target)[:, 0].double().cpu())
+    return out
+
+
+def distribution(rollouts, reference: list[torch.Tensor]) -> dict:
+    deltas = []
+    for r, ref in zip(rollouts, reference):
+        mine = torch.tensor(r.logprobs, dtype=torch.float64)
+        sampled = torch.tensor(r.loss_mask, dtype=torch.bool)
+        deltas.append((mine - ref).abs()[sampled])
+    d = torch.cat(deltas)
+    d = d[~torch.isnan(d)]
+    return {"tokens": int(d.numel()), "max": float(d.max()), "mean": float(d.mean()),
+            "p99": float(torch.quantile(d, 0.99)), "blocks": sum(r.num_blocks for r in rollouts)}
+
+
+@torch.no_grad()
+def mismatch(c: Check, layout: str) -> dict:
+    s = c.size
+    natural(c)
+    params = SamplingParams(max_tokens=s["max_tokens"], n=s["samples"] // 2, seed=1,
+                            parallel=ParallelParams(mode=layout, num_paths=2,
+                                                    max_path_tokens=64))
+    prompts = [c.prompt(24, salt=k) for k in range(2)]
+    peak_reset(c.device)
+    rollouts = TorchEngine(c.model, c.tok, stop_ids=[]).generate(prompts, params)
+    out = distribution(rollouts, trainer_logprobs(c, rollouts, layout))
+    return {**out, "layout": layout, "peak_gb": peak_gb(c.device)}
+
+
+def syncs_per_step(c: Check) -> dict:
+    """Device->host synchronisations of one decode step at 4 and 32 rows (CUDA only)."""
+    if not c.device.startswith("cuda"):
+        return {}
+    c.bias()
+    counts = {}
+    for rows in (4, 32):
+        engine = TorchEngine(c.model, c.tok, stop_ids=[])
+        params = SamplingParams(max_tokens=64, n=rows, seed=2, parallel=ParallelParams(
+            mode="causal"))
+        engine.add_request(Request("r", c.prompt(16), params))
+        engine.step()
+        engine.step()
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                for _ in range(4):
+                    engine.backend.step()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        counts[f"rows_{rows}"] = sum("synchroniz" in str(w.message) for w in caught) / 4
+    return counts
+
+
+def vllm_part(c: Check) -> dict:
+    """vLLM in process on the same weights: tokens/s and its threads log-probs vs the trainer."""
+    if importlib.util.find_spec("vllm") is None:
+        return {"skipped": "vllm is not installed"}
+    with tempfile.TemporaryDirectory() as tmp:
+        c.bias()
+        tok_s = _with_vllm(c, tmp, _vllm_throughput)
+        natural(c)
+        threads = _with_vllm(c, tmp, _vllm_threads)
+    return {"tok_s": tok_s, "threads_mismatch": threads}
+
+
+def _with_vllm(c: Check, tmp: str, fn):
+    from vllm import LLM
+
+    from parallel_r1.engine.vllm_backend import VLLMBackend
+
+    c.model.save_pretrained(tmp)
+    llm = LLM(model=tmp, dtype="bfloat16", skip_tokenizer_init=True, seed=0,
+              logprobs_mode="processed_logprobs", gpu_memory_utilization=0.25, max_model_len=4096)
+    try:
+        return fn(c, Engine(VLLMBackend(llm), c.tok, stop_ids=[]))
+    finally:
+        del llm
+        gc.collect()
+        torch.cuda.empty_cache()
+
+
+def _vllm_throughput(c: Check, engine: Engine) -> float:
+    s = c.size
+    causal = SamplingParams(max_tokens=s["new"], seed=0, parallel=ParallelParams(mode="causal"))
+    prompt = c.prompt(s["prompt"])
+    engine.generate([prompt] * 2, causal)
+    seconds, _ = timed(lambda: engine.generate([prompt] * s["batch"], causal), c.device)
+    return s["batch"] * s["new"] / seconds
+
+
+def _vllm_threads(c: Check, engine: Engine) -> dict:
+    s = c.size
+    params = SamplingParams(max_tokens=s["max_tokens"], n=s["samples"] // 2, seed=1,
+                            parallel=ParallelParams(mode="threads", num_paths=2,
+                                                    max_path_tokens=64))
+    rollouts = engine.generate([c.prompt(24, salt=k) for k in range(2)], params)
+    return distribution(rollouts, trainer_logprobs(c, rollouts, "threads"))
+
+
+def run_part(c: Check, fn, need_s: float, *args):
+    if c.left() < need_s:
+        return {"skipped": f"out of time ({c.left():.0f} s left)"}
+    try:
+        return fn(c, *args)
+    except Exception as exc:  # keep the other parts' figures
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def check_model(c: Check, with_vllm: bool, need: float) -> dict:
+    return {"throughput": run_part(c, throughput, need),
+            "blocks": [run_part(c, block_speedup, need, p) for p in (2, 4, 8)],
+            "mismatch": [run_part(c, mismatch, need, k) for k in ("structured", "threads")],
+            "syncs_per_decode_step": run_part(c, syncs_per_step, need),
+            "vllm": run_part(c, vllm_part, 4 * need) if with_vllm else {"skipped": "first only"}}
+
+
+def table(result: dict) -> str:
+    def f(x, spec=".0f"):
+        return format(x, spec) if isinstance(x, (int, float)) else "-"
+
+    lines = [f"# GPU check ({result['env']['device_name']}, torch {result['env']['torch']}, "
+             f"transformers {result['env']['transformers']}, {result['env']['seconds']:.0f} s)",
+             "", "| model | engine tok/s | generate tok/s | vLLM tok/s | block P=2/4/8 | "
+             "bf16 mismatch structured max/p99 | threads max/p99 | vLLM threads max/p99 | "
+             "peak GB | syncs/step (4, 32 rows) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, m in result["models"].items():
+        t, v = m["throughput"], m["vllm"]
+        blocks = "/".join(f(b.get("speedup"), ".2f") for b in m["blocks"])
+        mm = [f"{f(x.get('max'), '.1e')}/{f(x.get('p99'), '.1e')}" for x in m["mismatch"]]
+        vm = v.get("threads_mismatch", {})
+        peaks = [t.get("engine_peak_gb")] + [x.get("peak_gb") for x in m["mismatch"]]
+        peak = max((p for p in peaks if isinstance(p, float)), default=None)
+        syncs = m["syncs_per_decode_step"]
+        lines.append(f"| {name} | {f(t.get('engine_tok_s'))} | {f(t.get('hf_generate_tok_s'))} "
+                     f"| {f(v.get('tok_s'))} | {blocks} | {mm[0]} | {mm[1]} | "
+                     f"{f(vm.get('max'), '.1e')}/{f(vm.get('p99'), '.1e')} | {f(peak, '.1f')} | "
+                     f"{f(syncs.get('rows_4'), '.1f')}, {f(syncs.get('rows_32'), '.1f')} |")
+    problems = [f"- {name} {part}: {v}" for name, m in result["models"].items()
+                for part, v in _flat(m) if isinstance(v, dict) and ("error" in v or
+                                                                    "skipped" in v)]
+    return "\n".join(lines + ([""] + problems if problems else [])) + "\n"
+
+
+def _flat(m: dict):
+    for part, v in m.items():
+        for i, item in enumerate(v if isinstance(v, list) else [v]):
+            yield (f"{part}[{i}]" if isinstance(v, list) else part), item
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--device", default="cuda", help="cuda (default) or cpu")
+    ap.add_argument("--small", action="store_true", help="small configs and sizes (CPU mode)")
+    ap.add_argument("--out", default=None, help="JSON path (default bench/results/gpu_check"
+                                                "[_small].json; the table beside it as .md)")
+    ap.add_argument("--budget-s", type=float, default=450.0, help="stop starting parts after this")
+    ap.add_argument("--models", default=None, help="comma-separated subset of the models")
+    args = ap.parse_args()
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        print("error: --device cuda but torch sees no CUDA device; use --device cpu --small",
+              file=sys.stderr)
+        return 2
+    start = time.monotonic()
+    deadline = start + args.budget_s
+    tok, size = build_tokenizer(), SIZES["small" if args.small else "full"]
+    import transformers
+
+    env = {"torch": torch.__version__, "transformers": transformers.__version__,
+           "python": platform.python_version(), "device": args.device,
+           "device_name": torch.cuda.get_device_name() if args.device.startswith("cuda")
+           else platform.processor() or platform.machine(), "sizes": size}
+    result = {"env": env, "models": {}}
+    configs = SMALL if args.small else MODELS
+    wanted = args.models.split(",") if args.models else list(configs)
+    unknown = sorted(set(wanted) - set(configs))
+    if unknown:
+        print(f"error: unknown models {unknown}; known: {', '.join(configs)}", file=sys.stderr)
+        return 2
+    for i, (name, config) in enumerate((n, configs[n]) for n in wanted):
+        c = Check(name, config, args.device, tok, size, deadline)
+        result["models"][name] = check_model(c, with_vllm=i == 0, need=2 if args.small else 20)
+        del c
+        gc.collect()
+        if args.device.startswith("cuda"):
+            torch.cuda.empty_cache()
+    env["seconds"] = time.monotonic() - start
+    result["imported"] = sorted({m.split(".")[0] for m in sys.modules} & {
+        "trl", "vllm", "math_verify", "datasets", "peft", "fastapi"})
+    out = Path(args.out) if args.out else Path(__file__).resolve().parent / "results" / (
+        "gpu_check_small.json" if args.small else "gpu_check.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    text = table(result)
+    out.with_suffix(".md").write_text(text)
+    print(f"wrote {out} and {out.with_suffix('.md')}\n")
+    print(text)
+    return 1 if any("error" in v for m in result["models"].values() for _, v in _flat(m)
+                    if isinstance(v, dict)) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
