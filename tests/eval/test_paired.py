@@ -109,3 +109,11 @@ def test_early_late_shift_by_hand():
 def test_reruns_give_identical_bounds():
     x = np.random.default_rng(0).random((3, 20))
     assert crossed_bootstrap([x]) == crossed_bootstrap([x])
+
+
+def test_a_bound_that_is_zero_up_to_rounding_is_not_a_gap():
+    # The lower bound of a Pass@k delta came out as 2.9e-17 (a sum of 0s and 1/300s): 0, no gap.
+    assert not is_resolved({"value": 0.11, "low": 2.938187887435736e-17, "high": 0.22})
+    assert not is_resolved({"value": -0.1, "low": -0.2, "high": -1e-17})
+    assert is_resolved({"value": 0.01, "low": 1 / 300, "high": 0.02})
+    assert is_resolved({"value": -0.01, "low": -0.02, "high": -1 / 300})

@@ -282,7 +282,8 @@ def _verdicts(result: dict, titles: dict[str, str]) -> list[str]:
     for arm, e in result["arms"].items():
         if arm == result["baseline"]:
             continue
-        named = [(f"{b['title']} Mean@{b['k']}", e["bench"][key]["delta"]["mean"])
+        named = [(f"{b['title']} {name}@{b['k']}", e["bench"][key]["delta"][fig])
+                 for fig, name in (("mean", "Mean"), ("pass", "Pass"))
                  for key, b in result["benchmarks"].items()]
         named += [("Avg Mean@k", e["delta_avg"]), ("parallel ratio", e["delta_ratio"])]
         real = [f"{n} {pct(f, signed=True)}" for n, f in named if paired.is_resolved(f)]

@@ -175,6 +175,11 @@ def _resample(rng: np.random.Generator, steps: np.ndarray) -> np.ndarray:
     return steps[rng.integers(0, len(steps), len(steps))] if len(steps) else steps
 
 
+RESOLVED_TOL = 1e-9  # a bound within this of 0 is 0 (a bootstrap mean of 0s can sum to 3e-17)
+
+
 def is_resolved(interval: dict[str, float]) -> bool:
-    """Whether a delta's interval excludes 0 (the gap is called real at that level)."""
-    return bool(np.isfinite(interval["low"]) and (interval["low"] > 0 or interval["high"] < 0))
+    """Whether a delta's interval excludes 0 (the gap is called real at that level); a bound
+    within `RESOLVED_TOL` of 0 touches 0 (float rounding of sums, not a gap)."""
+    low, high = interval["low"], interval["high"]
+    return bool(np.isfinite(low) and (low > RESOLVED_TOL or high < -RESOLVED_TOL))
