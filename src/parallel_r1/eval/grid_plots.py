@@ -55,12 +55,12 @@ def plot_arms(result: dict, titles: dict[str, str], path: Path) -> Path:
         _errbar(ax, [y - 0.12 for y in ys], [result["arms"][a]["bench"][b]["pass"] for a in arms],
                 color="tab:orange", mfc="none", label=f"Pass@{info['k']}")
         ax.set_title(f"{info['title']} (%)")
-        ax.legend(fontsize=7, loc="lower right")
     axes[0].set_yticks(ys, [titles.get(a, a) for a in arms], fontsize=8)
     for ax in axes:
         ax.grid(alpha=0.3, axis="x")
     fig.suptitle("Arms: value and 95% interval over seeds and problems", fontsize=10)
-    fig.tight_layout()
+    fig.legend(*axes[-1].get_legend_handles_labels(), loc="lower right", ncol=2, fontsize=8)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))  # the legend below the panels covers no bar
     return _save(fig, path)
 
 
