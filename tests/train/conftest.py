@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+import yaml
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
@@ -55,3 +56,38 @@ def sft_tiny(tmp_path_factory):
                   max_steps=SFT_STEPS, save_steps=10_000, logging_steps=40)
     model, _ = train_sft(model, tok, examples, output_dir=tmp_path_factory.mktemp("sft"), hp=hp)
     return model, tok, before, parallel_ratio_of(model, tok)
+
+
+# --------------------------------------------------------------------------- a tiny grid
+EVAL = {"benchmarks": "synthetic-trap1", "samples": 2, "limit": 3, "max_tokens": 24,
+        "max_path_tokens": 8, "graders": ["paper"]}
+RECIPE = {
+    "name": "tiny", "output_dir": "unused", "seed": 0,
+    "model": {"name": "tiny", "tiny_layers": 1, "tiny_hidden": 32},
+    "stages": [
+        {"kind": "sft", "name": "sft", "data": "synthetic:trap1:8:0", "template": "none",
+         "learning_rate": 1e-3, "per_device_batch_size": 4, "max_steps": 2, "save_steps": 1},
+        {"kind": "rl", "name": "rl", "data": "synthetic:trap1:8:7", "template": "none",
+         "learning_rate": 1e-4, "per_device_batch_size": 4, "num_generations": 2,
+         "max_steps": 2, "save_steps": 1, "max_tokens": 24, "max_path_tokens": 8,
+         "dump_every": 1, "check_logprobs": False, "grader": "paper"},
+        {"kind": "eval", "name": "eval", "template": "none", "eval": EVAL},
+    ]}
+
+
+def _write_grid(tmp_path, **extra):
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(RECIPE))
+    grid = {"name": "t", "output_dir": str(tmp_path / "grid"), "seeds": [0, 1],
+            "baseline": "sft-only", "arms": [
+                {"name": "sft-only", "recipe": "tiny.yaml", "stages": ["sft", "eval"]},
+                {"name": "rl", "recipe": "tiny.yaml", "title": "SFT then RL"}], **extra}
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(grid))
+    return path
+
+
+@pytest.fixture(scope="session")
+def make_grid():
+    """make_grid(tmp_path, **grid_keys) -> path of a grid file: 2 arms (SFT -> eval; SFT -> RL ->
+    eval) x 2 seeds over a 1-layer tiny model with a few steps each."""
+    return _write_grid

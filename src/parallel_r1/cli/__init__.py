@@ -20,7 +20,7 @@ app = typer.Typer(
 
 # One module per group of commands, so the parts can grow without touching each other.
 _GROUPS = ("format_cmds", "grade_cmds", "data_cmds", "models_cmds", "train_cmds", "eval_cmds",
-           "serve_cmds", "demo_cmds")
+           "serve_cmds", "demo_cmds", "grid_cmds")
 
 
 @app.callback()

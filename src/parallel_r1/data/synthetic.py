@@ -179,3 +179,34 @@ def write_synthetic(out: str, *, level: int, count: int, seed: int = 0,
     rows = [{"id": r.id, "source": r.source, "question": r.question, "answer": r.answer,
              "level": level, "completion": r.extras[key]} for r in generate(level, count, seed)]
     return {"num_rows": write_jsonl(out, rows), "level": level, "seed": seed, "out": str(out)}
+
+
+def from_spec(spec: str) -> list[Record]:
+    """Records for a data spec "synthetic:LEVEL:COUNT[:SEED]" (the recipes' `data` field).
+
+    LEVEL is 1..MAX_LEVEL (this module's task) or trap1..trap5 (`parallel_r1.data.trap`), with an
+    optional "/plain" suffix: then each record's `completion` is the plain trace (no blocks), which
+    SFT reads first, e.g. "synthetic:trap1/plain:2000:0" for a sequential cold start.
+
+    Raises:
+        ConfigError: a malformed spec or an unknown level (the message names the forms).
+    """
+    parts = spec.split(":")[1:]
+    level, _, variant = (parts[0] if parts else "").partition("/")
+    try:
+        count, seed = (int(p) for p in (parts[1:] + ["0"])[:2])
+        if len(parts) not in (2, 3) or variant not in ("", "plain"):
+            raise ValueError
+        if level.startswith("trap"):
+            from parallel_r1.data.trap import generate_trap
+
+            records = generate_trap(int(level[4:]), count, seed=seed)
+        else:
+            records = generate(int(level), count, seed=seed)
+    except (ValueError, ConfigError):
+        raise ConfigError(f"'{spec}' is not synthetic:LEVEL[/plain]:COUNT[:SEED] with LEVEL "
+                          f"1..{MAX_LEVEL} or trap1..trap5 and COUNT >= 0", field="data") from None
+    if variant == "plain":
+        for record in records:
+            record.extras["completion"] = record.extras["trajectory_plain"]
+    return records

@@ -280,3 +280,57 @@ def analyze_run(run_dir: str | Path, out: str | Path | None = None) -> dict[str,
                             "block_position", "share_exploration", "share_verification",
                             "path_similarity", "parallel_ratio", "accuracy")})
     return {"out": out, "per_step": per_step, **result}
+
+
+# --------------------------------------------------------------------------- grids of runs
+def last_chunks(rows: list[dict]) -> list[dict]:
+    """Rollout dump rows with resumed steps counted once: per step, only its last attempt is kept
+    (a run resumed from a checkpoint dumps the steps after it a second time).
+
+    An attempt is a run of rows with one step; a new one starts when the step changes or when a
+    prompt comes back after its group of rows ended (a step writes each prompt's group once, in
+    one piece, so a returning prompt means the step was dumped again).
+    """
+    chunks: list[tuple[Any, list[dict]]] = []
+    ended: set = set()
+    for row in rows:
+        prompt = row.get("prompt")
+        same = chunks and chunks[-1][0] == row.get("step")
+        if same and prompt is not None and prompt != chunks[-1][1][-1].get("prompt"):
+            ended.add(chunks[-1][1][-1].get("prompt"))
+        if same and not (prompt is not None and prompt in ended):
+            chunks[-1][1].append(row)
+        else:
+            chunks.append((row.get("step"), [row]))
+            ended = set()
+    last = {step: chunk for step, chunk in chunks}
+    return [row for step, chunk in chunks if last[step] is chunk for row in chunk]
+
+
+def block_tallies(rows: list[dict]) -> dict[int, dict[str, tuple[float, int]]]:
+    """Per step, the sums behind the strategy-evolution figures of one run's rollout dumps.
+
+    Returns:
+        {step: {"position": (sum of block relative positions, blocks), "exploration": (blocks
+        classified exploration, blocks), "verification": (verification blocks, blocks),
+        "parallel": (rollouts with a valid block, rollouts)}}; positions and roles as in
+        `response_figures` / `classify_block`.
+    """
+    out: dict[int, dict[str, list[float]]] = {}
+    for row in rows:
+        step = row.get("step")
+        if step is None:
+            continue
+        text = clean_response(str(_pick(row, ROLLOUT_ALIASES["response"]) or ""))
+        figs = response_figures(text)
+        tally = out.setdefault(int(step), {k: [0.0, 0] for k in (
+            "position", "exploration", "verification", "parallel")})
+        num = len(figs["positions"])
+        tally["position"][0] += sum(figs["positions"])
+        for role in ("exploration", "verification"):
+            tally[role][0] += figs["roles"].count(role)
+        for key in ("position", "exploration", "verification"):
+            tally[key][1] += num
+        tally["parallel"][0] += figs["has_valid_block"]
+        tally["parallel"][1] += 1
+    return {s: {k: (float(v[0]), int(v[1])) for k, v in t.items()} for s, t in sorted(out.items())}

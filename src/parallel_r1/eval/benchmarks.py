@@ -51,11 +51,11 @@ for _bench in (
 PAPER_ORDER = ("aime25", "aime24", "amc23", "math300", "math500", "gsm8k")
 
 
-def _synthetic_loader(level: int, count: int) -> Callable[[], tuple[list, dict[str, Any]]]:
+def _synthetic_loader(level: int | str, count: int) -> Callable[[], tuple[list, dict[str, Any]]]:
     def load() -> tuple[list, dict[str, Any]]:
-        from parallel_r1.data.synthetic import generate
+        from parallel_r1.data.synthetic import from_spec
 
-        records = generate(level, count, seed=HELD_OUT_SEED)
+        records = from_spec(f"synthetic:{level}:{count}:{HELD_OUT_SEED}")
         return records, {"num_rows": len(records), "num_suspect": 0, "num_dropped": 0,
                          "resolved_from": "synthetic", "location": f"seed={HELD_OUT_SEED}"}
 
@@ -66,6 +66,9 @@ for _level in range(1, 6):
     BENCHMARKS.add(f"synthetic-l{_level}", Benchmark(
         f"synthetic-l{_level}", f"Synth-L{_level}", samples=4,
         loader=_synthetic_loader(_level, 200)))
+    BENCHMARKS.add(f"synthetic-trap{_level}", Benchmark(  # the trap family (data.trap)
+        f"synthetic-trap{_level}", f"Trap-L{_level}", samples=4,
+        loader=_synthetic_loader(f"trap{_level}", 200)))
 
 
 def parse_names(names: str | list[str]) -> list[Benchmark]:

@@ -1,8 +1,9 @@
 """The three stage kinds of a recipe: a Stage's settings -> one library call each.
 
 sft: records with a trace -> `sft.train_sft`; rl: prompts and golds -> `grpo.build_grpo_trainer`;
-eval: `parallel_r1.eval.evaluate.evaluate`. Data specs: "synthetic:LEVEL:COUNT[:SEED]" (the
-offline task), or a data set name / file read by `parallel_r1.data.sources`.
+eval: `parallel_r1.eval.evaluate.evaluate`. Data specs: "synthetic:LEVEL[/plain]:COUNT[:SEED]"
+(the offline task, `data.synthetic.from_spec`), or a data set name / file read by
+`parallel_r1.data.sources`.
 """
 
 from __future__ import annotations
@@ -21,15 +22,9 @@ TRACE_FIELDS = ("completion", "trajectory", "trace", "response")
 def load_records(spec: str) -> list[Any]:
     """Records for a data spec (see the module docstring)."""
     if spec.startswith("synthetic:"):
-        from parallel_r1.data.synthetic import generate
+        from parallel_r1.data.synthetic import from_spec
 
-        parts = spec.split(":")[1:]
-        try:
-            level, count, seed = (int(p) for p in (parts + ["0"])[:3])
-        except ValueError:
-            raise ConfigError(f"'{spec}' is not synthetic:LEVEL:COUNT[:SEED]",
-                              field="data") from None
-        return generate(level, count, seed=seed)
+        return from_spec(spec)
     from parallel_r1.data.sources import load_dataset
 
     return load_dataset(spec)

@@ -1,0 +1,364 @@
+"""The comparison of a grid, in the paper's layout, with intervals over seeds and problems.
+
+For every arm, the result is its last eval of every seed: the per-sample rows (`samples.jsonl`),
+graded again here with the grid's grader when one is named (so a grader fix needs no new
+sampling). Per arm and benchmark, one matrix [seeds, problems] each of: Mean@k cells (the share of
+a problem's k samples that are correct), Pass@k cells (unbiased, n = k) and parallel-ratio cells
+(share with a valid block). `eval.paired` turns them into the table's figures: the value with a
+95% interval that resamples seeds and problems, and the delta to the baseline arm paired by seed
+and problem. Strategy evolution of the parallel arms (block position, block roles over training)
+is read from their RL rollout dumps (`analysis.block_tallies`); figures in `grid_plots`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from parallel_r1.errors import DataError
+from parallel_r1.eval import paired
+from parallel_r1.eval.metrics import pass_at_k
+from parallel_r1.eval.report import md_table, write_json, write_text
+
+FIGURES = ("mean", "pass", "ratio")
+ROLES = ("exploration", "verification")
+MIN_PARALLEL = 0.05  # an arm gets evolution figures when this share of its rollouts has a block
+
+
+@dataclass
+class ArmRuns:
+    """Where one arm's results are: per seed, its last eval dir and its RL stages in order."""
+
+    name: str
+    title: str
+    evals: dict[int, Path]                              # seed -> eval stage dir
+    rl: dict[int, list[tuple[Path, int, str]]] = field(default_factory=dict)
+    # seed -> [(RL stage dir, its max_steps, its data spec)] in training order
+
+
+def _rows(path: Path, grader: str) -> list[dict]:
+    from parallel_r1.eval.evaluate import read_samples
+    from parallel_r1.rewards.grading import grade_response
+
+    if not path.is_file():
+        raise DataError("the eval of this run has no samples file", file=str(path))
+    rows = [r for r in read_samples(path) if r["run"] == "model"]
+    if grader:
+        rows = [{**r, "correct": grade_response(r["response"], r["answer"], grader)[1]}
+                for r in rows]
+    return rows
+
+
+def cell_matrices(rows_by_seed: list[list[dict]]) -> dict[str, dict[str, Any]]:
+    """Per benchmark: {"k", "problems", "mean"/"pass"/"ratio": [S, P] arrays} from eval rows.
+
+    Raises:
+        DataError: the seeds' evals differ in problems or samples per problem (cannot pair).
+    """
+    out: dict[str, dict[str, Any]] = {}
+    benches = sorted({r["benchmark"] for rows in rows_by_seed for r in rows})
+    for bench in benches:
+        cells: dict[str, list[list[float]]] = {f: [] for f in FIGURES}
+        problems, k = None, None
+        for rows in rows_by_seed:
+            groups: dict[str, list[dict]] = defaultdict(list)
+            for r in rows:
+                if r["benchmark"] == bench:
+                    groups[r["problem_id"]].append(r)
+            order = sorted(groups, key=lambda p: groups[p][0]["problem_index"])
+            sizes = {len(g) for g in groups.values()}
+            if problems is None:
+                problems, k = order, min(sizes, default=0)
+            if order != problems or sizes != {k}:
+                raise DataError(f"the evals of {bench} differ across seeds in their problems or "
+                                f"samples per problem ({len(order)} problems, sizes {sizes})")
+            for figure, fn in (("mean", lambda g: np.mean([r["correct"] for r in g])),
+                               ("pass", lambda g: pass_at_k(len(g), sum(map(bool, (
+                                   r["correct"] for r in g))), len(g))),
+                               ("ratio", lambda g: np.mean([r["structure"]["has_valid_block"]
+                                                            for r in g]))):
+                cells[figure].append([float(fn(groups[p])) for p in order])
+        out[bench] = {"k": k, "problems": problems,
+                      **{f: np.asarray(v, dtype=float) for f, v in cells.items()}}
+    return out
+
+
+def _title(bench: str) -> str:
+    from parallel_r1.eval.benchmarks import BENCHMARKS
+
+    try:
+        return BENCHMARKS.get(bench).title
+    except KeyError:
+        return bench
+
+
+def compare_arms(mats: dict[str, dict[str, dict]], baseline: str) -> dict[str, Any]:
+    """Figures and paired deltas of every arm (JSON-able; fractions, not percentages).
+
+    Args:
+        mats: arm -> `cell_matrices` of its seeds. baseline: the arm deltas are taken against.
+
+    Raises:
+        DataError: an arm was not evaluated on the baseline's benchmarks, problems and k.
+    """
+    base = mats[baseline]
+    benches = list(base)
+    out: dict[str, Any] = {"baseline": baseline, "benchmarks": {
+        b: {"title": _title(b), "k": base[b]["k"], "num_problems": len(base[b]["problems"])}
+        for b in benches}, "arms": {}}
+    for arm, m in mats.items():
+        for b in benches:
+            if b not in m or m[b]["problems"] != base[b]["problems"] or m[b]["k"] != base[b]["k"]:
+                raise DataError(f"arm '{arm}' was not evaluated like the baseline on {b} "
+                                "(same problems, seeds and samples are needed to pair)")
+        entry: dict[str, Any] = {"num_seeds": int(m[benches[0]]["mean"].shape[0]), "bench": {}}
+        for b in benches:
+            fig = {f: paired.crossed_bootstrap([m[b][f]]) for f in FIGURES}
+            fig["noise"] = paired.variance_components(m[b]["mean"]) if min(
+                m[b]["mean"].shape) > 1 else None
+            if arm != baseline:
+                fig["delta"] = {f: paired.paired_delta([m[b][f]], [base[b][f]])
+                                for f in FIGURES}
+            entry["bench"][b] = fig
+        entry["avg"] = paired.crossed_bootstrap([m[b]["mean"] for b in benches])
+        entry["ratio"] = paired.crossed_bootstrap([m[b]["ratio"] for b in benches])
+        entry["per_seed_avg"] = np.mean([m[b]["mean"].mean(axis=1) for b in benches],
+                                        axis=0).tolist()
+        if arm != baseline:
+            entry["delta_avg"] = paired.paired_delta([m[b]["mean"] for b in benches],
+                                                     [base[b]["mean"] for b in benches])
+            entry["delta_ratio"] = paired.paired_delta([m[b]["ratio"] for b in benches],
+                                                       [base[b]["ratio"] for b in benches])
+        out["arms"][arm] = entry
+    return out
+
+
+def pct(fig: dict | None, signed: bool = False) -> str:
+    """"12.5 [5.0, 20.0]" (percent) from {"value", "low", "high"}; "–" when missing."""
+    if not fig or fig.get("value") is None or not np.isfinite(fig["value"]):
+        return "–"
+    f = "+.1f" if signed else ".1f"
+    return f"{100 * fig['value']:{f}} [{100 * fig['low']:{f}}, {100 * fig['high']:{f}}]"
+
+
+def main_table(result: dict, titles: dict[str, str]) -> str:
+    """The paper's main table: parallel ratio, Mean@k / Pass@k per benchmark, Avg (all %)."""
+    benches = result["benchmarks"]
+    header = ["Arm", "Seeds", "Parallel ratio"] + [
+        f"{b['title']} Mean@{b['k']} / Pass@{b['k']}" for b in benches.values()] + ["Avg"]
+    rows = []
+    for arm, e in result["arms"].items():
+        rows.append([titles.get(arm, arm), e["num_seeds"], pct(e["ratio"])]
+                    + [f"{pct(e['bench'][b]['mean'])} / {pct(e['bench'][b]['pass'])}"
+                       for b in benches] + [pct(e["avg"])])
+    return md_table(header, rows)
+
+
+def delta_table(result: dict, titles: dict[str, str]) -> str:
+    """Paired deltas to the baseline (points); a * marks an interval that excludes 0."""
+    benches = result["benchmarks"]
+    header = ["Arm - baseline", "Parallel ratio"] + [
+        f"{b['title']} Mean@{b['k']}" for b in benches.values()] + [
+        f"{b['title']} Pass@{b['k']}" for b in benches.values()] + ["Avg Mean@k"]
+    rows = []
+    for arm, e in result["arms"].items():
+        if arm == result["baseline"]:
+            continue
+
+        def cell(fig: dict) -> str:
+            return pct(fig, signed=True) + (" *" if paired.is_resolved(fig) else "")
+
+        rows.append([titles.get(arm, arm), cell(e["delta_ratio"])]
+                    + [cell(e["bench"][b]["delta"]["mean"]) for b in benches]
+                    + [cell(e["bench"][b]["delta"]["pass"]) for b in benches]
+                    + [cell(e["delta_avg"])])
+    return md_table(header, rows)
+
+
+def evolution(arm: ArmRuns) -> dict[str, Any] | None:
+    """Strategy evolution of one arm over its RL steps (all seeds); None when fewer than
+    MIN_PARALLEL of its RL rollouts have a valid block (a sequential arm).
+
+    Steps of successive RL stages are numbered on (stage 2 step 1 = stage 1's max_steps + 1).
+    Early and late thirds are taken over the *last phase*: the trailing RL stages that train on
+    the same data as the last one (the hard level; a synthetic spec's seed is ignored), so a
+    change of level is not read as a change of strategy; `eval.paired.early_late_shift` gives
+    their intervals.
+
+    Returns:
+        {"per_seed": {seed: {step: tallies}}, "boundaries": [steps where a stage starts],
+         "phase": [first, last] step of the last phase, "shift": {figure: early/late/delta}}.
+    """
+    from parallel_r1.eval.analysis import _read_jsonl, block_tallies, last_chunks
+
+    per_seed, boundaries, phase = {}, [], None
+    for seed, stages in sorted(arm.rl.items()):
+        offset, steps, phase_start = 0, {}, 1
+        levels = [_level(d) for _, _, d in stages]
+        first_of_phase = next((i for i in range(len(stages)) if all(
+            v == levels[-1] for v in levels[i:])), 0)
+        bounds = []
+        for i, (folder, max_steps, _) in enumerate(stages):
+            path = folder / "rollouts.jsonl"
+            rows = last_chunks(_read_jsonl(path)) if path.is_file() else []
+            steps.update({offset + s: t for s, t in block_tallies(rows).items()})
+            bounds.append(offset + 1)
+            if i == first_of_phase:
+                phase_start = offset + 1
+            offset += max_steps
+        per_seed[seed], boundaries, phase = steps, bounds[1:], [phase_start, offset]
+    tallies = [t["parallel"] for steps in per_seed.values() for t in steps.values()]
+    rollouts = sum(n for _, n in tallies)
+    if not rollouts or sum(k for k, _ in tallies) < MIN_PARALLEL * rollouts:
+        return None
+    shift = {}
+    for figure in ("position", *ROLES):
+        pairs = []
+        for steps in per_seed.values():
+            inside = [s for s in sorted(steps) if phase[0] <= s <= phase[1]]
+            third = max(len(inside) // 3, 1)
+            pairs.append(([steps[s][figure] for s in inside[:third]],
+                          [steps[s][figure] for s in inside[-third:]]))
+        shift[figure] = paired.early_late_shift(pairs)
+    return {"per_seed": per_seed, "boundaries": boundaries, "phase": phase, "shift": shift}
+
+
+def _level(spec: str) -> str:
+    """The data a stage trains on, without the sampling seed of a synthetic spec."""
+    head, _, tail = spec.rpartition(":")
+    return head if spec.startswith("synthetic:") and tail.isdigit() and head.count(":") >= 2 \
+        else spec
+
+
+def noise_table(result: dict, titles: dict[str, str]) -> str:
+    """Where the variance of Mean@k comes from: sd between seeds, between problems, residual."""
+    rows = []
+    for arm, e in result["arms"].items():
+        for b, fig in e["bench"].items():
+            n = fig.get("noise")
+            if n:
+                rows.append([titles.get(arm, arm), result["benchmarks"][b]["title"]]
+                            + [f"{100 * np.sqrt(n[k]):.1f}" for k in (
+                                "var_seed", "var_problem", "var_resid")] + [f"{100 * n['se']:.1f}"])
+    return md_table(["Arm", "Benchmark", "sd seeds", "sd problems", "sd residual",
+                     "se of Mean@k"], rows)
+
+
+def seed_table(result: dict, titles: dict[str, str], seeds: list[int]) -> str:
+    """Each seed's Avg Mean@k per arm (%), to show the seed-to-seed spread plainly."""
+    rows = [[titles.get(arm, arm)] + [f"{100 * v:.1f}" for v in e["per_seed_avg"]]
+            for arm, e in result["arms"].items()]
+    return md_table(["Arm"] + [f"seed {s}" for s in seeds], rows)
+
+
+def shift_table(evolutions: dict[str, dict], titles: dict[str, str]) -> str:
+    """Early vs late third of the last RL phase: block position and role shares, with deltas."""
+    rows = []
+    for arm, ev in evolutions.items():
+        for figure, label in (("position", "block position (0 start, 1 end)"),
+                              ("exploration", "exploration share"),
+                              ("verification", "verification share")):
+            s = ev["shift"][figure]
+            rows.append([titles.get(arm, arm), label, _num(s["early"]), _num(s["late"]),
+                         _num(s["delta"], signed=True)
+                         + (" *" if paired.is_resolved(s["delta"]) else "")])
+    return md_table(["Arm", "Figure", "Early third", "Late third", "Late - early"], rows)
+
+
+def _num(fig: dict, signed: bool = False) -> str:
+    if not np.isfinite(fig["value"]):
+        return "–"
+    f = "+.3f" if signed else ".3f"
+    return f"{fig['value']:{f}} [{fig['low']:{f}}, {fig['high']:{f}}]"
+
+
+def _verdicts(result: dict, titles: dict[str, str]) -> list[str]:
+    """One line per paired delta: whether its interval excludes 0."""
+    lines = []
+    for arm, e in result["arms"].items():
+        if arm == result["baseline"]:
+            continue
+        named = [(f"{b['title']} {name}@{b['k']}", e["bench"][key]["delta"][fig])
+                 for fig, name in (("mean", "Mean"), ("pass", "Pass"))
+                 for key, b in result["benchmarks"].items()]
+        named += [("Avg Mean@k", e["delta_avg"]), ("parallel ratio", e["delta_ratio"])]
+        real = [f"{n} {pct(f, signed=True)}" for n, f in named if paired.is_resolved(f)]
+        lines.append(f"- {titles.get(arm, arm)}: " + (
+            "interval excludes 0 for " + "; ".join(real) if real else "no gap resolved"))
+    return lines
+
+
+def write_grid_report(out: str | Path, arms: list[ArmRuns], baseline: str, *, seeds: list[int],
+                      grader: str = "", name: str = "grid", timing: dict | None = None
+                      ) -> dict[str, Any]:
+    """Tables, PNG figures, `report.md` and `results.json` of a finished grid, in `out`.
+
+    Returns:
+        {"table": markdown of the main and delta tables, "report", "plots": [paths], "result"}.
+
+    Raises:
+        DataError: a missing eval, or arms that cannot be paired with the baseline.
+    """
+    from parallel_r1.eval import grid_plots
+
+    out = Path(out)
+    titles = {a.name: a.title for a in arms}
+    mats = {a.name: cell_matrices([_rows(a.evals[s] / "samples.jsonl", grader) for s in seeds])
+            for a in arms}
+    result = compare_arms(mats, baseline)
+    evolutions = {a.name: ev for a in arms if (ev := evolution(a)) is not None}
+    plots = [grid_plots.plot_arms(result, titles, out / "arms.png"),
+             grid_plots.plot_deltas(result, titles, out / "deltas.png")]
+    plots += [grid_plots.plot_evolution(ev, titles[a], out / f"evolution-{a}.png")
+              for a, ev in evolutions.items()]
+    if evolutions:
+        plots.append(grid_plots.plot_early_late(evolutions, titles, out / "early_late.png"))
+    table = "\n".join([
+        "Mean@k / Pass@k and parallel ratio in %, [95% interval resampling seeds and problems]",
+        "", main_table(result, titles), "",
+        f"Paired deltas to {titles[baseline]} in points (paired by seed and problem); "
+        "* = the interval excludes 0", "", delta_table(result, titles)])
+    text = _report_text(name, grader, seeds, timing, table, result, titles, evolutions, plots)
+    write_text(out / "table.md", table + "\n")
+    write_json(out / "results.json", {"result": result, "grader": grader or "eval headline",
+                                      "seeds": seeds, "timing": timing, "evolution": {
+                                          a: {"phase": ev["phase"], "shift": ev["shift"]}
+                                          for a, ev in evolutions.items()}})
+    return {"table": table, "report": write_text(out / "report.md", text), "plots": plots,
+            "result": result}
+
+
+def _report_text(name: str, grader: str, seeds: list[int], timing: dict | None, table: str,
+                 result: dict, titles: dict[str, str], evolutions: dict, plots: list) -> str:
+    lines = [f"# Grid {name}", "",
+             f"Seeds {seeds}; grader: {grader or 'each eval headline grader'}; baseline: "
+             f"{titles[result['baseline']]}."]
+    if timing:
+        lines.append(f"Wall time of the runs: {timing.get('wall_s', 0) / 60:.1f} min over "
+                     f"{timing.get('sessions', 1)} session(s); compute "
+                     f"{timing.get('compute_s', 0) / 60:.1f} min in {timing.get('nodes', 0)} "
+                     "nodes.")
+        codes = timing.get("code") or []
+        lines.append(f"Code version of every node: {codes[0]}." if len(codes) == 1 else
+                     f"**Nodes ran under {len(codes)} code versions ({', '.join(codes)}): "
+                     "numbers may mix code changes; rerun in a fresh folder to be sure.**")
+    lines += ["", table, "", "What the intervals call real:", "", *_verdicts(result, titles), "",
+              "## Noise", "",
+              "Intervals: `eval.paired.crossed_bootstrap` (2000 resamples; seeds and problems "
+              "drawn with replacement in every resample; deltas paired cell by cell). Where the "
+              "variance of Mean@k comes from (two-way ANOVA, percentage points):", "",
+              noise_table(result, titles), "", "Avg Mean@k of each seed (%):", "",
+              seed_table(result, titles, seeds), ""]
+    if evolutions:
+        lines += ["## Strategy evolution", "",
+                  "Over the last RL phase (the trailing RL stages on the last stage's data): "
+                  "first third of its steps against the last third; intervals resample seeds, "
+                  "then steps within each seed. Block roles by "
+                  "`parallel_r1.eval.analysis.classify_block`.", "",
+                  shift_table(evolutions, titles), ""]
+    lines += [f"![{p.stem}]({p.name})" for p in plots]
+    return "\n".join(lines) + "\n"

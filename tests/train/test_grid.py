@@ -1,0 +1,137 @@
+"""The grid runner: planning with shared prefixes, resumable runs, the report (tiny sizes)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from parallel_r1.errors import ConfigError
+from parallel_r1.train.grid import is_done, load_grid, node_dir, plan, stage_dir
+
+
+def test_plan_shares_equal_prefixes_and_only_those(tmp_path, make_grid):
+    write_grid = make_grid
+    grid = load_grid(write_grid(tmp_path))
+    p = plan(grid)
+    assert len(p.chains) == 4 and sum(map(len, p.chains.values())) == 10
+    assert len(p.nodes) == 8  # one SFT per seed serves both arms
+    for seed in (0, 1):
+        assert p.chains[("sft-only", seed)][0] == p.chains[("rl", seed)][0]
+        assert p.chains[("sft-only", seed)][1] != p.chains[("rl", seed)][2]  # other parents
+    assert p.chains[("rl", 0)][0] != p.chains[("rl", 1)][0]
+    other = plan(load_grid(write_grid(tmp_path, overrides=["stages.sft.max_steps=3"])))
+    assert not set(other.nodes) & set(p.nodes)  # an upstream change reaches every node below
+
+
+def test_grid_checks_name_the_field(tmp_path, make_grid):
+    write_grid = make_grid
+    with pytest.raises(ConfigError, match="baseline"):
+        load_grid(write_grid(tmp_path, baseline="nope"))
+    with pytest.raises(ConfigError, match="unknown key 'sedes'"):
+        load_grid(write_grid(tmp_path, sedes=[0]))
+    bad = load_grid(write_grid(tmp_path), ["seeds=[0, 1]"])
+    bad.arms[1].overrides = ["stages.rll.max_steps=1"]
+    with pytest.raises(ConfigError, match="names no stage"):
+        plan(bad)
+    bad.arms[1].overrides, bad.arms[1].stages = [], ["sft"]
+    with pytest.raises(ConfigError, match="needs an eval stage"):
+        plan(bad)
+
+
+def test_grid_runs_resumes_without_redoing_and_matches_the_recipe_run(tmp_path, make_grid):
+    from parallel_r1.train.grid_runner import report_grid, run_grid
+    from parallel_r1.train.recipe import load
+    from parallel_r1.train.runner import run
+
+    grid = load_grid(make_grid(tmp_path))
+    p = plan(grid)
+    run_grid(grid, p, progress=False, inline=True)
+    assert all(is_done(grid, n) for n in p.nodes.values())
+    first = report_grid(grid, p)
+    table = (tmp_path / "grid" / "report" / "table.md").read_text()
+    assert "SFT then RL" in table and "Trap-L1 Mean@2 / Pass@2" in table
+    assert (tmp_path / "grid" / "report" / "arms.png").is_file()
+    assert json.loads((tmp_path / "grid" / "plan.json").read_text())["arms"]["rl"]["1"]
+
+    # A rerun redoes nothing and writes the same table.
+    state = run_grid(grid, p, progress=False, inline=True)
+    assert state["sessions"][-1]["nodes_run"] == 0
+    assert report_grid(grid, p)["table"] == first["table"]
+
+    # An RL node killed after its first step (its state, last checkpoint and model gone) and the
+    # eval below it run again, the RL node from its checkpoint; nothing else runs.
+    rl_key, eval_key = p.chains[("rl", 0)][1:]
+    rl_dir = node_dir(grid, p.nodes[rl_key])
+    (rl_dir / "state.json").unlink()
+    for gone in ("0-rl/checkpoint-2", "0-rl/model"):
+        shutil.rmtree(rl_dir / gone)
+    shutil.rmtree(node_dir(grid, p.nodes[eval_key]))
+    state = run_grid(grid, p, progress=False, inline=True)
+    assert state["sessions"][-1]["nodes_run"] == 2
+    record = json.loads((rl_dir / "state.json").read_text())["stages"]["rl"]
+    assert record["resumed_from"].endswith("checkpoint-1")
+    assert report_grid(grid, p)["table"] == first["table"]  # the resumed run gives the same
+
+    # The arm through shared nodes gives exactly what the recipe gives when run alone.
+    alone = load(tmp_path / "tiny.yaml", [f"output_dir={tmp_path / 'alone'}", "seed=1"])
+    run(alone)
+    ours = (stage_dir(grid, p.nodes[p.chains[("rl", 1)][-1]]) / "samples.jsonl").read_text()
+    theirs = (tmp_path / "alone" / "2-eval" / "samples.jsonl").read_text()
+    assert [json.loads(r)["response"] for r in ours.splitlines()] == \
+        [json.loads(r)["response"] for r in theirs.splitlines()]
+
+
+def test_second_grid_process_on_one_folder_is_refused(tmp_path):
+    from parallel_r1.train.grid_runner import GridLocked, _Lock
+
+    folder = tmp_path / "g"
+    held = _Lock(folder)
+    try:
+        with pytest.raises(GridLocked, match="another grid process"):
+            _Lock(folder)
+    finally:
+        held.release()
+    _Lock(folder).release()  # free again
+
+
+def test_packaged_mini_grid_shares_the_curriculum_and_gives_every_rl_arm_equal_budgets():
+    from parallel_r1.train.grid import QUICK, mini_grid_path
+
+    grid = load_grid(mini_grid_path())
+    p = plan(grid)
+    assert len(grid.seeds) >= 3 and len(grid.arms) == 8
+    assert len(p.nodes) == 21 * len(grid.seeds)
+    for seed in grid.seeds:
+        chain = {a.name: [p.nodes[k] for k in p.chains[(a.name, seed)]] for a in grid.arms}
+        assert chain["grpo"][0] is chain["grpo-easy"][0]  # one plain cold start
+        stage1 = {name: c[1].key for name, c in chain.items() if name in ("r1-s1", "r1-s2",
+                                                                          "scaffold")}
+        assert len(set(stage1.values())) == 1  # one stage-1 RL for S1, S2 and the scaffold
+        rl_arms = {name: c for name, c in chain.items() if any(n.stage.kind == "rl" for n in c)}
+        budgets = {name: (sum(n.stage.max_steps for n in c if n.stage.kind == "rl"),
+                          {(n.stage.per_device_batch_size, n.stage.num_generations,
+                            n.stage.max_tokens, n.stage.max_path_tokens)
+                           for n in c if n.stage.kind == "rl"},
+                          {n.stage.max_steps for n in c if n.stage.kind == "sft"})
+                   for name, c in rl_arms.items()}
+        assert len(rl_arms) == 6 and len({repr(b) for b in budgets.values()}) == 1, budgets
+        evals = {repr(dict(c[-1].stage.eval, mode=None)) for c in chain.values()}
+        assert len(evals) == 1  # every arm is evaluated alike (mode aside)
+    quick = load_grid(mini_grid_path(), QUICK)
+    assert len(plan(quick).nodes) == 21 * 2
+
+
+def test_paper_scale_grid_loads_and_shares_the_cold_start():
+    from pathlib import Path
+
+    grid = load_grid(Path(__file__).resolve().parents[2] / "recipes" / "qwen3-4b" / "grid.yaml")
+    p = plan(grid)
+    assert grid.launcher.startswith("accelerate launch") and len(grid.seeds) == 3
+    for seed in grid.seeds:
+        firsts = {a.name: p.chains[(a.name, seed)][0] for a in grid.arms}
+        assert len({firsts[a] for a in ("sft-unseen", "r1-s1", "r1-s2", "scaffold")}) == 1
+        assert firsts["sft-seen"] == firsts["r1-seen"] != firsts["sft-unseen"]
+        assert p.nodes[p.chains[("r1-seen", seed)][1]].stage.mode == "causal"
+    assert len(p.nodes) == 14 * len(grid.seeds)
