@@ -31,6 +31,10 @@ def test_grid_checks_name_the_field(tmp_path, make_grid):
         load_grid(write_grid(tmp_path, baseline="nope"))
     with pytest.raises(ConfigError, match="unknown key 'sedes'"):
         load_grid(write_grid(tmp_path, sedes=[0]))
+    for key, value in (("jobs", "two"), ("threads", "x"), ("jobs", 1.5)):
+        with pytest.raises(ConfigError, match="must be an integer >= 1") as err:
+            load_grid(write_grid(tmp_path), [f"{key}={value}"])
+        assert err.value.field == key
     bad = load_grid(write_grid(tmp_path), ["seeds=[0, 1]"])
     bad.arms[1].overrides = ["stages.rll.max_steps=1"]
     with pytest.raises(ConfigError, match="names no stage"):

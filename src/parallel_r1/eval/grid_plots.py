@@ -131,8 +131,8 @@ def plot_evolution(ev: dict, title: str, path: Path) -> Path:
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper left")
-    axes[0].set_title(f"{title}: strategy over RL (dashed: next stage; grey: early/late third)",
-                      fontsize=9)
+    axes[0].set_title(f"{title}: strategy over RL ({SMOOTH}-step moving average; dashed: next "
+                      "stage; grey: early/late third)", fontsize=9)
     axes[1].set_xlabel("RL step (stages numbered on)")
     fig.tight_layout()
     return _save(fig, path)

@@ -107,8 +107,9 @@ class Grid:
             (bool(self.seeds) and len(set(self.seeds)) == len(self.seeds)
              and all(isinstance(s, int) for s in self.seeds), "seeds",
              "must be a non-empty list of distinct integers"),
-            (self.jobs >= 1, "jobs", "must be >= 1"),
-            (self.threads >= 1, "threads", "must be >= 1"),
+            (type(self.jobs) is int and self.jobs >= 1, "jobs", "must be an integer >= 1"),
+            (type(self.threads) is int and self.threads >= 1, "threads",
+             "must be an integer >= 1"),
         ]
         for ok, name, fix in checks:
             if not ok:
