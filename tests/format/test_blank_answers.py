@@ -73,3 +73,21 @@ def test_visible_text_with_invisible_characters_is_content():
     from parallel_r1.format.trace import has_content
 
     assert has_content("\u200b18\u200b") and has_content("x") and not has_content(" \t\n")
+
+
+@pytest.mark.parametrize("text, gold, right", [
+    ("6+6=12\n<Summary>\nBoth check out:<Path>\nFinal Answer: 2", "2", None),  # path in a summary
+    ("Try.\n<Path>\nFinal Answer: 3", "3", None),  # a path opened outside any block
+    ("A <Path>\nFinal Answer: 3\n</Path>\nFinal Answer: 4", "4", "4"),  # after it closes: read
+])
+def test_text_of_a_stray_path_is_never_read(text, gold, right):
+    """The contract reads no path: one opened outside a block (or inside a stray summary) hides
+    its text until `</Path>`; grading, the reward and check-format agree."""
+    from parallel_r1.rewards import build_reward
+    from parallel_r1.rewards.grading import grade_response_detail
+
+    assert find_answer(text) == right
+    assert grade_response_detail(text, gold).correct == (right is not None)
+    assert build_reward("accuracy_reward")([text], [gold], 1)[0][0] == (1.0 if right else -1.0)
+    missing = any(i.code == "missing_answer" for i in validate(text, "strict"))
+    assert missing == (right is None)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 
 from parallel_r1.format.parse import TAG_RE, parse
-from parallel_r1.format.trace import Block, Text, Trace
+from parallel_r1.format.trace import Block, StrayTag, Text, Trace
 
 PAPER_WINDOW = 300
 READINGS = ("strict", "paper")
@@ -60,11 +60,14 @@ def readable_text(text: str | Trace) -> str:
     Returns:
         Top-level text and the inner text of every summary of a closed block, in text order,
         each region on its own lines (a newline between regions). Paths, gaps inside blocks, stray
-        tags and unclosed blocks contribute nothing.
+        tags and unclosed blocks contribute nothing; nor does text after a stray `<Path>` (a path
+        opened outside a block, or inside a stray summary) until a `</Path>` closes it.
     """
-    regions = []
+    regions, in_path = [], False
     for node in (text if isinstance(text, Trace) else parse(text)).nodes:
-        if isinstance(node, Text):
+        if isinstance(node, StrayTag) and node.tag in ("<Path>", "</Path>"):
+            in_path = node.tag == "<Path>"
+        elif isinstance(node, Text) and not in_path:
             regions.append(node.text)
         elif isinstance(node, Block) and node.summary is not None:
             regions.append(node.summary.text)
