@@ -5,31 +5,14 @@ Inputs are the JSON-able results of `grid_report` (fractions); every figure is w
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from parallel_r1.eval.report import pyplot, save_png
+
 SMOOTH = 5  # steps in the moving average of the evolution curves
-
-
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig: Any, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp)
-    _plt().close(fig)
-    os.replace(tmp, path)
-    return path
 
 
 def _errbar(ax: Any, ys: list[float], figs: list[dict], **kwargs: Any) -> None:
@@ -41,7 +24,7 @@ def _errbar(ax: Any, ys: list[float], figs: list[dict], **kwargs: Any) -> None:
 
 def plot_arms(result: dict, titles: dict[str, str], path: Path) -> Path:
     """Parallel ratio and Mean@k / Pass@k per benchmark, one row per arm, 95% intervals."""
-    plt = _plt()
+    plt = pyplot()
     arms, benches = list(result["arms"]), result["benchmarks"]
     fig, axes = plt.subplots(1, 1 + len(benches), figsize=(3.2 * (1 + len(benches)),
                                                           0.45 * len(arms) + 1.6),
@@ -61,12 +44,12 @@ def plot_arms(result: dict, titles: dict[str, str], path: Path) -> Path:
     fig.suptitle("Arms: value and 95% interval over seeds and problems", fontsize=10)
     fig.legend(*axes[-1].get_legend_handles_labels(), loc="lower right", ncol=2, fontsize=8)
     fig.tight_layout(rect=(0, 0.06, 1, 1))  # the legend below the panels covers no bar
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_deltas(result: dict, titles: dict[str, str], path: Path) -> Path:
     """Paired Mean@k deltas to the baseline per benchmark and Avg (points), 95% intervals."""
-    plt = _plt()
+    plt = pyplot()
     arms = [a for a in result["arms"] if a != result["baseline"]]
     series = [(b, f"{info['title']} Mean@{info['k']}") for b, info in result["benchmarks"].items()]
     fig, ax = plt.subplots(figsize=(7, 0.55 * len(arms) + 1.6), dpi=100)
@@ -85,7 +68,7 @@ def plot_deltas(result: dict, titles: dict[str, str], path: Path) -> Path:
     ax.grid(alpha=0.3, axis="x")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def _curve(per_seed: dict, figure: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -112,7 +95,7 @@ def _curve(per_seed: dict, figure: str) -> tuple[np.ndarray, np.ndarray, np.ndar
 def plot_evolution(ev: dict, title: str, path: Path) -> Path:
     """Block position and exploration / verification shares over RL steps (mean of seeds, band =
     min..max over seeds, moving average of SMOOTH steps); early and late thirds shaded."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(2, 1, figsize=(7, 5.2), dpi=100, sharex=True)
     panels = ((axes[0], (("position", "relative position of <Parallel>", "tab:blue"),)),
               (axes[1], (("exploration", "exploration share", "tab:green"),
@@ -135,12 +118,12 @@ def plot_evolution(ev: dict, title: str, path: Path) -> Path:
                       "stage; grey: early/late third)", fontsize=9)
     axes[1].set_xlabel("RL step (stages numbered on)")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_early_late(evolutions: dict[str, dict], titles: dict[str, str], path: Path) -> Path:
     """Early vs late third of the last RL phase per parallel arm, 95% intervals."""
-    plt = _plt()
+    plt = pyplot()
     arms = list(evolutions)
     fig, axes = plt.subplots(1, 3, figsize=(10, 0.5 * len(arms) + 1.8), dpi=100, sharey=True)
     ys = np.arange(len(arms))[::-1]
@@ -163,4 +146,4 @@ def plot_early_late(evolutions: dict[str, dict], titles: dict[str, str], path: P
     fig.suptitle("Early vs late third of the last RL phase (95% interval over seeds and steps)",
                  fontsize=10)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_png(fig, path)

@@ -3,7 +3,7 @@
 Every figure of an eval summary is `{"value", "low", "high"}`: the statistic and its 95% percentile
 bootstrap interval over problems (AIME has 30 problems: a gap inside the interval is not a result).
 Accuracy-like figures are fractions in JSON and percentages in tables. Pure Python + numpy, and
-matplotlib (Agg) only inside `plot_lines` and `plot_phases`.
+matplotlib (Agg) only inside `pyplot`, on first use.
 """
 
 from __future__ import annotations
@@ -259,13 +259,31 @@ def eval_table(summary: dict, name: str) -> str:
 
 
 # --------------------------------------------------------------------------- plots
-def plot_lines(path: str | Path, title: str, xlabel: str, series: dict[str, tuple[list, list]],
-               ylabel: str = "") -> Path:
-    """One PNG with a line per series {label: (xs, ys)} (matplotlib Agg), written atomically."""
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend (imported on first use: plotting is optional)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_png(fig: Any, path: str | Path) -> Path:
+    """Write `fig` to `path` atomically (a hidden temporary, then a rename) and close it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp)
+    pyplot().close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def plot_lines(path: str | Path, title: str, xlabel: str, series: dict[str, tuple[list, list]],
+               ylabel: str = "") -> Path:
+    """One PNG with a line per series {label: (xs, ys)} (matplotlib Agg), written atomically."""
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
     for label, (xs, ys) in series.items():
@@ -277,13 +295,7 @@ def plot_lines(path: str | Path, title: str, xlabel: str, series: dict[str, tupl
     if len(series) > 1:
         ax.legend(fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return save_png(fig, path)
 
 
 def plot_phases(path: str | Path, per_step: dict[int, dict]) -> Path | None:
@@ -294,10 +306,7 @@ def plot_phases(path: str | Path, per_step: dict[int, dict]) -> Path | None:
     steps = [s for s, f in per_step.items() if any(k in f for k in names)]
     if not names or not steps:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(7, 3.8), dpi=100)
@@ -310,13 +319,7 @@ def plot_phases(path: str | Path, per_step: dict[int, dict]) -> Path | None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return save_png(fig, path)
 
 
 # --------------------------------------------------------------------------- run report
