@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import time
 from pathlib import Path
 
 import httpx
+from serve_load import launch_server
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parents[1]
@@ -41,25 +41,8 @@ def parse_args() -> argparse.Namespace:
 
 
 def start_server(src: Path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(src), PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "parallel_r1", "serve", "tiny", "--port",
-                             str(port), "--threads", "1"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server from {src} exited with {proc.returncode}")
-        try:
-            httpx.get(base + "/health", timeout=2).raise_for_status()
-            return proc, base
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("server never became healthy")
+    return launch_server(["--threads", "1"], env, what=f"server from {src}")
 
 
 def big_body(size_mb: float) -> bytes:

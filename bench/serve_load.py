@@ -40,27 +40,33 @@ def parse_args() -> argparse.Namespace:
     return ap.parse_args()
 
 
-def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
+def launch_server(serve_args: list[str], env: dict[str, str],
+                  what: str = "server") -> tuple[subprocess.Popen, str]:
+    """`parallel-r1 serve tiny` on a free port with `serve_args`; (process, base URL) once
+    /health answers (at most 120 s). Raises SystemExit naming `what` if it exits or never does."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "parallel_r1", "serve", "tiny", "--port",
-                             str(port), "--mode", args.mode, "--threads", str(args.threads)],
-                            env=env,
+                             str(port), *serve_args], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
+            raise SystemExit(f"{what} exited with {proc.returncode}")
         try:
             httpx.get(base + "/health", timeout=2).raise_for_status()
             return proc, base
         except httpx.HTTPError:
             time.sleep(0.2)
     proc.kill()
-    raise SystemExit("server did not come up in 120 s")
+    raise SystemExit(f"{what} did not come up in 120 s")
+
+
+def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONUNBUFFERED="1")
+    return launch_server(["--mode", args.mode, "--threads", str(args.threads)], env)
 
 
 def body(i: int, max_tokens: int) -> dict:
