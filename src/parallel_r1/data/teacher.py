@@ -161,7 +161,8 @@ async def ask_teacher(client: Any, cfg: TeacherConfig, prompt: str,
             error = f"{type(exc).__name__}: {exc}"
             breaker.failed(error)
         else:
-            if reply.status_code not in (404, 405):
+            no_route = reply.status_code in (404, 405)  # every request will fail alike
+            if not no_route:
                 breaker.answered()
             if reply.status_code == 200:
                 try:
@@ -172,7 +173,7 @@ async def ask_teacher(client: Any, cfg: TeacherConfig, prompt: str,
                 except (ValueError, KeyError, IndexError, TypeError) as exc:
                     raise RuntimeError(f"malformed reply: {exc!r}") from None
             error = f"HTTP {reply.status_code}: {reply.text[:200]}"
-            if reply.status_code in (404, 405):  # no such route: every request will fail alike
+            if no_route:
                 error = (f"HTTP {reply.status_code} for POST {client.base_url}chat/completions "
                          "(check the base URL: OpenAI-compatible servers serve it under /v1)")
                 breaker.failed(error)

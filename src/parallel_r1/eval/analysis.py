@@ -265,11 +265,14 @@ def analyze_run(run_dir: str | Path, out: str | Path | None = None) -> dict[str,
         raise DataError("not found (give a training stage's dir or a run's output_dir)",
                         file=str(run_dir))
     metrics, rollouts = read_metrics(run_dir), read_rollouts(run_dir)
-    stages = sorted((p for p in run_dir.glob("[0-9]*-*") if p.is_dir()
-                     and (read_metrics(p) or read_rollouts(p))),
-                    key=lambda p: int(p.name.split("-", 1)[0]))
-    if not metrics and not rollouts and stages:  # a run's output_dir: its last training stage
-        return analyze_run(stages[-1], out)
+    if not metrics and not rollouts:  # a run's output_dir: its last stage that logged anything
+        stages = sorted((p for p in run_dir.glob("[0-9]*-*") if p.is_dir()),
+                        key=lambda p: int(p.name.split("-", 1)[0]), reverse=True)
+        for stage in stages:
+            metrics, rollouts = read_metrics(stage), read_rollouts(stage)
+            if metrics or rollouts:
+                run_dir = stage
+                break
     if not metrics and not rollouts:
         raise DataError(f"no metrics ({' / '.join(RUN_LAYOUT['metrics'])}) and no rollout dumps "
                         f"({' / '.join(RUN_LAYOUT['rollouts'])}) found", file=str(run_dir))
