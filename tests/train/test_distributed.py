@@ -1,49 +1,100 @@
-"""Two CPU processes on gloo train step for step like one process on the same global batch."""
+"""Two CPU processes on gloo (torchrun) train step for step like one process on the same global
+batch, and a group split across processes samples as it would in one process.
+
+Every claim is read from inside the runs: each process prints its rank and the world size
+(`train.distributed.announce`), the rollout dumps hold every completion with its place in the
+global batch, and the saved weights are compared.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from safetensors.torch import load_file
 
-ROOT = Path(__file__).resolve().parents[2]
 RECIPE = """
 name: ddp-test
 output_dir: {out}
 model: {{name: tiny}}
 stages:
   - {{kind: rl, data: "synthetic:1:8:3", template: none, learning_rate: 1.0e-3,
-      reward: accuracy_add_parallel_reward, grader: paper, per_device_batch_size: {bs},
-      num_generations: 4, max_steps: 3, save_steps: 100, max_tokens: 32, max_path_tokens: 12,
-      loss_type: dapo}}
+      reward: "dp_rewards:brevity", per_device_batch_size: {bs}, num_generations: 4,
+      max_steps: 3, save_steps: 100, max_tokens: 24, max_path_tokens: 8, loss_type: dapo,
+      dump_every: 1}}
 """
+REWARD = '''
+def brevity(response, gold, *, grader=None, step=1):
+    """Shorter is better: a reward that differs within every group of a random tiny model."""
+    return -len(response) / 100.0, {"acc": 0.0}
+'''
+ANNOUNCE = re.compile(r"GRPO: process (\d+) of (\d+) \((\w+), (\w+), backend (\w+)\)")
 
 
-def _run(tmp_path: Path, procs: int) -> list[dict]:
-    out = tmp_path / f"p{procs}"
-    recipe = tmp_path / f"p{procs}.yaml"
-    recipe.write_text(RECIPE.format(out=out, bs=8 // procs))
-    env = {**os.environ, "TRL_EXPERIMENTAL_SILENCE": "1", "PYTHONWARNINGS": "ignore"}
-    if procs == 1:
-        cmd = [sys.executable, "-m", "parallel_r1", "run", str(recipe)]
-    else:
-        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-               str(ROOT / "recipes/accelerate/cpu-gloo-2.yaml"), "-m", "parallel_r1", "run",
-               str(recipe)]
-    subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=900)
-    return [json.loads(line) for line in (out / "0-rl" / "metrics.jsonl").open()
-            if "loss" in line and "train_runtime" not in line]
+def _run(tmp_path: Path, procs: int, per_device: int, name: str) -> dict:
+    out = tmp_path / name
+    recipe = tmp_path / f"{name}.yaml"
+    recipe.write_text(RECIPE.format(out=out, bs=per_device))
+    (tmp_path / "dp_rewards.py").write_text(REWARD)
+    env = {**os.environ, "TRL_EXPERIMENTAL_SILENCE": "1", "PYTHONWARNINGS": "ignore",
+           "OMP_NUM_THREADS": "1", "PARALLEL_R1_PROGRESS": "0",
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    run = [sys.executable, "-m", "parallel_r1", "run", str(recipe)]
+    if procs > 1:
+        run = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(procs),
+               "--standalone", *run[1:]]
+    proc = subprocess.run(run, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    stage = out / "0-rl"
+    rows = [json.loads(line) for line in (stage / "metrics.jsonl").open()]
+    dumps = {}
+    for path in stage.glob("rollouts*.jsonl"):
+        for line in path.open():
+            r = json.loads(line)
+            assert (r["step"], r["index"]) not in dumps, "a completion dumped twice"
+            dumps[(r["step"], r["index"])] = (r["prompt"], r["response"])
+    return {"steps": [r for r in rows if "grad_norm" in r],
+            "processes": sorted(tuple(m.groups()) for m in ANNOUNCE.finditer(proc.stderr)),
+            "dumps": dumps, "weights": load_file(stage / "model" / "model.safetensors")}
 
 
-@pytest.mark.slow
-def test_two_gloo_processes_match_one(tmp_path):
-    one, two = _run(tmp_path, 1), _run(tmp_path, 2)
-    assert [r["step"] for r in one] == [r["step"] for r in two] == [1, 2, 3]
-    for a, b in zip(one, two):
+def _same_training(one: dict, many: dict) -> None:
+    assert [r["step"] for r in one["steps"]] == [r["step"] for r in many["steps"]] == [1, 2, 3]
+    assert one["dumps"] == many["dumps"]  # the same prompts, completions and places
+    for a, b in zip(one["steps"], many["steps"]):
         assert a["rollout/reward"] == pytest.approx(b["rollout/reward"], abs=1e-6)
+        assert a["frac_reward_zero_std"] == b["frac_reward_zero_std"]
         assert a["loss"] == pytest.approx(b["loss"], abs=1e-5)
         assert a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-4, abs=1e-6)
+    assert any(r["grad_norm"] > 0 for r in one["steps"][1:])  # training moved past step 1
+    for key, w in one["weights"].items():
+        assert (w - many["weights"][key]).abs().max().item() < 1e-5, key
+
+
+def test_two_gloo_processes_match_one(tmp_path):
+    one = _run(tmp_path, 1, 8, "one")
+    two = _run(tmp_path, 2, 4, "two")
+    assert one["processes"] == []  # one process says nothing
+    assert two["processes"] == [("0", "2", "ddp", "MULTI_CPU", "gloo"),
+                                ("1", "2", "ddp", "MULTI_CPU", "gloo")]
+    assert len(two["dumps"]) == 3 * 8 and max(i for _, i in two["dumps"]) == 7
+    _same_training(one, two)
+
+
+def test_group_split_across_processes_is_one_group(tmp_path):
+    """per_device_batch_size 2 with num_generations 4 on two processes: every group of 4 spans
+    both processes, and draws the 4 distinct samples one process draws (issue 19, case 2)."""
+    one = _run(tmp_path, 1, 4, "one")
+    two = _run(tmp_path, 2, 2, "split")
+    assert [p[:2] for p in two["processes"]] == [("0", "2"), ("1", "2")]
+    _same_training(one, two)
+    for step in (1, 2, 3):
+        group = [two["dumps"][(step, i)] for i in range(4)]
+        assert len({prompt for prompt, _ in group}) == 1
+        assert len({response for _, response in group}) > 1  # not 4 copies of one sample
+    assert all(r["frac_reward_zero_std"] < 1 for r in two["steps"])

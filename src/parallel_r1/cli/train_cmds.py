@@ -33,8 +33,11 @@ def register(app: typer.Typer) -> None:
             for line in lines:
                 typer.echo(f"  {line}")
             return
+        from parallel_r1.train.distributed import rank
         from parallel_r1.train.runner import run as run_recipe
 
         state = run_recipe(loaded)
-        typer.echo(json.dumps({name: {k: v for k, v in rec.items() if k != "metrics"}
-                               for name, rec in state["stages"].items()}, indent=2, default=str))
+        if rank() == 0:  # under torchrun, one summary
+            typer.echo(json.dumps({name: {k: v for k, v in rec.items() if k != "metrics"}
+                                   for name, rec in state["stages"].items()}, indent=2,
+                                  default=str))

@@ -160,20 +160,26 @@ class ParallelGRPOTrainer(PhaseTimedTrainer, LogprobCheck, CardedCheckpoints, GR
         TRL 1.16 computes the group mean and std in float32: for eight rewards of 1.2 the mean is
         1.1999999, the std 1.3e-7, and every advantage +0.0012 (a push on completions that carry
         no signal); its `frac_reward_zero_std` (isclose to 0 with atol 1e-8) reports 0. We know
-        the rewards of this process's completions (prompt-major, whole groups) from the rollout
-        function, mark tied groups as `rl.advantages.tied_groups` does (equal up to float residue:
+        the rewards of this process's completions from the rollout function, gather every
+        process's (a group may span processes), mark tied groups as `rl.advantages.tied_groups` does (equal up to float residue:
         max - min <= 1e-6 * max |reward|, so `0.1 * 3` and `0.3` tie), and overwrite the last
         `frac_reward_zero_std` with the exact share.
         """
         rewards = getattr(self.rollout_func, "last_rewards", None)
         adv, size = output.get("advantages"), self.num_generations
-        if not rewards or adv is None or len(rewards) != adv.size(0) or adv.size(0) % size:
+        if not rewards or adv is None or len(rewards) != adv.size(0):
             return
-        tied = tied_groups(torch.tensor(rewards, dtype=torch.float64).view(-1, size))  # [B/G]
-        output["advantages"] = adv.masked_fill(tied.repeat_interleave(size).to(adv.device), 0.0)
+        local = torch.tensor(rewards, dtype=torch.float64, device=self.accelerator.device)  # [b]
+        every = self.accelerator.gather(local).cpu()  # [B] global, process-major as TRL's
+        if every.numel() % size:
+            return
+        tied = tied_groups(every.view(-1, size)).repeat_interleave(size)  # [B] (groups may span
+        first = self.accelerator.process_index * len(rewards)  # processes: gathered first)
+        mine = tied[first: first + len(rewards)].to(adv.device)  # [b]
+        output["advantages"] = adv.masked_fill(mine, 0.0)
         frac = self._metrics[mode].get("frac_reward_zero_std")
         if frac:
-            frac[-1] = _gather_mean(self, tied.double().mean().item())
+            frac[-1] = tied.double().mean().item()
 
 
 def _gather_mean(trainer: GRPOTrainer, value: float) -> float:
@@ -232,7 +238,8 @@ def grpo_args(output_dir: str | Path, hp: GRPOHyper, **extra: Any) -> GRPOConfig
         max_completion_length=hp.max_completion_length, save_steps=hp.save_steps,
         save_strategy="steps", logging_steps=hp.logging_steps, seed=hp.seed, data_seed=hp.seed,
         bf16=hp.bf16, activation_checkpointing=hp.activation_checkpointing,
-        dataloader_pin_memory=torch.cuda.is_available(), report_to=[], disable_tqdm=True,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        use_cpu=not torch.cuda.is_available(), ddp_find_unused_parameters=False, report_to=[], disable_tqdm=True,
         optim="adamw_torch", remove_unused_columns=False)
     return GRPOConfig(**(fields | extra))
 
@@ -255,6 +262,7 @@ def build_grpo_trainer(model: Any, tokenizer: Any, prompts: Sequence[str], rollo
     """
     from datasets import Dataset
 
+    from parallel_r1.train.distributed import announce
     from parallel_r1.train.progress import quiet_progress
 
     if hp.advantage not in ("grpo", "dr_grpo"):
@@ -267,4 +275,5 @@ def build_grpo_trainer(model: Any, tokenizer: Any, prompts: Sequence[str], rollo
         processing_class=tokenizer, rollout_func=rollouts, callbacks=callbacks,
         layout=layout, check_logprobs=check_logprobs, logprob_check_every=logprob_check_every)
     trainer.card_meta = card_meta
+    announce(trainer, "GRPO")
     return quiet_progress(trainer, "GRPO")

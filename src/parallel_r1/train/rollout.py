@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 
 from parallel_r1.engine.types import Rollout, SamplingParams
+from parallel_r1.errors import ConfigError
 from parallel_r1.rewards.parallel import is_format_valid
 from parallel_r1.rl.filtering import dynamic_sampling_mask, malformed_mask
 from parallel_r1.train.phases import phase_of
@@ -55,24 +56,33 @@ class EngineRollouts:
         if self.engine is None:  # TRL built its vLLM with the trainer and syncs its weights
             self.engine = vllm_engine(trainer, self.tokenizer)
         step = trainer.state.global_step + 1  # rewards count steps from 1
-        group = _group_size(prompts, trainer.num_generations)
         texts = [p if isinstance(p, str) else p[-1]["content"] for p in prompts]
+        process = getattr(getattr(trainer, "accelerator", None), "process_index", 0)
+        offset = process * len(texts)  # where TRL's slice of this process starts
+        slots = group_slots(texts, trainer.num_generations, offset)
+        group = trainer.num_generations if len(texts) % trainer.num_generations == 0 and \
+            offset % trainer.num_generations == 0 and slots[0] == 0 else 0  # whole groups here
         with phase_of(trainer, "rollout"):
-            rollouts = list(self.generate(texts[::group], group, step, trainer.model))
+            rollouts = self.generate_slots(texts, slots, step, trainer.model)
         with phase_of(trainer, "reward"):
             scores, parts = self.reward([r.text for r in rollouts],
                                         [self.golds[t] for t in texts], step)
         scores, parts = list(scores), list(parts)
         refilled = 0.0
         with phase_of(trainer, "filter"):
+            if self.dynamic_sampling and not group:
+                raise ConfigError(
+                    "dynamic_sampling needs whole groups on every process: make "
+                    "per_device_batch_size x gradient_accumulation_steps a multiple of "
+                    "num_generations", field="dynamic_sampling")
             if self.dynamic_sampling and self.refill_rounds:
                 refilled = self.refill(texts, rollouts, scores, parts, group, step, trainer.model)
             self.last_rewards = list(scores)
-            keep, filter_metrics = self.keep_mask(rollouts, scores, group)
+            keep, filter_metrics = self.keep_mask(rollouts, scores, group or 1)
         filter_metrics["filter/refilled_groups"] = refilled
         self.last_metrics = rollout_metrics(rollouts, scores, parts) | filter_metrics
         if self.dump_dir and self.dump_every and step % self.dump_every == 0:
-            self.dump(step, texts, rollouts, scores)
+            self.dump(step, texts, rollouts, scores, first_index=offset)
         env_mask = [r.loss_mask if k else [0] * len(r.loss_mask) for r, k in zip(rollouts, keep)]
         return {"prompt_ids": [r.prompt_ids for r in rollouts],
                 "completion_ids": [r.completion_ids for r in rollouts],
@@ -112,22 +122,46 @@ class EngineRollouts:
 
     def generate(self, prompts: Sequence[str], group: int, step: int, model: Any, *,
                  salt: int = 0) -> list[Rollout]:
-        """G samples for each prompt (prompt-major), with seeds from prompt text and step."""
+        """G samples for each prompt (prompt-major), sample j seeded by (prompt, step, j)."""
+        texts = [p for p in prompts for _ in range(group)]
+        return self.generate_slots(texts, list(range(group)) * len(prompts), step, model,
+                                   salt=salt)
+
+    def generate_slots(self, texts: Sequence[str], slots: Sequence[int], step: int, model: Any,
+                       *, salt: int = 0) -> list[Rollout]:
+        """One sample per entry of `texts` [B]; entry i is seeded by (its prompt, the step, the
+        base seed, slots[i] = its index in its global group), so a completion is the same on 1,
+        2 or 4 processes, however the group is split. Consecutive equal prompts are sampled as
+        one request (`n` of them, one prefill)."""
         from dataclasses import replace
 
         from parallel_r1.models.load import apply_template
 
-        ids = [apply_template(self.tokenizer, p, chat=self.chat) for p in prompts]
         base = self.seed + salt * 7919
-        seeds = [[prompt_seed(p, step, base) + j for j in range(group)] for p in prompts]
+        runs: list[tuple[str, list[int]]] = []  # (prompt, its slots), in order
+        for i, (text, slot) in enumerate(zip(texts, slots)):
+            if i and text == texts[i - 1] and slot == slots[i - 1] + 1:
+                runs[-1][1].append(slot)
+            else:
+                runs.append((text, [slot]))
+        out: list[Rollout | None] = [None] * len(texts)
         was_training = model.training
         model.eval()  # no dropout while sampling; TRL puts it back in train mode
         try:
-            with torch.no_grad():
-                return self.engine.generate(ids, replace(self.params, n=group, seed=None),
-                                            seeds=seeds)
+            for n in sorted({len(s) for _, s in runs}):  # one engine call per run length
+                chosen = [k for k, (_, s) in enumerate(runs) if len(s) == n]
+                ids = [apply_template(self.tokenizer, runs[k][0], chat=self.chat) for k in chosen]
+                seeds = [[prompt_seed(runs[k][0], step, base) + j for j in runs[k][1]]
+                         for k in chosen]
+                with torch.no_grad():
+                    got = self.engine.generate(ids, replace(self.params, n=n, seed=None),
+                                               seeds=seeds)
+                for k, rows in zip(chosen, _chunks(got, n)):
+                    first = sum(len(s) for _, s in runs[:k])
+                    out[first: first + n] = rows
         finally:
             model.train(was_training)
+        return out  # type: ignore[return-value]
 
     def keep_mask(self, rollouts: Sequence[Rollout], scores: Sequence[float], group: int
                   ) -> tuple[torch.Tensor, dict[str, float]]:
@@ -147,14 +181,15 @@ class EngineRollouts:
         return keep, metrics
 
     def dump(self, step: int, prompts: Sequence[str], rollouts: Sequence[Rollout],
-             scores: Sequence[float]) -> None:
+             scores: Sequence[float], first_index: int = 0) -> None:
         """Append this step's rollouts to `<dump_dir>/rollouts.jsonl` (one file per process) in
-        one write; `index` numbers the rows within the step (the key readers dedupe on)."""
+        one write; `index` numbers the rows within the step's global batch (the key readers
+        dedupe on; this process's rows start at `first_index`)."""
         from parallel_r1.files import append_rows
 
         path = Path(self.dump_dir) / (f"rollouts.rank{self.rank}.jsonl" if self.rank else
                                       "rollouts.jsonl")
-        append_rows(path, ({"step": step, "index": i, "prompt": prompt, "response": r.text,
+        append_rows(path, ({"step": step, "index": first_index + i, "prompt": prompt, "response": r.text,
                             "reward": s, "num_blocks": r.num_blocks,
                             "finish_reason": r.finish_reason}
                            for i, (prompt, r, s) in enumerate(zip(prompts, rollouts, scores))))
@@ -205,13 +240,19 @@ def vllm_engine(trainer: Any, tokenizer: Any) -> Any:
     return Engine(backend, tokenizer, model=trainer.model)
 
 
-def _group_size(prompts: Sequence[Any], num_generations: int) -> int:
-    """G when the prompts come in runs of G equal prompts (TRL's RepeatSampler), else 1."""
+def group_slots(texts: Sequence[str], num_generations: int, offset: int = 0) -> list[int]:
+    """Each completion's index in its global group ([B]): TRL's RepeatSampler lays groups of G
+    equal prompts end to end over the global batch, and this process holds the rows from
+    `offset` on. A batch not laid out so (another sampler) gets distinct slots 0..B-1."""
     g = num_generations
-    if g > 1 and len(prompts) % g == 0 and all(
-            prompts[i] == prompts[i - i % g] for i in range(len(prompts))):
-        return g
-    return 1
+    slots = [(offset + i) % g for i in range(len(texts))]
+    if all(s == 0 or i == 0 or texts[i] == texts[i - 1] for i, s in enumerate(slots)):
+        return slots
+    return list(range(len(texts)))
+
+
+def _chunks(items: Sequence[Any], size: int) -> list[list[Any]]:
+    return [list(items[i: i + size]) for i in range(0, len(items), size)]
 
 
 def rollout_metrics(rollouts: Sequence[Rollout], scores: Sequence[float],

@@ -144,7 +144,8 @@ def sft_args(output_dir: str | Path, hp: SFTHyper, **extra: Any):
         activation_checkpointing=hp.activation_checkpointing, report_to=[],
         save_strategy="steps", dataset_kwargs={"skip_prepare_dataset": True},
         remove_unused_columns=False, max_length=None, disable_tqdm=True, optim="adamw_torch",
-        dataloader_pin_memory=torch.cuda.is_available())
+        dataloader_pin_memory=torch.cuda.is_available(),
+        use_cpu=not torch.cuda.is_available(), ddp_find_unused_parameters=False)
     return SFTConfig(**(fields | extra))
 
 
@@ -188,6 +189,7 @@ def train_sft(model: Any, tokenizer: Any, examples: Sequence[dict[str, Any]], *,
     """
     from datasets import Dataset
 
+    from parallel_r1.train.distributed import announce
     from parallel_r1.train.progress import quiet_progress
 
     hp = hp or SFTHyper()
@@ -205,6 +207,7 @@ def train_sft(model: Any, tokenizer: Any, examples: Sequence[dict[str, Any]], *,
         train_dataset=Dataset.from_list(rows), data_collator=collator,
         processing_class=tokenizer, callbacks=callbacks)
     trainer.card_meta = card_meta
+    announce(trainer, "SFT")
     quiet_progress(trainer, "SFT")
     result = trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     model = trainer.model
