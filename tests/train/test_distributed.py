@@ -98,3 +98,44 @@ def test_group_split_across_processes_is_one_group(tmp_path):
         assert len({prompt for prompt, _ in group}) == 1
         assert len({response for _, response in group}) > 1  # not 4 copies of one sample
     assert all(r["frac_reward_zero_std"] < 1 for r in two["steps"])
+
+
+SPLIT = """name: split
+output_dir: {out}
+model: {{name: tiny}}
+stages:
+  - kind: rl
+    data: "synthetic:1:8:3"
+    per_device_batch_size: {bs}
+    num_generations: 4
+    dynamic_sampling: {ds}
+    max_steps: 1
+"""
+
+
+def _check(tmp_path, monkeypatch, world: int, bs: int, ds: bool):
+    from parallel_r1.train.preflight import check_recipe
+    from parallel_r1.train.recipe import load
+
+    path = tmp_path / "split.yaml"
+    path.write_text(SPLIT.format(out=tmp_path / "out", bs=bs, ds=str(ds).lower()))
+    monkeypatch.setenv("WORLD_SIZE", str(world))
+    return check_recipe(load(str(path)))
+
+
+def test_check_refuses_a_global_batch_of_partial_groups(tmp_path, monkeypatch):
+    from parallel_r1.errors import ConfigError
+
+    where = r"split\.yaml:7, field .stages\.rl\.per_device_batch_size"
+    with pytest.raises(ConfigError, match=where):
+        _check(tmp_path, monkeypatch, world=2, bs=1, ds=False)  # 2 completions, groups of 4
+    assert _check(tmp_path, monkeypatch, world=2, bs=2, ds=False)  # one group over 2 processes
+    assert _check(tmp_path, monkeypatch, world=4, bs=1, ds=False)
+
+
+def test_check_refuses_dynamic_sampling_over_split_groups(tmp_path, monkeypatch):
+    from parallel_r1.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"split\.yaml:9, field .stages\.rl\.dynamic_sampling"):
+        _check(tmp_path, monkeypatch, world=2, bs=2, ds=True)
+    assert _check(tmp_path, monkeypatch, world=2, bs=4, ds=True)  # whole groups per process
