@@ -79,6 +79,16 @@ class ParallelGRPOTrainer(PhaseTimedTrainer, LogprobCheck, CardedCheckpoints, GR
             self._loss_logps = out[0].detach()
         return out
 
+    def _get_train_sampler(self, dataset=None):
+        """TRL's sampler, with its order per epoch restored on resume (`train.prompt_order`)."""
+        from parallel_r1.train.prompt_order import EpochRepeatSampler
+
+        sampler = super()._get_train_sampler(dataset)
+        return EpochRepeatSampler(
+            data_source=sampler.data_source, mini_repeat_count=sampler.mini_repeat_count,
+            batch_size=sampler.batch_size, repeat_count=sampler.repeat_count,
+            shuffle=sampler.shuffle, seed=sampler.seed)
+
     def time_weight_sync(self) -> None:
         """Time TRL's copy of the weights into vLLM (backend vllm) as the `sync` phase."""
         generation = getattr(self, "vllm_generation", None)

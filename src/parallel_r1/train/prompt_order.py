@@ -1,0 +1,48 @@
+"""The order GRPO draws prompts in, as a function of (seed, epoch), so a resumed run draws the same.
+
+TRL 1.16's `RepeatSampler` seeds one generator when it is built and draws a fresh permutation at
+each pass over the data: epoch e's order is the (e+1)-th draw. transformers' Trainer resumes in
+epoch e without iterating epochs 0..e-1 (it calls `set_epoch(e)` and skips the batches already
+trained in e), and RepeatSampler has no `set_epoch`, so a run resumed inside epoch >= 1 drew
+epoch 0's order again (issue 19 case 3). `EpochRepeatSampler` keeps TRL's orders exactly (an
+uninterrupted run is unchanged) and draws epoch e's from a fresh generator: seed, e draws skipped.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import torch
+from trl.trainer.utils import RepeatSampler
+
+
+class EpochRepeatSampler(RepeatSampler):
+    """TRL's RepeatSampler whose order in epoch e depends only on (seed, e), set by `set_epoch`.
+
+    An iteration without `set_epoch` before it continues with the next epoch, as TRL's does.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch the next pass draws the order of (the Trainer calls it before each pass)."""
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        if self.shuffle:
+            self.generator = epoch_generator(self.seed, self.num_samples, self.epoch)
+        self.epoch += 1
+        yield from super().__iter__()
+
+
+def epoch_generator(seed: int | None, num_samples: int, epoch: int) -> torch.Generator:
+    """The generator RepeatSampler holds at the start of `epoch`: seeded as TRL seeds it, with
+    the `epoch` permutations of the epochs before drawn."""
+    generator = torch.Generator()
+    if seed is not None:
+        generator.manual_seed(seed)
+    for _ in range(epoch):
+        torch.randperm(num_samples, generator=generator)
+    return generator

@@ -1,0 +1,127 @@
+"""Resume inside any epoch replays nothing (issue 19 case 3): a multi-epoch RL or SFT run resumed
+from a checkpoint of epoch 0, 1 or 2 trains the same prompts at each step, in the same order,
+with the same samples, and ends with the same weights as the run that was never stopped.
+
+A kill right after checkpoint-k leaves exactly what an uninterrupted run has on disk at that
+moment: its checkpoint-k and its logs. Each resumed run starts from a copy of those and is
+driven by the runner's own resume path (`runner.run` -> `trainer.train(resume_from_checkpoint)`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+# 4 prompts, 2 per step (4 completions, 2 per prompt): 2 steps an epoch, 4 epochs in 8 steps.
+RL = """name: resume-epochs
+output_dir: {out}
+seed: 0
+model: {{name: tiny, tiny_layers: 1, tiny_hidden: 32}}
+stages:
+  - {{kind: rl, data: "synthetic:1:4:3", template: none, learning_rate: 1.0e-3,
+      reward: "resume_rewards:length", grader: paper, per_device_batch_size: 4,
+      num_generations: 2, max_steps: 8, save_steps: 1, max_tokens: 24, max_path_tokens: 8,
+      dump_every: 1, check_logprobs: false}}
+"""
+# 6 traces, 2 per step: 3 steps an epoch, 3 epochs.
+SFT = """name: resume-epochs-sft
+output_dir: {out}
+seed: 0
+model: {{name: tiny, tiny_layers: 1, tiny_hidden: 32}}
+stages:
+  - {{kind: sft, data: "synthetic:1:6:0", template: none, learning_rate: 1.0e-2,
+      per_device_batch_size: 2, num_epochs: 3, save_steps: 1, warmup_ratio: 0.0}}
+"""
+
+
+REWARD = """def length(response, gold, *, grader=None, step=0):
+    return len(response) / 32.0, {}
+"""
+
+
+@pytest.fixture
+def length_reward(tmp_path, monkeypatch):
+    """A reward that tells samples apart (the tiny model never earns accuracy), so each step's
+    update depends on its prompts and samples."""
+    (tmp_path / "resume_rewards.py").write_text(REWARD)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
+def _run(tmp_path: Path, text: str, name: str, from_run: Path | None = None,
+         step: int | None = None) -> Path:
+    """Run the recipe into tmp/name; returns its stage dir. With `from_run` (a stage dir), first
+    leave there what a kill right after its checkpoint-`step` left (that checkpoint and the logs), so the run resumes."""
+    from parallel_r1.train.recipe import load
+    from parallel_r1.train.runner import run
+
+    out = tmp_path / name
+    if from_run is not None:
+        stage = from_run
+        (out / stage.name).mkdir(parents=True)
+        shutil.copytree(stage / f"checkpoint-{step}", out / stage.name / f"checkpoint-{step}")
+        for log in stage.glob("*.jsonl"):
+            shutil.copy(log, out / stage.name / log.name)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text.format(out=out))
+    state = run(load(path))
+    assert all(s["status"] == "done" for s in state["stages"].values())
+    if from_run is not None:
+        assert next(iter(state["stages"].values()))["resumed_from"].endswith(f"checkpoint-{step}")
+    return next(out.glob("0-*"))
+
+
+def _prompts_per_step(stage: Path) -> dict[int, list[str]]:
+    rows = [json.loads(x) for x in (stage / "rollouts.jsonl").read_text().splitlines()]
+    out: dict[int, list[str]] = {}
+    for row in sorted(rows, key=lambda r: (r["step"], r["index"])):
+        out.setdefault(row["step"], []).append(row["prompt"])
+    return out
+
+
+def _samples(stage: Path) -> dict[tuple[int, int], tuple[str, str]]:
+    rows = [json.loads(x) for x in (stage / "rollouts.jsonl").read_text().splitlines()]
+    return {(r["step"], r["index"]): (r["prompt"], r["response"]) for r in rows}
+
+
+def _weights(stage: Path) -> str:
+    return hashlib.sha256((stage / "model" / "model.safetensors").read_bytes()).hexdigest()
+
+
+def _epoch_of(stage: Path, step: int) -> float:
+    state = json.loads((stage / f"checkpoint-{step}" / "trainer_state.json").read_text())
+    return state["epoch"]
+
+
+def test_rl_resumed_in_epochs_1_and_2_replays_nothing(tmp_path, length_reward):
+    ref = _run(tmp_path, RL, "ref")
+    losses = [r["loss"] for r in map(json.loads, (ref / "metrics.jsonl").open()) if "loss" in r]
+    assert any(losses), "every step's loss is 0: the weights would not depend on the prompts"
+    order = _prompts_per_step(ref)
+    assert sorted(order) == list(range(1, 9))
+    # the order does change between epochs, else this test could not see a replayed epoch
+    epochs = [tuple(tuple(order[s]) for s in (2 * e + 1, 2 * e + 2)) for e in range(4)]
+    assert len(set(epochs)) > 1, epochs
+    for step in (3, 4, 5):  # inside epoch 1, at its end (epoch 2 starts afresh), inside epoch 2
+        assert 1 <= _epoch_of(ref, step) < 3
+        resumed = _run(tmp_path, RL, f"from-{step}", ref, step)
+        assert _prompts_per_step(resumed) == order, f"resumed at checkpoint-{step}"
+        assert _samples(resumed) == _samples(ref), f"resumed at checkpoint-{step}"
+        assert _weights(resumed) == _weights(ref), f"resumed at checkpoint-{step}"
+
+
+def test_sft_resumed_in_epochs_1_and_2_replays_nothing(tmp_path):
+    ref = _run(tmp_path, SFT, "ref")
+    losses = {r["step"]: r["loss"] for r in map(json.loads, (ref / "metrics.jsonl").open())
+              if "loss" in r}
+    assert sorted(losses) == list(range(1, 10))
+    for step in (4, 8):  # epoch 1 and epoch 2, not on an epoch boundary
+        assert 1 <= _epoch_of(ref, step) < 3
+        resumed = _run(tmp_path, SFT, f"from-{step}", ref, step)
+        again = {r["step"]: r["loss"] for r in map(json.loads, (resumed / "metrics.jsonl").open())
+                 if "loss" in r}
+        assert again == losses, f"resumed at checkpoint-{step}"
+        assert _weights(resumed) == _weights(ref), f"resumed at checkpoint-{step}"
