@@ -125,3 +125,58 @@ def test_sft_resumed_in_epochs_1_and_2_replays_nothing(tmp_path):
                  if "loss" in r}
         assert again == losses, f"resumed at checkpoint-{step}"
         assert _weights(resumed) == _weights(ref), f"resumed at checkpoint-{step}"
+
+
+# ---- TRL reuses one generation for several steps (steps_per_generation, num_iterations) ------
+def _gen_trainer(out: Path, *, steps_per_generation: int = 2, num_iterations: int = 1,
+                 save_steps: int = 2, max_steps: int = 8):
+    """8 prompts, 2 a step (G = 2), one generation per 2 steps: 4 steps an epoch."""
+    from parallel_r1.data.synthetic import generate
+    from parallel_r1.data.templates import render_prompt
+    from parallel_r1.engine.torch_engine import TorchEngine
+    from parallel_r1.engine.types import ParallelParams, SamplingParams
+    from parallel_r1.models.tiny import build_tiny
+    from parallel_r1.rewards import build_reward
+    from parallel_r1.train.grpo import GRPOHyper, build_grpo_trainer
+    from parallel_r1.train.rollout import EngineRollouts
+
+    model, tok = build_tiny(0, num_layers=1, hidden=32)
+    recs = generate(1, 8, seed=3)
+    prompts = [render_prompt("none", r.question) for r in recs]
+    params = SamplingParams(max_tokens=24, parallel=ParallelParams(max_path_tokens=8))
+    reward = build_reward("resume_rewards:length", grader="paper")
+    rollouts = EngineRollouts(TorchEngine(model, tok), tok, params, reward.score_parts,
+                              {p: r.answer for p, r in zip(prompts, recs)},
+                              dump_dir=str(out), dump_every=1)
+    hp = GRPOHyper(learning_rate=1e-3, per_device_batch_size=4, num_generations=2,
+                   steps_per_generation=steps_per_generation, max_steps=max_steps,
+                   max_completion_length=24, save_steps=save_steps)
+    return build_grpo_trainer(model, tok, prompts, rollouts, output_dir=out, hp=hp,
+                              check_logprobs=False, num_iterations=num_iterations)
+
+
+def test_rl_reusing_generations_resumes_inside_epoch_1_exactly(tmp_path, length_reward):
+    import torch
+
+    ref = _gen_trainer(tmp_path / "ref")
+    ref.train()
+    rows = _samples(tmp_path / "ref")
+    assert sorted({s for s, _ in rows}) == [1, 3, 5, 7]  # a generation every other step
+    resumed_dir = tmp_path / "resumed"
+    resumed_dir.mkdir()
+    shutil.copytree(tmp_path / "ref" / "checkpoint-6", resumed_dir / "checkpoint-6")
+    assert 1 < _epoch_of(resumed_dir, 6) < 2
+    again = _gen_trainer(resumed_dir)
+    again.train(resume_from_checkpoint=str(resumed_dir / "checkpoint-6"))
+    assert _samples(resumed_dir) == {k: v for k, v in rows.items() if k[0] > 6}
+    for (name, a), b in zip(ref.model.state_dict().items(), again.model.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+@pytest.mark.parametrize("spg, iterations, save_steps", [(2, 1, 1), (1, 2, 1), (2, 2, 2)])
+def test_checkpoints_inside_a_generations_reuse_are_refused(tmp_path, spg, iterations,
+                                                             save_steps):
+    with pytest.raises(ValueError, match="save_steps .* must be a multiple of "
+                                         "steps_per_generation"):
+        _gen_trainer(tmp_path, steps_per_generation=spg, num_iterations=iterations,
+                     save_steps=save_steps)

@@ -58,6 +58,7 @@ class ParallelGRPOTrainer(PhaseTimedTrainer, LogprobCheck, CardedCheckpoints, GR
     def __init__(self, *args: Any, layout: str = "structured", check_logprobs: bool = True,
                  logprob_check_every: int = 1, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        self._check_resume_points()
         self.layout = layout
         self.check_logprobs = check_logprobs
         self.logprob_check_every = logprob_check_every
@@ -78,6 +79,18 @@ class ParallelGRPOTrainer(PhaseTimedTrainer, LogprobCheck, CardedCheckpoints, GR
         if is_loss:
             self._loss_logps = out[0].detach()
         return out
+
+    def _check_resume_points(self) -> None:
+        """Refuse checkpoints a resume could not continue exactly (`prompt_order`)."""
+        from parallel_r1.train.prompt_order import generation_cycle_problem
+
+        args = self.args
+        if args.save_strategy != "steps":
+            return
+        problem = generation_cycle_problem(int(args.save_steps), args.gradient_accumulation_steps,
+                                           args.steps_per_generation, self.num_iterations)
+        if problem:
+            raise ValueError(problem)
 
     def _get_train_sampler(self, dataset=None):
         """TRL's sampler, with its order per epoch restored on resume (`train.prompt_order`)."""

@@ -46,3 +46,22 @@ def epoch_generator(seed: int | None, num_samples: int, epoch: int) -> torch.Gen
     for _ in range(epoch):
         torch.randperm(num_samples, generator=generator)
     return generator
+
+
+def generation_cycle_problem(save_steps: int, gradient_accumulation_steps: int,
+                             steps_per_generation: int, num_iterations: int) -> str | None:
+    """Why a checkpoint could fall inside one generation's reuse, or None when none can.
+
+    TRL generates once every `steps_per_generation * num_iterations` micro-steps and trains on
+    slices of that buffer in between; the buffer and TRL's micro-step counter are not in a
+    checkpoint, so a run resumed between them would generate again, with other weights and
+    seeds (not what the uninterrupted run trained on). Every checkpoint (each `save_steps`
+    optimiser steps of `gradient_accumulation_steps` micro-steps) must end a cycle.
+    """
+    cycle = steps_per_generation * num_iterations  # micro-steps one generation is trained for
+    if save_steps * gradient_accumulation_steps % cycle == 0:
+        return None
+    return (f"save_steps ({save_steps}) x gradient_accumulation_steps "
+            f"({gradient_accumulation_steps}) must be a multiple of steps_per_generation "
+            f"({steps_per_generation}) x num_iterations ({num_iterations}): a checkpoint inside "
+            "a generation's reuse cannot be resumed exactly (TRL does not save the generation)")
