@@ -96,8 +96,11 @@ def _epoch_of(stage: Path, step: int) -> float:
     return state["epoch"]
 
 
-def test_rl_resumed_in_epochs_1_and_2_replays_nothing(tmp_path, length_reward):
-    ref = _run(tmp_path, RL, "ref")
+@pytest.mark.parametrize("sizes", ["per_device_batch_size: 4", "per_device_batch_size: 2, "
+                                   "gradient_accumulation_steps: 2"], ids=["4x1", "2x2"])
+def test_rl_resumed_in_epochs_1_and_2_replays_nothing(tmp_path, length_reward, sizes):
+    recipe = RL.replace("per_device_batch_size: 4", sizes)  # 4 completions a step either way
+    ref = _run(tmp_path, recipe, "ref")
     losses = [r["loss"] for r in map(json.loads, (ref / "metrics.jsonl").open()) if "loss" in r]
     assert any(losses), "every step's loss is 0: the weights would not depend on the prompts"
     order = _prompts_per_step(ref)
@@ -107,7 +110,7 @@ def test_rl_resumed_in_epochs_1_and_2_replays_nothing(tmp_path, length_reward):
     assert len(set(epochs)) > 1, epochs
     for step in (3, 4, 5):  # inside epoch 1, at its end (epoch 2 starts afresh), inside epoch 2
         assert 1 <= _epoch_of(ref, step) < 3
-        resumed = _run(tmp_path, RL, f"from-{step}", ref, step)
+        resumed = _run(tmp_path, recipe, f"from-{step}", ref, step)
         assert _prompts_per_step(resumed) == order, f"resumed at checkpoint-{step}"
         assert _samples(resumed) == _samples(ref), f"resumed at checkpoint-{step}"
         assert _weights(resumed) == _weights(ref), f"resumed at checkpoint-{step}"
