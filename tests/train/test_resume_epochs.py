@@ -183,3 +183,40 @@ def test_checkpoints_inside_a_generations_reuse_are_refused(tmp_path, spg, itera
                                          "steps_per_generation"):
         _gen_trainer(tmp_path, steps_per_generation=spg, num_iterations=iterations,
                      save_steps=save_steps)
+
+
+def test_the_epoch_reaches_the_sampler_where_accelerate_does_not_forward_it():
+    """Under 2 processes, a resumed epoch's skipped batches hide the sampler from accelerate's
+    set_epoch; the trainer's EpochOrder callback sets it from the checkpoint's epoch."""
+    from types import SimpleNamespace
+
+    from accelerate.data_loader import prepare_data_loader, skip_first_batches
+    from torch.utils.data import DataLoader
+
+    from parallel_r1.train.prompt_order import EpochOrder, EpochRepeatSampler
+
+    data = list(range(8))
+    sampler = EpochRepeatSampler(data, mini_repeat_count=2, batch_size=2, seed=0)
+    loader = prepare_data_loader(DataLoader(data, batch_size=4, sampler=sampler),
+                                 num_processes=2, process_index=0, put_on_device=False)
+    skip_first_batches(loader, 1).set_epoch(1)
+    assert sampler.epoch == 0  # accelerate 1.15 does not reach it: why EpochOrder exists
+    order = EpochOrder()
+    order.sampler = sampler
+    order.on_epoch_begin(None, SimpleNamespace(epoch=1.5), None)
+    assert sampler.epoch == 1
+    uninterrupted = EpochRepeatSampler(data, mini_repeat_count=2, batch_size=2, seed=0)
+    epochs = [list(uninterrupted) for _ in range(3)]
+    assert list(sampler) == epochs[1] != epochs[0]
+
+
+def test_uninterrupted_order_is_trls():
+    from trl.trainer.utils import RepeatSampler
+
+    from parallel_r1.train.prompt_order import EpochRepeatSampler
+
+    ours = EpochRepeatSampler(list(range(10)), mini_repeat_count=3, batch_size=2, repeat_count=2,
+                              seed=7)
+    trls = RepeatSampler(list(range(10)), mini_repeat_count=3, batch_size=2, repeat_count=2,
+                         seed=7)
+    assert [list(ours) for _ in range(4)] == [list(trls) for _ in range(4)]

@@ -57,8 +57,12 @@ class ParallelGRPOTrainer(PhaseTimedTrainer, LogprobCheck, CardedCheckpoints, GR
 
     def __init__(self, *args: Any, layout: str = "structured", check_logprobs: bool = True,
                  logprob_check_every: int = 1, **kwargs: Any):
+        from parallel_r1.train.prompt_order import EpochOrder
+
         super().__init__(*args, **kwargs)
         self._check_resume_points()
+        self.epoch_order = EpochOrder()
+        self.add_callback(self.epoch_order)
         self.layout = layout
         self.check_logprobs = check_logprobs
         self.logprob_check_every = logprob_check_every
@@ -97,10 +101,11 @@ class ParallelGRPOTrainer(PhaseTimedTrainer, LogprobCheck, CardedCheckpoints, GR
         from parallel_r1.train.prompt_order import EpochRepeatSampler
 
         sampler = super()._get_train_sampler(dataset)
-        return EpochRepeatSampler(
+        self.epoch_order.sampler = EpochRepeatSampler(
             data_source=sampler.data_source, mini_repeat_count=sampler.mini_repeat_count,
             batch_size=sampler.batch_size, repeat_count=sampler.repeat_count,
             shuffle=sampler.shuffle, seed=sampler.seed)
+        return self.epoch_order.sampler
 
     def time_weight_sync(self) -> None:
         """Time TRL's copy of the weights into vLLM (backend vllm) as the `sync` phase."""

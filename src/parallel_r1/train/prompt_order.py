@@ -6,6 +6,8 @@ epoch e without iterating epochs 0..e-1 (it calls `set_epoch(e)` and skips the b
 trained in e), and RepeatSampler has no `set_epoch`, so a run resumed inside epoch >= 1 drew
 epoch 0's order again (issue 19 case 3). `EpochRepeatSampler` keeps TRL's orders exactly (an
 uninterrupted run is unchanged) and draws epoch e's from a fresh generator: seed, e draws skipped.
+accelerate's `set_epoch` does not reach a sampler under its 2-process shard once batches are
+skipped, so `EpochOrder` also sets the epoch from the trainer's state at each epoch's start.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 import torch
+from transformers import TrainerCallback
 from trl.trainer.utils import RepeatSampler
 
 
@@ -35,6 +38,18 @@ class EpochRepeatSampler(RepeatSampler):
             self.generator = epoch_generator(self.seed, self.num_samples, self.epoch)
         self.epoch += 1
         yield from super().__iter__()
+
+
+class EpochOrder(TrainerCallback):
+    """Tells `sampler` the epoch that begins: int(state.epoch), which is e at the start of
+    epoch e and, on resume, the checkpoint's e + (steps done in e) / (steps in e)."""
+
+    def __init__(self) -> None:
+        self.sampler: EpochRepeatSampler | None = None
+
+    def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.sampler is not None:
+            self.sampler.set_epoch(int(state.epoch or 0))
 
 
 def epoch_generator(seed: int | None, num_samples: int, epoch: int) -> torch.Generator:
