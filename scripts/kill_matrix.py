@@ -1,4 +1,4 @@
-"""kill -9 a `parallel-r1 run` at six kinds of moment, rerun it, and check every log.
+"""kill -9 a `parallel-r1 run` at seven kinds of moment, rerun it, and check every log.
 
 A tiny three-stage recipe (SFT -> RL -> eval) is run once uninterrupted (the reference), then once
 per scenario: killed with SIGKILL at the scenario's moment, and rerun with the same command to the
@@ -28,6 +28,8 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results"
 SFT_STEPS, RL_STEPS, EVAL_LIMIT, EVAL_K = 6, 6, 4, 4
+# RL: 6 prompts, 2 a step (8 completions, G = 4): epoch 0 is steps 1-3, epoch 1 steps 4-6, so
+# checkpoint-4 lies inside epoch 1 and a rerun from it must draw epoch 1's order, not epoch 0's.
 RECIPE = f"""name: kill-matrix
 output_dir: {{out}}
 seed: 0
@@ -35,7 +37,7 @@ model: {{{{name: tiny}}}}
 stages:
   - {{{{kind: sft, data: "synthetic:1:16:0", template: none, learning_rate: 1.0e-3,
       per_device_batch_size: 4, max_steps: {SFT_STEPS}, save_steps: 2}}}}
-  - {{{{kind: rl, data: "synthetic:1:8:3", template: none, learning_rate: 1.0e-4,
+  - {{{{kind: rl, data: "synthetic:1:6:3", template: none, learning_rate: 1.0e-4,
       reward: accuracy_add_parallel_reward, grader: paper, per_device_batch_size: 8,
       num_generations: 4, max_steps: {RL_STEPS}, save_steps: 2, max_tokens: 32,
       max_path_tokens: 12, dump_every: 1}}}}
@@ -68,6 +70,10 @@ def _during_rl(run: Path) -> bool:  # rollouts of step 5 dumped, its update not 
     return any(r.get("step") == 5 for r in _lines(run / "1-rl" / "rollouts.jsonl"))
 
 
+def _in_epoch_1(run: Path) -> bool:  # RL step 5 logged: resumes from checkpoint-4, in epoch 1
+    return any(r.get("step") == 5 for r in _lines(run / "1-rl" / "metrics.jsonl"))
+
+
 def _during_eval(run: Path) -> bool:
     return len(_lines(run / "2-eval" / "samples.jsonl")) >= EVAL_LIMIT * EVAL_K // 2
 
@@ -85,6 +91,7 @@ SCENARIOS: dict[str, tuple[str, Callable[[Path], bool]]] = {
     "during-sft": ("SFT step 1 logged, before its first checkpoint", _sft_logged),
     "between-saves": ("RL step 3 logged: after checkpoint-2, before checkpoint-4", _between_saves),
     "during-rl": ("RL step 5 rollouts dumped, its update running", _during_rl),
+    "rl-epoch-1": ("RL step 5 logged: inside epoch 1, after checkpoint-4", _in_epoch_1),
     "during-eval": ("half the eval samples written", _during_eval),
     "during-model-save": ("a stage's final model being written (.model.tmp-*)", _model_save),
     "during-checkpoint-write": ("an RL checkpoint dir without trainer_state.json yet",
@@ -136,6 +143,8 @@ def check(run: Path, reference: dict | None) -> dict:
     keys = Counter(step_key(r) for r in dumps)
     per_step = Counter(r["step"] for r in dumps)
     out["rollouts_dups"] = sum(c - 1 for c in keys.values())
+    prompts = sorted((step_key(r), r["prompt"]) for r in dumps)  # the prompt of each (step, row)
+    out["prompts"] = hashlib.sha256(json.dumps(prompts).encode()).hexdigest()
     out["rollouts_steps_ok"] = sorted(per_step) == list(range(1, RL_STEPS + 1)) and len(
         set(per_step.values())) == 1
     samples = _lines(run / "2-eval" / "samples.jsonl")
@@ -151,6 +160,7 @@ def check(run: Path, reference: dict | None) -> dict:
     if reference is not None:
         out["same_table"] = out["table"] == reference["table"]
         out["same_weights"] = out["weights"] == reference["weights"]
+        out["same_prompts"] = out["prompts"] == reference["prompts"]
     return out
 
 
@@ -176,18 +186,19 @@ def scenario(name: str, work: Path, reference: dict | None, timeout: float) -> d
 
 
 def passed(r: dict) -> bool:
-    """Whether a scenario's rerun is whole: no duplicate, full coverage, nothing left over."""
+    """Whether a scenario's rerun is whole: no duplicate, full coverage, nothing left over, and
+    each RL step trained the reference's prompts in the reference's order."""
     return bool(r.get("killed") and r.get("rerun_rc") == 0 and r.get("all_done")
                 and not any(r.get(k) for k in ("sft_metrics_dups", "rl_metrics_dups",
                                                "rollouts_dups", "samples_dups", "leftovers"))
                 and all(r.get(k) for k in ("sft_metrics_steps_ok", "rl_metrics_steps_ok",
-                                           "rollouts_steps_ok", "samples_ok")))
+                                           "rollouts_steps_ok", "samples_ok", "same_prompts")))
 
 
 def table(rows: list[dict]) -> str:
     head = ("| scenario | killed | dup rows (sft metrics / rl metrics / rollouts / samples) | "
-            "steps covered | temporaries left | same table | same weights | rerun said |")
-    lines = [head, "|---|---|---|---|---|---|---|---|"]
+            "steps covered | temporaries left | same prompts | same table | same weights | rerun said |")
+    lines = [head, "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         dups = " / ".join(str(r.get(k, "-")) for k in ("sft_metrics_dups", "rl_metrics_dups",
                                                         "rollouts_dups", "samples_dups"))
@@ -197,6 +208,7 @@ def table(rows: list[dict]) -> str:
                          if "stage 1/" not in s and "done in" not in s)[:160]
         lines.append(f"| {r['scenario']} | {r['killed']} | {dups} | {cover} | "
                      f"{len(r.get('leftovers', [])) if 'leftovers' in r else '-'} | "
+                     f"{r.get('same_prompts', '-')} | "
                      f"{r.get('same_table', '-')} | {r.get('same_weights', '-')} | "
                      f"{said.replace('|', '/') or '-'} |")
     return "\n".join(lines)
@@ -227,7 +239,7 @@ def main() -> int:
          "scenarios": rows}, indent=2) + "\n")
     text = table(rows)
     (args.out / "kill_matrix.md").write_text(
-        "# kill -9 matrix: SIGKILL at six moments of a tiny SFT -> RL -> eval run, then rerun\n\n"
+        "# kill -9 matrix: SIGKILL at seven moments of a tiny SFT -> RL -> eval run, then rerun\n\n"
         "Every log read raw after the rerun; `same table` / `same weights` compare with an "
         "uninterrupted run of the same recipe.\n\n" + text + "\n")
     print(text)

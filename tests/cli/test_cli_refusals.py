@@ -250,3 +250,15 @@ def test_a_server_url_must_be_a_url(cli, tmp_path):
                     "backend: vllm, mode: causal, vllm_mode: server, vllm_server_url: 12}\n")
     line = cli.refused("run", path, "--check")
     assert "stages.rl.vllm_server_url" in line and "must be a URL" in line, line
+
+
+def test_temperature_0_in_an_rl_stage_is_refused_before_any_stage(cli, tmp_path):
+    """Issue 19 case 4: it passed --check, then TRL's log-prob kernel divided by it."""
+    path = tmp_path / "rl.yaml"
+    path.write_text(f"output_dir: {tmp_path / 'run'}\nstages:\n  - {{kind: sft, max_steps: 1}}\n"
+                    "  - kind: rl\n    max_steps: 2\n    temperature: 0\n")
+    for command in (["run", path, "--check"], ["run", path]):
+        line = cli.refused(*command)
+        assert line.startswith(f"error: {path}:6, field 'stages.rl.temperature': an rl stage "
+                               "needs temperature > 0"), line
+    assert not [p for p in (tmp_path / "run").glob("*") if not p.name.startswith(".")]

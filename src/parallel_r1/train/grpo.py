@@ -57,7 +57,12 @@ class ParallelGRPOTrainer(PhaseTimedTrainer, LogprobCheck, CardedCheckpoints, GR
 
     def __init__(self, *args: Any, layout: str = "structured", check_logprobs: bool = True,
                  logprob_check_every: int = 1, **kwargs: Any):
+        from parallel_r1.train.prompt_order import EpochOrder
+
         super().__init__(*args, **kwargs)
+        self._check_resume_points()
+        self.epoch_order = EpochOrder()
+        self.add_callback(self.epoch_order)
         self.layout = layout
         self.check_logprobs = check_logprobs
         self.logprob_check_every = logprob_check_every
@@ -78,6 +83,29 @@ class ParallelGRPOTrainer(PhaseTimedTrainer, LogprobCheck, CardedCheckpoints, GR
         if is_loss:
             self._loss_logps = out[0].detach()
         return out
+
+    def _check_resume_points(self) -> None:
+        """Refuse checkpoints a resume could not continue exactly (`prompt_order`)."""
+        from parallel_r1.train.prompt_order import generation_cycle_problem
+
+        args = self.args
+        if args.save_strategy != "steps":
+            return
+        problem = generation_cycle_problem(int(args.save_steps), args.gradient_accumulation_steps,
+                                           args.steps_per_generation, self.num_iterations)
+        if problem:
+            raise ValueError(problem)
+
+    def _get_train_sampler(self, dataset=None):
+        """TRL's sampler, with its order per epoch restored on resume (`train.prompt_order`)."""
+        from parallel_r1.train.prompt_order import EpochRepeatSampler
+
+        sampler = super()._get_train_sampler(dataset)
+        self.epoch_order.sampler = EpochRepeatSampler(
+            data_source=sampler.data_source, mini_repeat_count=sampler.mini_repeat_count,
+            batch_size=sampler.batch_size, repeat_count=sampler.repeat_count,
+            shuffle=sampler.shuffle, seed=sampler.seed)
+        return self.epoch_order.sampler
 
     def time_weight_sync(self) -> None:
         """Time TRL's copy of the weights into vLLM (backend vllm) as the `sync` phase."""

@@ -4,7 +4,8 @@ Per stage: the prompt template; the data (a synthetic spec, a named set or a fil
 that a missing file, non-UTF-8 text, a bad row or an empty file fails now, named with the recipe
 field and line that chose it); SFT traces present; for eval stages the `eval` settings (types,
 known keys), benchmarks and graders; vllm installed where a stage samples with it. Hub data
-sets are only resolved, not downloaded. Pure Python (no torch).
+sets are only resolved, not downloaded. Settings the trainers refuse only at run time are refused
+here too (`train.trainer_limits`). Pure Python (torch only to ask for a bfloat16 device).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from parallel_r1.errors import ConfigError, DataError, ParallelR1Error
 from parallel_r1.train.recipe import Recipe, Stage, check_type
+from parallel_r1.train.trainer_limits import check_limits
 
 TRACE_FIELDS = ("completion", "trajectory", "trace", "response")
 
@@ -175,6 +177,7 @@ def check_recipe(recipe: Recipe, indices: list[int] | None = None) -> list[str]:
         records = load_stage_records(recipe, i)
         if records is not None and stage.kind == "sft":
             check_traces(records, recipe, i)
+        check_limits(recipe, i, None if records is None else len(records))
         count = "hub data, resolved" if records is None else f"{len(records)} records"
         lines.append(f"{stage.name}: {stage.kind} on {stage.data} ({count})")
     return lines

@@ -19,6 +19,7 @@ from parallel_r1.errors import ConfigError
 from parallel_r1.sampling_checks import check_sampling
 from parallel_r1.train.config_types import check_type
 from parallel_r1.train.trackers import check_report_to
+from parallel_r1.train.trainer_limits import seed_problem, stage_problem
 
 STAGE_KINDS = ("sft", "rl", "eval")
 MODES = ("structured", "causal", "threads")
@@ -135,6 +136,12 @@ class Stage:
         check_sampling({k: getattr(self, k) for k in ("temperature", "max_tokens",
                                                       "max_path_tokens", "max_blocks")},
                        prefix=f"stages.{self.name}.")
+        problem = stage_problem(self.kind, temperature=self.temperature, adam_beta1=self.adam_beta1,
+                                lr_scheduler_type=self.lr_scheduler_type,
+                                adam_beta2=self.adam_beta2)  # what TRL would refuse at run time
+        if problem:
+            raise ConfigError(f"{problem[1]}, got {getattr(self, problem[0])!r}",
+                              field=f"stages.{self.name}.{problem[0]}")
         if self.kind == "rl" and self.per_device_batch_size % self.num_generations and \
                 self.num_generations % self.per_device_batch_size:
             raise ConfigError("per_device_batch_size and num_generations must divide one another",
@@ -230,6 +237,8 @@ class Recipe:
 
     def __post_init__(self) -> None:
         self.report_to = check_report_to(self.report_to)
+        if seed_problem(self.seed):
+            raise ConfigError(f"{seed_problem(self.seed)}, got {self.seed!r}", field="seed")
         if not self.stages:
             raise ConfigError("a recipe needs at least one stage", field="stages")
         names = [s.name for s in self.stages]
