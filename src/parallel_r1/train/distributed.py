@@ -14,7 +14,10 @@ from typing import Any
 
 def world_size() -> int:
     """The number of processes the launcher started (WORLD_SIZE; 1 outside a launcher)."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
+    try:
+        return max(int(os.environ.get("WORLD_SIZE", "1")), 1)
+    except ValueError:
+        return 1
 
 
 def rank() -> int:

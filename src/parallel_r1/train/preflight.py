@@ -121,34 +121,6 @@ def check_eval(recipe: Recipe, index: int) -> None:
             raise _again(exc, recipe, f"{dotted}.benchmarks") from None
 
 
-def check_batch_split(recipe: Recipe, index: int, world_size: int | None = None) -> None:
-    """An rl stage's batch over the launched processes (WORLD_SIZE; 1 outside torchrun): the
-    global generation batch must hold whole groups, and DAPO's group filter needs whole groups on
-    every process (a group split across processes is otherwise a real group: its seeds, reward
-    statistics and advantages are the global group's).
-
-    Raises:
-        ConfigError: naming per_device_batch_size (or dynamic_sampling), its file and line.
-    """
-    from parallel_r1.train.distributed import world_size as launched
-
-    stage, world = recipe.stages[index], world_size or launched()
-    local = stage.per_device_batch_size * stage.gradient_accumulation_steps  # TRL's per process
-    g = stage.num_generations
-    if (local * world) % g:
-        raise ConfigError(
-            f"{stage.per_device_batch_size} completions per device x "
-            f"{stage.gradient_accumulation_steps} accumulation steps x {world} processes = "
-            f"{local * world}, not a multiple of num_generations ({g}): the global batch must "
-            f"hold whole groups", **recipe.locate(f"stages.{index}.per_device_batch_size"))
-    if stage.dynamic_sampling and local % g:
-        raise ConfigError(
-            f"dynamic sampling drops whole groups, but {local} completions per process split "
-            f"groups of {g} across processes; make per_device_batch_size x "
-            "gradient_accumulation_steps a multiple of num_generations",
-            **recipe.locate(f"stages.{index}.dynamic_sampling"))
-
-
 def check_recipe(recipe: Recipe, indices: list[int] | None = None) -> list[str]:
     """Resolve what stages `indices` (default: all) need; returns one line per stage.
 
@@ -169,8 +141,6 @@ def check_recipe(recipe: Recipe, indices: list[int] | None = None) -> list[str]:
             check_eval(recipe, i)
             lines.append(f"{stage.name}: eval {stage.eval.get('benchmarks', 'gsm8k')}")
             continue
-        if stage.kind == "rl":
-            check_batch_split(recipe, i)
         if stage.backend == "vllm" and importlib.util.find_spec("vllm") is None:
             raise ConfigError("vllm is not installed; on a CUDA machine: pip install "
                               "'parallel-r1[vllm]'", **recipe.locate(f"stages.{i}.backend"))

@@ -7,10 +7,10 @@ Pure Python; transformers is imported only to ask whether a bfloat16 device is t
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from parallel_r1.errors import ConfigError
+from parallel_r1.train.distributed import world_size
 
 # transformers.trainer_utils.SchedulerType (a test keeps the two equal)
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
@@ -59,14 +59,6 @@ def seed_problem(seed: int) -> str | None:
     return None if 0 <= seed < 2 ** 32 else "must be in [0, 2**32 - 1] (numpy's seed range)"
 
 
-def num_processes() -> int:
-    """The process count of this launch (torchrun / accelerate set WORLD_SIZE; 1 alone)."""
-    try:
-        return max(int(os.environ.get("WORLD_SIZE", "1")), 1)
-    except ValueError:
-        return 1
-
-
 def check_limits(recipe: Any, index: int, num_records: int | None) -> None:
     """The limits of stage `index` that depend on the machine, the process count, its data
     (`num_records`; None when not read) or the stages before it.
@@ -85,7 +77,7 @@ def check_limits(recipe: Any, index: int, num_records: int | None) -> None:
 
 
 def _check_rl(recipe: Any, index: int, num_records: int | None) -> None:
-    stage, procs = recipe.stages[index], num_processes()
+    stage, procs = recipe.stages[index], world_size()
     batch = stage.per_device_batch_size * stage.gradient_accumulation_steps * procs
     sizes = (f"per_device_batch_size {stage.per_device_batch_size} x gradient_accumulation_steps "
              f"{stage.gradient_accumulation_steps} x {procs} process(es) = {batch}")
@@ -93,6 +85,13 @@ def _check_rl(recipe: Any, index: int, num_records: int | None) -> None:
         raise ConfigError(f"one generation ({sizes} completions) must hold whole groups of "
                           f"num_generations {stage.num_generations} (TRL refuses it)",
                           **recipe.locate(f"stages.{index}.per_device_batch_size"))
+    local = batch // procs  # a group may span processes, but DAPO's filter drops whole groups
+    if stage.dynamic_sampling and local % stage.num_generations:
+        raise ConfigError(
+            f"dynamic sampling drops whole groups, but {local} completions per process split "
+            f"groups of {stage.num_generations} across processes; make per_device_batch_size x "
+            "gradient_accumulation_steps a multiple of num_generations",
+            **recipe.locate(f"stages.{index}.dynamic_sampling"))
     needed = batch // stage.num_generations
     if num_records is not None and num_records < needed:
         raise ConfigError(f"{num_records} prompt(s), but one generation takes {needed} distinct "
