@@ -33,10 +33,11 @@ def brevity(response, gold, *, grader=None, step=1):
     """Shorter is better: a reward that differs within every group of a random tiny model."""
     return -len(response) / 100.0, {"acc": 0.0}
 '''
+ROOT = Path(__file__).resolve().parents[2]
 ANNOUNCE = re.compile(r"GRPO: process (\d+) of (\d+) \((\w+), (\w+), backend (\w+)\)")
 
 
-def _run(tmp_path: Path, procs: int, per_device: int, name: str) -> dict:
+def _run(tmp_path: Path, procs: int, per_device: int, name: str, fsdp: bool = False) -> dict:
     out = tmp_path / name
     recipe = tmp_path / f"{name}.yaml"
     recipe.write_text(RECIPE.format(out=out, bs=per_device))
@@ -45,7 +46,10 @@ def _run(tmp_path: Path, procs: int, per_device: int, name: str) -> dict:
            "OMP_NUM_THREADS": "1", "PARALLEL_R1_PROGRESS": "0",
            "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
     run = [sys.executable, "-m", "parallel_r1", "run", str(recipe)]
-    if procs > 1:
+    if fsdp:  # accelerate's launcher sets the FSDP environment from the shipped config
+        run = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+               str(ROOT / "recipes/accelerate/cpu-fsdp-2.yaml"), "-m", *run[2:]]
+    elif procs > 1:
         run = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(procs),
                "--standalone", *run[1:]]
     proc = subprocess.run(run, env=env, capture_output=True, text=True, timeout=600)
@@ -84,6 +88,17 @@ def test_two_gloo_processes_match_one(tmp_path):
                                 ("1", "2", "ddp", "MULTI_CPU", "gloo")]
     assert len(two["dumps"]) == 3 * 8 and max(i for _, i in two["dumps"]) == 7
     _same_training(one, two)
+
+
+def test_two_gloo_processes_under_fsdp_match_one(tmp_path):
+    """FSDP2 full sharding over two CPU processes: the shipped accelerate config really starts
+    two processes, they really shard (FSDP, read from each process), and train as one does."""
+    one = _run(tmp_path, 1, 8, "one")
+    fsdp = _run(tmp_path, 2, 4, "fsdp", fsdp=True)
+    assert fsdp["processes"] == [("0", "2", "fsdp", "FSDP", "gloo"),
+                                 ("1", "2", "fsdp", "FSDP", "gloo")]
+    assert set(fsdp["weights"]) == set(one["weights"])  # the full weights, tied ones once
+    _same_training(one, fsdp)
 
 
 def test_group_split_across_processes_is_one_group(tmp_path):

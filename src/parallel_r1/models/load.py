@@ -241,7 +241,7 @@ def read_provenance(directory: str | os.PathLike) -> dict[str, Any] | None:
 
 
 def save(model: Any, tokenizer: Any, directory: str | os.PathLike, *,
-         meta: dict[str, Any] | None = None) -> Path:
+         meta: dict[str, Any] | None = None, state_dict: dict[str, Any] | None = None) -> Path:
     """Write a standard transformers directory (safetensors) plus `parallel_r1.json` and a model
     card (`README.md`, see `parallel_r1.models.card`), atomically.
 
@@ -252,6 +252,8 @@ def save(model: Any, tokenizer: Any, directory: str | os.PathLike, *,
     Args:
         meta: provenance to record (base_model, recipe, stage, kind, data, mode, training, ...);
             the tags' ids and the library versions are added.
+        state_dict: the weights to write instead of the model's own (the full weights of a
+            sharded model, `train.distributed.full_state_dict`).
 
     Returns:
         The directory path.
@@ -275,7 +277,7 @@ def save(model: Any, tokenizer: Any, directory: str | os.PathLike, *,
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     tmp.mkdir()
     try:
-        model.save_pretrained(tmp)
+        model.save_pretrained(tmp, state_dict=state_dict)
         tokenizer.save_pretrained(tmp)
         record = dict(meta or {})
         record.setdefault("transformers", transformers.__version__)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 
 def world_size() -> int:
@@ -52,3 +53,69 @@ def announce(trainer: Any, name: str) -> None:
         print(f"[parallel-r1] {name}: process {info['rank']} of {info['world_size']} "
               f"({info['sharding']}, {info['distributed_type']}, backend {info['backend']})",
               file=sys.stderr, flush=True)
+
+
+class CpuFsdp:
+    """Trainer mixin: FSDP on CPU processes (gloo), as accelerate's launcher asks for it.
+
+    accelerate 1.15 turns its FSDP settings (ACCELERATE_USE_FSDP and the FSDP_* variables that
+    `accelerate launch` sets from an FSDP config) into FSDP only on accelerators; on CPU the
+    processes silently train as DDP. Here the FSDP plugin is attached after the accelerator is
+    built, so `accelerator.prepare` shards the model with FSDP2 over gloo.
+    """
+
+    def create_accelerator_and_postprocess(self) -> None:
+        super().create_accelerator_and_postprocess()  # type: ignore[misc]
+        from accelerate.state import PartialState
+        from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
+
+        state = self.accelerator.state  # type: ignore[attr-defined]
+        wants = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
+        if wants and state.distributed_type == DistributedType.MULTI_CPU:
+            state.fsdp_plugin = FullyShardedDataParallelPlugin()  # its settings from FSDP_*
+            # AcceleratorState copies PartialState's fields whenever it is built again: both
+            PartialState().distributed_type = state.distributed_type = DistributedType.FSDP
+            self.is_fsdp_enabled = True
+
+
+@contextmanager
+def full_params(model: Any) -> Iterator[None]:
+    """Hold every FSDP2-sharded module of `model` unsharded for the block (a no-op otherwise).
+
+    Sampling runs a different number of forwards on each process (each stops when its own
+    completions do), and a sharded forward all-gathers: the processes would wait on each other.
+    Unsharding once, the same number of times on every process, makes the forwards local. Every
+    process must enter the block. The model's state dict inside the block is the full one.
+    """
+    try:
+        from torch.distributed.fsdp import FSDPModule
+    except ImportError:  # a torch without FSDP2
+        yield
+        return
+    sharded = [m for m in model.modules() if isinstance(m, FSDPModule)]
+    for m in sharded:
+        m.set_reshard_after_forward(False, recurse=False)
+        m.unshard()
+    try:
+        yield
+    finally:
+        for m in sharded:
+            m.reshard()
+            m.set_reshard_after_forward(True, recurse=False)
+
+
+def full_state_dict(model: Any) -> dict[str, Any] | None:
+    """The full weights of an FSDP2-sharded `model`, on rank 0 (others get an empty dict);
+    None when the model is not sharded. Every process must call it (it all-gathers)."""
+    try:
+        from torch.distributed.fsdp import FSDPModule
+    except ImportError:
+        return None
+    if not any(isinstance(m, FSDPModule) for m in model.modules()):
+        return None
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True,
+                                                                cpu_offload=True))
+    tied = getattr(model, "all_tied_weights_keys", None) or {}  # {copy: source}, e.g. lm_head
+    return {k: v for k, v in full.items() if not (k in tied and tied[k] in full)}

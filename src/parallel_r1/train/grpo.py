@@ -26,6 +26,7 @@ from parallel_r1.format.tags import TagIds
 from parallel_r1.rl.advantages import tied_groups
 from parallel_r1.structure import batch_packed
 from parallel_r1.train.cards import CardedCheckpoints
+from parallel_r1.train.distributed import CpuFsdp, full_params
 from parallel_r1.train.logprob_check import LogprobCheck, has_dropout
 from parallel_r1.train.logs import JsonlMetrics
 from parallel_r1.train.phases import PhaseTimedTrainer
@@ -45,7 +46,8 @@ def reward_from_rollout(prompts: list, completions: list, reward: list, **_: Any
     return [float(r) for r in reward]
 
 
-class ParallelGRPOTrainer(PhaseTimedTrainer, LogprobCheck, CardedCheckpoints, GRPOTrainer):
+class ParallelGRPOTrainer(CpuFsdp, PhaseTimedTrainer, LogprobCheck, CardedCheckpoints,
+                          GRPOTrainer):
     """GRPOTrainer whose log-probs follow the rollouts' layout (causal, structured, threads),
     with timed phases, the log-prob check at no extra pass, and our card in each checkpoint.
 
@@ -170,8 +172,8 @@ class ParallelGRPOTrainer(PhaseTimedTrainer, LogprobCheck, CardedCheckpoints, GR
         return out, cols
 
     def _generate_and_score_completions(self, inputs):
-        with self.phases.phase("advantages"):  # rollout, reward, filter inside are timed apart
-            output = super()._generate_and_score_completions(inputs)
+        with self.phases.phase("advantages"), full_params(self.model):  # rollout, reward and
+            output = super()._generate_and_score_completions(inputs)  # filter timed apart
         mode = "train" if self.model.training else "eval"
         self._zero_tied_groups(output, mode)
         rollouts = self.rollout_func

@@ -206,12 +206,15 @@ def run_stage(recipe: Recipe, stage: Stage, stage_dir: Path, source: str | None,
         fn = stages.run_sft if stage.kind == "sft" else stages.run_rl
         model, metrics = fn(model, tok, stage, stage_dir, recipe, resume, source)
     out = stage_dir / "model"
+    from parallel_r1.train.distributed import full_state_dict
+
+    weights = full_state_dict(model)  # every process: FSDP gathers the full weights on rank 0
     if int(os.environ.get("RANK", "0")) == 0:
         from parallel_r1.models import save
 
         if hasattr(model, "merge_and_unload"):
             model = model.merge_and_unload()
-        save(model, tok, out, meta=stages.card_meta(recipe, stage, source))
+        save(model, tok, out, meta=stages.card_meta(recipe, stage, source), state_dict=weights)
     _barrier()
     return {"model": str(out), "metrics": metrics}
 

@@ -84,9 +84,10 @@ def _sft_trainer_class():
     from trl import SFTTrainer
 
     from parallel_r1.train.cards import CardedCheckpoints
+    from parallel_r1.train.distributed import CpuFsdp
     from parallel_r1.train.phases import PhaseTimedTrainer
 
-    class ParallelSFTTrainer(PhaseTimedTrainer, CardedCheckpoints, SFTTrainer):
+    class ParallelSFTTrainer(CpuFsdp, PhaseTimedTrainer, CardedCheckpoints, SFTTrainer):
         """SFTTrainer whose token count reads our `token_mask` (a 4-D float mask cannot be summed),
         with timed phases and our card in each checkpoint."""
 
