@@ -98,14 +98,16 @@ def run(recipe: Recipe, *, stop_after: str | None = None) -> dict[str, Any]:
         DiskFullError: the disk filled up (names the path; a rerun resumes).
     """
     from parallel_r1.files import command_line, one_writer
+    from parallel_r1.outputs import output_path
 
-    run_dir = Path(recipe.output_dir)
+    run_dir = output_path(recipe.output_dir)  # a Recipe built in code gets the same folder
     with one_writer(run_dir, command_line()):
         return _run_locked(recipe, run_dir, stop_after)
 
 
 def _run_locked(recipe: Recipe, run_dir: Path, stop_after: str | None) -> dict[str, Any]:
-    from parallel_r1.files import remove_temporaries, writing
+    from parallel_r1.files import writing
+    from parallel_r1.outputs import remove_temporaries
     from parallel_r1.train.preflight import check_recipe
 
     main = int(os.environ.get("RANK", "0")) == 0
