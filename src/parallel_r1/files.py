@@ -24,6 +24,7 @@ T = TypeVar("T")
 LOCK_NAME = ".parallel-r1.lock"
 _HELD: set[str] = set()  # locks this process holds (re-entering one is a no-op)
 _FULL = (errno.ENOSPC, errno.EDQUOT)
+_DROPPED_ERRNO = ("write", "unexpected pos", "iostream error")  # writers that lose the errno
 
 
 class DiskFullError(ParallelR1Error):
@@ -38,7 +39,8 @@ def is_disk_full(exc: BaseException, path: str | Path | None = None) -> bool:
     """Whether `exc` (or an exception it came from) means the disk is full.
 
     ENOSPC/EDQUOT anywhere in the chain, or the message of a writer that drops the errno (torch's
-    "file write failed", safetensors) while the filesystem of `path` has under 1 MiB free.
+    "file write failed", "unexpected pos" and "iostream error" from its zip writer after a short
+    write, safetensors) while the filesystem of `path` has under 1 MiB free.
     """
     seen: BaseException | None = exc
     for _ in range(8):
@@ -49,7 +51,7 @@ def is_disk_full(exc: BaseException, path: str | Path | None = None) -> bool:
         if "No space left on device" in str(seen) or "Disk quota exceeded" in str(seen):
             return True
         seen = seen.__cause__ or seen.__context__
-    if path is not None and "write" in str(exc).lower():
+    if path is not None and any(word in str(exc).lower() for word in _DROPPED_ERRNO):
         probe = Path(path)
         while not probe.exists() and probe != probe.parent:
             probe = probe.parent
