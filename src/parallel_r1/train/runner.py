@@ -207,6 +207,9 @@ def run_stage(recipe: Recipe, stage: Stage, stage_dir: Path, source: str | None,
     else:
         fn = stages.run_sft if stage.kind == "sft" else stages.run_rl
         model, metrics = fn(model, tok, stage, stage_dir, recipe, resume, source)
+        if resume:  # the trainer's summary covers this call; the log's the whole run (logs.py)
+            logged = final_metrics(stage_dir)
+            metrics = {k: logged.get(k, v) for k, v in metrics.items()}
     out = stage_dir / "model"
     if int(os.environ.get("RANK", "0")) == 0:
         from parallel_r1.models import save
