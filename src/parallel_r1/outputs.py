@@ -71,7 +71,10 @@ def _is_legacy_output(folder: Path, names: set[str]) -> bool:
     if isinstance(grid, dict) and isinstance(grid.get("nodes"), dict):
         return True
     config = _json(folder / "config.json") if "samples.jsonl" in names else None
-    return isinstance(config, dict) and isinstance(config.get("sampling"), dict)  # an eval
+    if isinstance(config, dict) and isinstance(config.get("sampling"), dict):
+        return True  # an eval
+    run = folder / "run"  # a demo: its run, table and plots
+    return "run" in names and run.is_dir() and _is_legacy_output(run, set(os.listdir(run)))
 
 
 def is_ours(directory: str | Path) -> bool:

@@ -139,3 +139,14 @@ def test_two_writers_through_tilde_and_home_are_one_writer(cli, tmp_path, monkey
     line = cli.refused("run", write_recipe(tmp_path, "~/runs/x"))
     assert line.startswith(f"error: {home / 'runs' / 'x'} is in use by pid {pid} on ")
     assert not (tmp_path / "~").exists()
+
+
+def test_the_demo_refuses_a_users_folder(cli, tmp_path, monkeypatch):
+    from parallel_r1.train import runner
+
+    monkeypatch.setattr(runner, "run", lambda *a, **k: pytest.fail("the demo ran"))
+    out = tmp_path / "mine"
+    before = plant(out, {**PLANTED, "table.md": "| mine |\n"})
+    line = cli.refused("demo", "--quick", "--out", out)
+    assert line.startswith(f"error: {out} is not empty and was not written by parallel-r1")
+    assert contents(out) == before
