@@ -4,9 +4,9 @@ Run dir layout: `state.json` (stages done, their outputs), and per stage `<i>-<n
 trainer's `checkpoint-N/` dirs, `metrics.jsonl`, and `model/` (the stage's output). A rerun skips
 finished stages and resumes an unfinished one from its last complete checkpoint through the
 Trainer's own `resume_from_checkpoint` (model, optimiser, scheduler, RNG and data position), its
-logs trimmed to that step. One process writes a run dir at a time (`files.one_writer`); what a
-killed writer left half-written is removed first, and every stage's inputs are resolved before the
-first stage starts (`train.preflight`).
+logs trimmed to that step. One process writes a run dir at a time (`files.one_writer`), and only
+a folder of ours (`outputs.claim`); what a killed writer of ours left half-written is removed
+first, and every stage's inputs are resolved before the first stage starts (`train.preflight`).
 """
 
 from __future__ import annotations
@@ -94,6 +94,8 @@ def run(recipe: Recipe, *, stop_after: str | None = None) -> dict[str, Any]:
         stop_after: stop once this stage is done (tests).
     Raises:
         WriterLockedError: another process is writing this run dir (nothing was touched).
+        ForeignFolderError: the run dir holds files parallel-r1 did not write (nothing was
+            touched).
         ConfigError / DataError: a stage's inputs do not resolve (before any stage runs).
         DiskFullError: the disk filled up (names the path; a rerun resumes).
     """
