@@ -150,3 +150,12 @@ def test_the_demo_refuses_a_users_folder(cli, tmp_path, monkeypatch):
     line = cli.refused("demo", "--quick", "--out", out)
     assert line.startswith(f"error: {out} is not empty and was not written by parallel-r1")
     assert contents(out) == before
+
+
+def test_a_grid_report_dir_that_is_a_users_folder_is_refused(cli, tmp_path):
+    out = tmp_path / "mine"
+    before = plant(out, {"report.md": "# my report\n", "table.md": "| mine |\n"})
+    line = cli.refused("grid", "--mini", "--quick", "--out", tmp_path / "g", "--report-only",
+                       "--report-dir", out)
+    assert line.startswith(f"error: {out} is not empty and was not written by parallel-r1")
+    assert contents(out) == before
