@@ -69,7 +69,7 @@ def test_an_output_dir_this_user_may_not_create_is_one_line(cli, tmp_path, monke
     monkeypatch.setattr(os, "mkdir", mkdir)
     line = cli.refused("run", write_recipe(tmp_path, locked / "run"))
     assert line == (f"error: {locked / 'run'}: Permission denied; give a path this user may "
-                    "write (e.g. under your home folder)")
+                    "read and write (e.g. under your home folder)")
 
 
 def test_ctrl_c_exits_130_with_how_to_resume(cli, tmp_path, monkeypatch):

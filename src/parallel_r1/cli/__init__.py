@@ -54,7 +54,7 @@ _NO_ACCESS = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 def main() -> None:
     """Entry point of the `parallel-r1` script: project errors and a path this user may not
-    write become one clear line (exit 2); Ctrl-C one line on how to resume (exit 130)."""
+    use become one clear line (exit 2); Ctrl-C one line on how to resume (exit 130)."""
     import sys
 
     from parallel_r1.errors import ParallelR1Error
@@ -72,8 +72,8 @@ def main() -> None:
     except OSError as exc:
         if exc.errno not in _NO_ACCESS or not exc.filename:
             raise
-        typer.echo(f"error: {exc.filename}: {exc.strerror}; give a path this user may write "
-                   "(e.g. under your home folder)", err=True)
+        typer.echo(f"error: {exc.filename}: {exc.strerror}; give a path this user may read and "
+                   "write (e.g. under your home folder)", err=True)
         raise SystemExit(2) from None
     except (KeyboardInterrupt, SystemExit) as exc:  # typer turns Ctrl-C into exit 130
         if isinstance(exc, SystemExit) and exc.code != 130:
