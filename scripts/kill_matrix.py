@@ -54,7 +54,7 @@ def _lines(path: Path) -> list[dict]:
 
 def _hidden(run: Path) -> list[str]:
     return sorted(str(p.relative_to(run)) for p in run.rglob(".*")
-                  if ".tmp" in p.name or ".old-" in p.name)
+                  if ".parallel-r1-tmp-" in p.name or ".parallel-r1-old-" in p.name)
 
 
 # Each trigger sees the run dir and says when to kill.
@@ -79,7 +79,7 @@ def _during_eval(run: Path) -> bool:
 
 
 def _model_save(run: Path) -> bool:
-    return any(p.is_dir() for p in run.glob("*/.model.tmp-*"))
+    return any(p.is_dir() for p in run.glob("*/.model.parallel-r1-tmp-*"))
 
 
 def _checkpoint_write(run: Path) -> bool:
@@ -93,7 +93,8 @@ SCENARIOS: dict[str, tuple[str, Callable[[Path], bool]]] = {
     "during-rl": ("RL step 5 rollouts dumped, its update running", _during_rl),
     "rl-epoch-1": ("RL step 5 logged: inside epoch 1, after checkpoint-4", _in_epoch_1),
     "during-eval": ("half the eval samples written", _during_eval),
-    "during-model-save": ("a stage's final model being written (.model.tmp-*)", _model_save),
+    "during-model-save": ("a stage's final model being written (.model.parallel-r1-tmp-*)",
+                          _model_save),
     "during-checkpoint-write": ("an RL checkpoint dir without trainer_state.json yet",
                                 _checkpoint_write),
 }

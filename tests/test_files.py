@@ -105,19 +105,23 @@ def test_a_full_disk_is_named_in_every_writer(tmp_path, monkeypatch):
         target = tmp_path / "out.jsonl"
         with pytest.raises(DiskFullError, match=f"disk full while writing {target}"):
             write(target)
-    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # no temp left
+    assert [p.name for p in tmp_path.iterdir()] in ([], ["out.jsonl"])  # no temp left
 
 
 def test_remove_temporaries_clears_what_killed_writers_leave(tmp_path):
-    from parallel_r1.files import remove_temporaries
+    from parallel_r1.outputs import remove_temporaries
 
     keep = [tmp_path / "state.json", tmp_path / "0-sft" / "model" / "config.json",
-            tmp_path / ".parallel-r1.lock"]
-    stale = [tmp_path / ".state.json.k2j3h4.tmp", tmp_path / "0-sft" / ".model.tmp-12-ab12cd34",
-             tmp_path / "0-sft" / ".model.old-12", tmp_path / "2-eval" / ".summary.json.x.tmp"]
+            tmp_path / ".parallel-r1.lock", tmp_path / ".state.json.k2j3h4.tmp",
+            tmp_path / "0-sft" / ".model.tmp-12-ab12cd34"]  # old-style names: maybe a user's
+    stale = [tmp_path / ".state.json.parallel-r1-tmp-k2j3h4_9",
+             tmp_path / "0-sft" / ".model.parallel-r1-tmp-12-ab12cd34",
+             tmp_path / "0-sft" / ".model.parallel-r1-old-12-ab12cd34",
+             tmp_path / "2-eval" / ".summary.json.parallel-r1-tmp-x",
+             tmp_path / "2-eval" / ".curve.parallel-r1-tmp-1-ab12cd34.png"]
     for path in keep + stale:
         path.parent.mkdir(parents=True, exist_ok=True)
-        if "model." in path.name:
+        if path.name.startswith(".model."):
             path.mkdir()
             (path / "model.safetensors").write_bytes(b"0" * 100)
         else:

@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from parallel_r1.errors import DataError, ParallelR1Error
+from parallel_r1.outputs import TAG
 
 T = TypeVar("T")
 LOCK_NAME = ".parallel-r1.lock"
 _HELD: set[str] = set()  # locks this process holds (re-entering one is a no-op)
 _FULL = (errno.ENOSPC, errno.EDQUOT)
+_DROPPED_ERRNO = ("write", "unexpected pos", "iostream error")  # writers that lose the errno
 
 
 class DiskFullError(ParallelR1Error):
@@ -37,7 +39,8 @@ def is_disk_full(exc: BaseException, path: str | Path | None = None) -> bool:
     """Whether `exc` (or an exception it came from) means the disk is full.
 
     ENOSPC/EDQUOT anywhere in the chain, or the message of a writer that drops the errno (torch's
-    "file write failed", safetensors) while the filesystem of `path` has under 1 MiB free.
+    "file write failed", "unexpected pos" and "iostream error" from its zip writer after a short
+    write, safetensors) while the filesystem of `path` has under 1 MiB free.
     """
     seen: BaseException | None = exc
     for _ in range(8):
@@ -48,7 +51,7 @@ def is_disk_full(exc: BaseException, path: str | Path | None = None) -> bool:
         if "No space left on device" in str(seen) or "Disk quota exceeded" in str(seen):
             return True
         seen = seen.__cause__ or seen.__context__
-    if path is not None and "write" in str(exc).lower():
+    if path is not None and any(word in str(exc).lower() for word in _DROPPED_ERRNO):
         probe = Path(path)
         while not probe.exists() and probe != probe.parent:
             probe = probe.parent
@@ -86,7 +89,7 @@ def write_atomic(path: str | Path, write: Callable[[TextIO], None]) -> Path:
     path = Path(path)
     with writing(path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{TAG}-")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 write(handle)
@@ -295,10 +298,13 @@ def one_writer(directory: str | Path, command: str, *, name: str = LOCK_NAME) ->
     The lock is `fcntl.flock` on `directory/name`, so it dies with its process (kill -9
     included) and nothing is left to clean up; the file records the holder (pid, host, command,
     start time) for the message a second writer gets. Under `torchrun`, only rank 0 locks; a
-    process that holds the lock already enters again freely.
+    process that holds the lock already enters again freely. The output lock (the default
+    `name`) first claims `directory` as an output folder (`outputs.claim`).
 
     Raises:
         WriterLockedError: another process holds the lock (names it); nothing was touched.
+        ForeignFolderError: `directory` holds files parallel-r1 did not write; nothing was
+            touched.
     """
     import fcntl
     import socket
@@ -310,6 +316,10 @@ def one_writer(directory: str | Path, command: str, *, name: str = LOCK_NAME) ->
     if int(os.environ.get("RANK", "0")) != 0 or key in _HELD:  # not rank 0, or held already
         yield lock
         return
+    if name == LOCK_NAME:
+        from parallel_r1.outputs import claim
+
+        claim(directory, command)
     with writing(lock):
         directory.mkdir(parents=True, exist_ok=True)
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
@@ -344,26 +354,3 @@ def command_line() -> str:
     if argv and argv[0].endswith(("__main__.py", "parallel-r1")):
         argv[0] = "parallel-r1"
     return " ".join(shlex.quote(a) for a in argv)
-
-
-def remove_temporaries(directory: str | Path, depth: int = 2) -> list[Path]:
-    """Delete what our atomic writers leave when killed mid-write, at most `depth` levels down:
-    `.NAME.tmp-*` / `.NAME.old-*` dirs (model saves) and `.NAME.*.tmp` files (`write_atomic`).
-
-    Call it only while holding the output's `one_writer` lock (then no write is in flight).
-    Returns the removed paths.
-    """
-    directory, removed = Path(directory), []
-    if not directory.is_dir():
-        return removed
-    for level in range(depth):
-        pattern = "/".join(["*"] * level + [".*"])
-        for path in sorted(directory.glob(pattern)):
-            name = path.name
-            if path.is_dir() and (".tmp-" in name or ".old-" in name):
-                shutil.rmtree(path, ignore_errors=True)
-                removed.append(path)
-            elif path.is_file() and name.endswith((".tmp", ".tmp.png")) and name.count(".") >= 3:
-                path.unlink(missing_ok=True)
-                removed.append(path)
-    return removed

@@ -46,7 +46,8 @@ def test_second_run_on_one_output_dir_is_refused_at_once(cli, recipe, hold_lock,
     assert time.monotonic() - started < 5
     assert f"{tmp_path / 'run'} is in use by pid {pid} on " in line
     assert "(parallel-r1 run first.yaml), since 20" in line
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [".parallel-r1.lock"]
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [".parallel-r1-output",
+                                                                    ".parallel-r1.lock"]
 
 
 def test_second_eval_on_one_out_dir_is_refused_before_loading(cli, hold_lock, tmp_path):

@@ -54,6 +54,8 @@ def test_custom_fields(tmp_path):
     ('{"response": "x"}', "answer", ":2"),
     ('{"response": 5, "answer": "1"}', "response", ":2"),
     ('{"response": "x", "answer": null}', "answer", ":2"),
+    ('{"response": "", "answer": ""}', "answer", ":2"),  # a blank response would grade correct
+    ('{"response": "", "answer": " "}', "answer", ":2"),
     ("not json", None, ":2"),
     ("[1, 2]", None, ":2"),
 ])

@@ -56,3 +56,18 @@ def test_data_commands(shared_data, tmp_path):
     done = runner.invoke(app, ["data", "postprocess", str(shared_data / V2), "--field",
                                "teacher_output_raw", "--out", str(sft)])
     assert done.exit_code == 0 and json.loads(done.output)["num_kept"] == 341
+
+
+def test_postprocess_refuses_a_blank_gold_answer(tmp_path):
+    """A blank gold would keep a trace whose final answer is blank (it grades correct)."""
+    import pytest
+
+    from parallel_r1.errors import DataError
+
+    path = tmp_path / "log.jsonl"
+    rows = [{"id": "a", "output": "Final Answer: 2", "answer": "2"},
+            {"id": "b", "output": "Final Answer: ", "answer": " "}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(DataError) as err:
+        postprocess(path)
+    assert str(err.value).startswith(f"{path}:2, field 'answer': empty: every row needs")

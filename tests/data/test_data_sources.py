@@ -187,3 +187,27 @@ def test_importing_data_modules_imports_no_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("row, field", [
+    ({"question": "1+1?", "answer": ""}, "answer"),
+    ({"question": "1+1?", "answer": "  \n"}, "answer"),
+    ({"question": "", "answer": "2"}, "question"),
+])
+def test_rows_with_a_blank_question_or_gold_answer_are_refused(tmp_path, row, field):
+    """A blank gold answer would grade a blank response correct (the paper's grader)."""
+    path = tmp_path / "rows.jsonl"
+    path.write_text(json.dumps({"question": "2+2?", "answer": "4"}) + "\n" + json.dumps(row) + "\n")
+    with pytest.raises(DataError) as err:
+        load_dataset(path)
+    assert str(err.value) == (f"{path}:2, field '{field}': empty: every row needs a question and "
+                              "a gold answer; fill it in or drop the row")
+
+
+def test_hub_rows_with_a_blank_gold_answer_are_refused(tmp_path, hub_mirror):
+    math = hub_mirror / "HuggingFaceH4/MATH-500/test.jsonl"
+    math.write_text(json.dumps({"problem": "What is $1+1$?", "answer": " "}) + "\n")
+    with pytest.raises(DataError) as err:
+        load_dataset("math500", local_dir=tmp_path, hub_mirror=hub_mirror)
+    assert str(err.value).startswith(f"{hub_mirror / 'HuggingFaceH4/MATH-500'}:1, field 'answer': "
+                                     "empty: every row needs")

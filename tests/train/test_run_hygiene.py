@@ -43,9 +43,9 @@ def killed_run(tmp_path, broken: dict) -> tuple:
                                          + '{"step": 7, "lo')
     dumps = [{"step": s, "index": i, "response": "r"} for s in range(1, 7) for i in range(2)]
     (stage / "rollouts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in dumps))
-    (stage / ".model.tmp-4242-0badc0de").mkdir()
-    (stage / ".model.tmp-4242-0badc0de" / "model.safetensors").write_bytes(b"0" * 1000)
-    (out / ".state.json.x1y2z3.tmp").write_text("{")
+    (stage / ".model.parallel-r1-tmp-4242-0badc0de").mkdir()
+    (stage / ".model.parallel-r1-tmp-4242-0badc0de" / "model.safetensors").write_bytes(b"0" * 9)
+    (out / ".state.json.parallel-r1-tmp-x1y2z3").write_text("{")
     recipe = tmp_path / "r.yaml"
     recipe.write_text(RECIPE.format(out=out))
     return recipe, stage
@@ -69,7 +69,7 @@ def test_rerun_cleans_up_falls_back_and_trims_the_logs(tmp_path, monkeypatch, ca
         seen["metrics"] = [json.loads(x) for x in (stage_dir / "metrics.jsonl").open()]
         seen["rollouts"] = [json.loads(x) for x in (stage_dir / "rollouts.jsonl").open()]
         seen["hidden"] = sorted(p.name for p in stage_dir.parent.rglob(".*") if
-                                p.name != ".parallel-r1.lock")
+                                p.name not in (".parallel-r1.lock", ".parallel-r1-output"))
         return {"model": str(stage_dir / "model")}
 
     monkeypatch.setattr(runner, "run_stage", run_stage)

@@ -6,6 +6,7 @@ package imports typer.
 
 from __future__ import annotations
 
+import errno
 import importlib
 
 import typer
@@ -46,8 +47,14 @@ for _name in _GROUPS:
     importlib.import_module(f"parallel_r1.cli.{_name}").register(app)
 
 
+# Commands that resume where they stopped when run again (the Ctrl-C line says so).
+RESUMABLE = ("run", "eval", "grid", "demo", "coldstart")
+_NO_ACCESS = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
 def main() -> None:
-    """Entry point of the `parallel-r1` script: project errors become one clear line, exit 2."""
+    """Entry point of the `parallel-r1` script: project errors and a path this user may not
+    use become one clear line (exit 2); Ctrl-C one line on how to resume (exit 130)."""
     import sys
 
     from parallel_r1.errors import ParallelR1Error
@@ -62,3 +69,23 @@ def main() -> None:
     except ParallelR1Error as exc:
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None
+    except OSError as exc:
+        if exc.errno not in _NO_ACCESS or not exc.filename:
+            raise
+        typer.echo(f"error: {exc.filename}: {exc.strerror}; give a path this user may read and "
+                   "write (e.g. under your home folder)", err=True)
+        raise SystemExit(2) from None
+    except (KeyboardInterrupt, SystemExit) as exc:  # typer turns Ctrl-C into exit 130
+        if isinstance(exc, SystemExit) and exc.code != 130:
+            raise
+        _interrupted(args[:end])
+
+
+def _interrupted(args: list[str]) -> None:
+    from parallel_r1.files import command_line
+
+    words = [a for a in args if not a.startswith("-")][:2]
+    resumable = bool(set(words) & set(RESUMABLE))
+    typer.echo("\ninterrupted" + (f"; to resume where it stopped, run the same command again: "
+                                   f"{command_line()}" if resumable else ""), err=True)
+    raise SystemExit(130) from None

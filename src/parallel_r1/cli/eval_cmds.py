@@ -67,12 +67,14 @@ def eval_model(
                      top_p=top_p, seed=seed, graders=tuple(grader.split(",")),
                      sc_baseline=sc_baseline, batch_size=batch_size, drop_suspect=drop_suspect)
     from parallel_r1.files import command_line, one_writer
+    from parallel_r1.outputs import output_path
 
     choice = EngineChoice(backend=backend, base_url=base_url, served_name=served_name,
                           api_key_env=api_key_env, concurrency=concurrency, device=device,
                           kv_cache_gb=kv_cache_gb)
-    out = out or default_out("tiny" if model == "tiny" else Path(model).name or model)
-    with one_writer(out, command_line()):  # before the model loads: a second writer stops now
+    out = output_path(out or default_out("tiny" if model == "tiny" else Path(model).name or model))
+    # Before the model loads: a folder that is not ours, or a second writer, stops here.
+    with one_writer(out, command_line()):
         engine, net, tokenizer, name = open_engine(model, choice)
         summary = evaluate(net, tokenizer, cfg, out, model_name=name, engine=engine)
     typer.echo(summary["table"])

@@ -52,6 +52,10 @@ def register(app: typer.Typer) -> None:
 
         os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
         state = None if report_only else run_grid(loaded, planned)
+        if report_dir is not None:
+            from parallel_r1.outputs import output_path
+
+            report_dir = output_path(report_dir)
         result = report_grid(loaded, planned, state, report_dir)
         typer.echo("\n" + result["table"])
         typer.echo(f"\nreport: {result['report']}\nplots:  "

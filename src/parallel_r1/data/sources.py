@@ -30,6 +30,7 @@ HUB_MIRROR_ENV = "PARALLEL_R1_HUB_MIRROR"
 SUFFIXES = (".jsonl", ".json", ".parquet")
 _GSM8K_ANSWER = re.compile(r"####\s*(.+?)\s*$", re.DOTALL)
 _INTEGER = re.compile(r"-?\d+")
+EMPTY = "empty: every row needs a question and a gold answer; fill it in or drop the row"
 
 
 @dataclass(frozen=True)
@@ -243,12 +244,11 @@ def _files_in(path: Path, split: str | None) -> list[Path]:
 def _record_from_row(row: dict, number: int, path: Path) -> Record:
     values = {}
     for name in ("question", "answer"):
-        value = row.get(name)
-        if value is None:
-            raise DataError("missing required field", file=str(path), line=number, field=name)
+        value, where = row.get(name), {"file": str(path), "line": number, "field": name}
+        if value is None or isinstance(value, str) and not value.strip():  # a blank gold answer
+            raise DataError("missing required field" if value is None else EMPTY, **where)
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise DataError(f"expected a string, got {type(value).__name__}", file=str(path),
-                            line=number, field=name)
+            raise DataError(f"expected a string, got {type(value).__name__}", **where)
         values[name] = str(value)
     if "####" in values["answer"]:
         try:
@@ -304,8 +304,7 @@ def read_hub_rows(spec: DatasetSpec, split: str, mirror: Path | None) -> tuple[l
         if not files:
             raise DataError(f"hub mirror has no files matching '{spec.hub_files[split]}'",
                             file=str(root))
-        rows = [row for file in files for _, row in iter_json_rows(file)]
-        return rows, str(root)
+        return [row for file in files for _, row in iter_json_rows(file)], str(root)
     import datasets  # optional extra [data]; only this path needs the network
 
     hub = datasets.load_dataset(spec.hub_name, spec.hub_config, split=spec.splits[split])
@@ -318,6 +317,8 @@ def map_hub_rows(spec: DatasetSpec, rows: list[dict], split: str, where: str) ->
     for index, row in enumerate(rows):
         try:
             record = spec.map_row(row, index, split)
+            if record is not None and not (record.answer.strip() and record.question.strip()):
+                raise _RowError(EMPTY, "answer" if not record.answer.strip() else "question")
         except _RowError as exc:
             raise DataError(str(exc), file=where, line=index + 1, field=exc.field) from None
         if record is None or (spec.dedup_ids and record.id in seen):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from parallel_r1.data.sources import Record, iter_json_rows, write_jsonl
+from parallel_r1.data.sources import EMPTY, Record, iter_json_rows, write_jsonl
 from parallel_r1.data.templates import render_prompt
 from parallel_r1.errors import ConfigError, DataError, ParallelR1Error
 from parallel_r1.files import append_jsonl, command_line, dedupe, one_writer
@@ -370,15 +370,16 @@ def postprocess(path: str | Path, out: str | Path | None = None, *, field: str =
     how many were dropped).
 
     Raises:
-        DataError: a row lacks `field` or `gold_field` (names the file and line).
+        DataError: a row lacks `field` or `gold_field`, or its gold answer is blank (names the
+            file and line).
     """
     path = Path(path)
     rows = []
     for number, row in iter_json_rows(path):
         for name in (field, gold_field):
-            if name not in row:
-                raise DataError("missing required field", file=str(path), line=number,
-                                field=name)
+            if name not in row or name == gold_field and not str(row[name]).strip():
+                raise DataError("missing required field" if name not in row else EMPTY,
+                                file=str(path), line=number, field=name)
         rows.append(row)
     unique = dedupe(rows, lambda r: ("id", str(r["id"])) if "id" in r else ("row", id(r)))
     kept, report = postprocess_rows(unique, field=field, gold_field=gold_field, mode=mode,

@@ -298,7 +298,7 @@ def _evaluate(model: Any, tokenizer: Any, cfg: EvalConfig, out: Path, model_name
 
     from parallel_r1.engine.torch_engine import TorchEngine
     from parallel_r1.eval import report
-    from parallel_r1.files import remove_temporaries
+    from parallel_r1.outputs import remove_temporaries
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -36,12 +36,19 @@ def read_rows(path: Path, response_field: str, answer_field: str) -> Iterator[tu
 
     Raises:
         DataError: unreadable file, bad JSON, a row that is not an object, a response that is not
-            a string, or a gold answer that is missing or not a string/number; names file,
-            line and field (see `parallel_r1.files.read_jsonl`).
+            a string, or a gold answer that is missing, blank (a blank response would grade
+            correct against it) or not a string/number; names file, line and field (see
+            `parallel_r1.files.read_jsonl`).
     """
+    from parallel_r1.errors import DataError
     from parallel_r1.files import read_jsonl
 
-    return read_jsonl(path, {response_field: (str,), answer_field: (str, int, float)})
+    for line, row in read_jsonl(path, {response_field: (str,), answer_field: (str, int, float)}):
+        if not str(row[answer_field]).strip():
+            raise DataError("empty gold answer: a blank response would grade correct against it; "
+                            "fill it in or drop the row", file=str(path), line=line,
+                            field=answer_field)
+        yield line, row
 
 
 def grade_file(path: Path, output: Path | None = None, *, grader: str = DEFAULT_GRADER,

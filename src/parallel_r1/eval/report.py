@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from parallel_r1.eval import metrics as M
+from parallel_r1.outputs import temp_name
 
 CI_RESAMPLES = 1000
 
@@ -273,7 +274,7 @@ def save_png(fig: Any, path: str | Path) -> Path:
     """Write `fig` to `path` atomically (a hidden temporary, then a rename) and close it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
+    tmp = temp_name(path.with_name(path.stem), suffix=".png")
     fig.savefig(tmp)
     pyplot().close(fig)
     os.replace(tmp, path)

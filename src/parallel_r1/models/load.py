@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
 from parallel_r1.errors import ConfigError
 from parallel_r1.format.tags import TAGS
+from parallel_r1.outputs import temp_name
 
 PROVENANCE_FILE = "parallel_r1.json"
 DTYPES = ("float32", "bfloat16", "float16", "auto")
@@ -274,7 +274,7 @@ def save(model: Any, tokenizer: Any, directory: str | os.PathLike, *,
                           "refusing to replace it: pick a new directory or remove it first")
     target.parent.mkdir(parents=True, exist_ok=True)
     # Not tempfile.mkdtemp: its 0o700 mode would hide the model from other users (a server).
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    tmp = temp_name(target)
     tmp.mkdir()
     try:
         model.save_pretrained(tmp, state_dict=state_dict)
@@ -288,7 +288,7 @@ def save(model: Any, tokenizer: Any, directory: str | os.PathLike, *,
         (tmp / CARD_FILE).write_text(render_card(record, target.name))
         old = None
         if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            old = temp_name(target, "old")
             os.replace(target, old)
         os.replace(tmp, target)
         if old is not None:

@@ -33,10 +33,12 @@ def run_demo(out: str | Path, *, quick: bool = False, overrides: list[str] | Non
     from parallel_r1.eval.analysis import analyze_run
     from parallel_r1.eval.compare import compare_table
     from parallel_r1.eval.report import write_text
+    from parallel_r1.files import command_line
+    from parallel_r1.outputs import claim, output_path
     from parallel_r1.train.recipe import load
     from parallel_r1.train.runner import run
 
-    out = Path(out)
+    out = claim(output_path(out), command_line())  # its table and plots go beside the run
     started = time.monotonic()
     extra = (QUICK if quick else []) + list(overrides or []) + [f"output_dir={out / 'run'}"]
     recipe = load(recipe_path(), extra)

@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from parallel_r1.errors import ConfigError
+from parallel_r1.outputs import output_path
 from parallel_r1.train.recipe import Recipe, Stage, load
 
 # `parallel-r1 grid --mini --quick`: the mini grid at the smallest sizes that run every node.
@@ -169,7 +170,9 @@ def load_grid(path: str | Path, overrides: list[str] | None = None) -> Grid:
     if not isinstance(arms, list):
         raise ConfigError("must be a list of arms", field="arms", file=file)
     tree["arms"] = [_build(Arm, a, f"arms.{i}", file) for i, a in enumerate(arms)]
-    return _build(Grid, {**tree, "file": file}, "", file)
+    grid = _build(Grid, {**tree, "file": file}, "", file)
+    grid.output_dir = str(output_path(grid.output_dir))  # one name for the folder: `~` expanded
+    return grid
 
 
 def _build(cls: type, data: Any, where: str, file: str) -> Any:

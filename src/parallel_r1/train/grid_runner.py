@@ -29,7 +29,8 @@ from typing import Any
 import yaml
 
 from parallel_r1.errors import ParallelR1Error
-from parallel_r1.files import write_text_atomic
+from parallel_r1.files import command_line, write_text_atomic
+from parallel_r1.outputs import claim, mark
 from parallel_r1.train.grid import Grid, Node, Plan, is_done, node_dir, node_recipe, stage_dir
 
 STATE_FILE, LOCK_FILE = "grid-state.json", "grid.lock"
@@ -150,7 +151,7 @@ def critical_path(plan_: Plan) -> dict[str, float]:
 
 class _Lock:
     def __init__(self, folder: Path):
-        folder.mkdir(parents=True, exist_ok=True)
+        claim(folder, command_line())  # a folder of ours, or refused before anything is written
         self.handle = open(folder / LOCK_FILE, "a+")  # noqa: SIM115 (held for the whole run)
         try:
             fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -286,8 +287,7 @@ def _run(grid: Grid, plan_: Plan, folder: Path, progress: bool, inline: bool) ->
 
 def _submit(pool: cf.Executor, grid: Grid, plan_: Plan, key: str) -> cf.Future:
     node = plan_.nodes[key]
-    folder = node_dir(grid, node)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = mark(node_dir(grid, node))  # made by this grid, in its own folder
     write_text_atomic(folder / "recipe.yaml",
                       yaml.safe_dump(node_recipe(grid, plan_, node), sort_keys=False))
     if grid.launcher:
@@ -338,6 +338,6 @@ def report_grid(grid: Grid, plan_: Plan, state: dict[str, Any] | None = None,
               "sessions": len(state["sessions"]), "nodes": len(plan_.nodes),
               "compute_s": sum(state["nodes"].get(n.label, {}).get("seconds", 0.0)
                                for n in plan_.nodes.values())}
-    out = Path(out) if out else Path(grid.output_dir) / "report"
+    out = claim(out, command_line()) if out else Path(grid.output_dir) / "report"
     return write_grid_report(out, arm_runs(grid, plan_), grid.baseline, seeds=list(grid.seeds),
                              grader=grid.grader, name=grid.name, timing=timing)

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from parallel_r1.errors import ConfigError
+from parallel_r1.outputs import output_path
 from parallel_r1.sampling_checks import check_sampling
 from parallel_r1.train.config_types import check_type
 from parallel_r1.train.trackers import check_report_to
@@ -374,4 +375,7 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Recipe:
                       for i, s in enumerate(stages)]
     recipe = _build(Recipe, data, "", file, lines)
     recipe.where = dict(lines)
+    # Resolved here, once: the lock, the state, the Trainer and the model saves all see one folder
+    # (a literal `~` would otherwise name ./~ for some parts and $HOME for others).
+    recipe.output_dir = str(output_path(recipe.output_dir))
     return recipe

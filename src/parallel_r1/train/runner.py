@@ -4,9 +4,9 @@ Run dir layout: `state.json` (stages done, their outputs), and per stage `<i>-<n
 trainer's `checkpoint-N/` dirs, `metrics.jsonl`, and `model/` (the stage's output). A rerun skips
 finished stages and resumes an unfinished one from its last complete checkpoint through the
 Trainer's own `resume_from_checkpoint` (model, optimiser, scheduler, RNG and data position), its
-logs trimmed to that step. One process writes a run dir at a time (`files.one_writer`); what a
-killed writer left half-written is removed first, and every stage's inputs are resolved before the
-first stage starts (`train.preflight`).
+logs trimmed to that step. One process writes a run dir at a time (`files.one_writer`), and only
+a folder of ours (`outputs.claim`); what a killed writer of ours left half-written is removed
+first, and every stage's inputs are resolved before the first stage starts (`train.preflight`).
 """
 
 from __future__ import annotations
@@ -94,18 +94,22 @@ def run(recipe: Recipe, *, stop_after: str | None = None) -> dict[str, Any]:
         stop_after: stop once this stage is done (tests).
     Raises:
         WriterLockedError: another process is writing this run dir (nothing was touched).
+        ForeignFolderError: the run dir holds files parallel-r1 did not write (nothing was
+            touched).
         ConfigError / DataError: a stage's inputs do not resolve (before any stage runs).
         DiskFullError: the disk filled up (names the path; a rerun resumes).
     """
     from parallel_r1.files import command_line, one_writer
+    from parallel_r1.outputs import output_path
 
-    run_dir = Path(recipe.output_dir)
+    run_dir = output_path(recipe.output_dir)  # a Recipe built in code gets the same folder
     with one_writer(run_dir, command_line()):
         return _run_locked(recipe, run_dir, stop_after)
 
 
 def _run_locked(recipe: Recipe, run_dir: Path, stop_after: str | None) -> dict[str, Any]:
-    from parallel_r1.files import remove_temporaries, writing
+    from parallel_r1.files import writing
+    from parallel_r1.outputs import remove_temporaries
     from parallel_r1.train.preflight import check_recipe
 
     main = int(os.environ.get("RANK", "0")) == 0
@@ -205,6 +209,9 @@ def run_stage(recipe: Recipe, stage: Stage, stage_dir: Path, source: str | None,
     else:
         fn = stages.run_sft if stage.kind == "sft" else stages.run_rl
         model, metrics = fn(model, tok, stage, stage_dir, recipe, resume, source)
+        if resume:  # the trainer's summary covers this call; the log's the whole run (logs.py)
+            logged = final_metrics(stage_dir)
+            metrics = {k: logged.get(k, v) for k, v in metrics.items()}
     out = stage_dir / "model"
     from parallel_r1.train.distributed import full_state_dict
 
