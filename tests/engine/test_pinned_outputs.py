@@ -6,8 +6,8 @@ speed work of issue 13; regenerate it only for an intended change of the samplin
 
     PYTHONPATH=src python tests/engine/test_pinned_outputs.py --write
 
-Comparison is bit-exact where the CPU kernels are those the pins were written with (same torch
-and CPU capability); elsewhere tokens must still match and log-probs agree to 1e-5.
+Comparison is bit-exact where the CPU kernels are those the pins were written with (same torch,
+CPU capability and CPU extensions); elsewhere tokens must still match and log-probs agree to 1e-5.
 """
 
 from __future__ import annotations
@@ -64,7 +64,20 @@ def run_cases(dtype: torch.dtype, budget_gb: float | None = None) -> dict:
 
 
 def _fingerprint() -> dict:
-    return {"torch": torch.__version__, "cpu": torch.backends.cpu.get_cpu_capability()}
+    """torch, its CPU capability and the CPU's vector/matrix extensions: the BLAS picks its
+    kernels by the CPU (two AVX-512 machines, with and without AMX, differ in the last bit)."""
+    return {"torch": torch.__version__, "cpu": torch.backends.cpu.get_cpu_capability(),
+            "cpu_flags": _cpu_flags()}
+
+
+def _cpu_flags() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown"
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines()
+                  if line.startswith("flags")), [])
+    return " ".join(sorted(f for f in flags if f.startswith(("avx", "amx", "fma", "sse4"))))
 
 
 def _all() -> dict:
