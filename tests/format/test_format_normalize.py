@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from parallel_r1.format import (
@@ -88,7 +88,8 @@ _PIECES = st.sampled_from([*TAGS, "a", " ", "\n", "\n\n", "Final Answer: $1,000.
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_PIECES, max_size=30).map("".join))
-def test_normalize_is_idempotent_and_never_raises(text):
+@example("<Parallel><path><path><Parallel></Path></Parallel></Path>")  # a respelled tag closes
+def test_normalize_is_idempotent_and_never_raises(text):  # a path: a second pass respelled more
     once, _ = normalize(text)
     assert normalize(once) == (once, [])
     assert render(parse(once)) == once

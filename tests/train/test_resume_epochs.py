@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from parallel_r1.outputs import OWNER_FILE
+
 # 4 prompts, 2 per step (4 completions, 2 per prompt): 2 steps an epoch, 4 epochs in 8 steps.
 RL = """name: resume-epochs
 output_dir: {out}
@@ -65,6 +67,7 @@ def _run(tmp_path: Path, text: str, name: str, from_run: Path | None = None,
         shutil.copytree(stage / f"checkpoint-{step}", out / stage.name / f"checkpoint-{step}")
         for log in stage.glob("*.jsonl"):
             shutil.copy(log, out / stage.name / log.name)
+        (out / OWNER_FILE).touch()  # the run dir is ours, as a killed run leaves it
     path = tmp_path / f"{name}.yaml"
     path.write_text(text.format(out=out))
     state = run(load(path))

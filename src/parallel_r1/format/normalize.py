@@ -81,6 +81,19 @@ def normalize(text: str) -> tuple[str, list[Edit]]:
 
 
 def _apply_spelling(text: str) -> tuple[str, list[Edit]]:
+    """Respell variants until none is left to respell: a respelled tag can close a path, which
+    changes what counts as path content (and so which other variants take part in a block); the
+    result is a fixed point, so normalizing twice changes nothing. Each pass's edits hold offsets
+    into the text before that pass; every pass respells at least one variant, so this ends."""
+    edits: list[Edit] = []
+    while True:
+        text, more = _spelling_pass(text)
+        if not more:
+            return text, edits
+        edits += more
+
+
+def _spelling_pass(text: str) -> tuple[str, list[Edit]]:
     variants = []
     for m in _SPELLING_RE.finditer(text):
         tag = _CANONICAL[f"<{m.group(1) or ''}{m.group(2).lower()}>"]
