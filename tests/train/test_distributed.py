@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -25,7 +27,7 @@ model: {{name: tiny}}
 stages:
   - {{kind: rl, data: "synthetic:1:8:3", template: none, learning_rate: 1.0e-3,
       reward: "dp_rewards:brevity", per_device_batch_size: {bs}, num_generations: 4,
-      max_steps: 3, save_steps: 100, max_tokens: 24, max_path_tokens: 8, loss_type: dapo,
+      max_steps: {steps}, save_steps: {save}, max_tokens: 24, max_path_tokens: 8, loss_type: dapo,
       dump_every: 1}}
 """
 REWARD = '''
@@ -37,10 +39,10 @@ ROOT = Path(__file__).resolve().parents[2]
 ANNOUNCE = re.compile(r"GRPO: process (\d+) of (\d+) \((\w+), (\w+), backend (\w+)\)")
 
 
-def _run(tmp_path: Path, procs: int, per_device: int, name: str, fsdp: bool = False) -> dict:
-    out = tmp_path / name
+def _command(tmp_path: Path, procs: int, per_device: int, name: str, fsdp: bool = False,
+             steps: int = 3, save: int = 100) -> tuple[list[str], dict]:
     recipe = tmp_path / f"{name}.yaml"
-    recipe.write_text(RECIPE.format(out=out, bs=per_device))
+    recipe.write_text(RECIPE.format(out=tmp_path / name, bs=per_device, steps=steps, save=save))
     (tmp_path / "dp_rewards.py").write_text(REWARD)
     env = {**os.environ, "TRL_EXPERIMENTAL_SILENCE": "1", "PYTHONWARNINGS": "ignore",
            "OMP_NUM_THREADS": "1", "PARALLEL_R1_PROGRESS": "0",
@@ -52,9 +54,15 @@ def _run(tmp_path: Path, procs: int, per_device: int, name: str, fsdp: bool = Fa
     elif procs > 1:
         run = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(procs),
                "--standalone", *run[1:]]
+    return run, env
+
+
+def _run(tmp_path: Path, procs: int, per_device: int, name: str, fsdp: bool = False,
+         **recipe: int) -> dict:
+    run, env = _command(tmp_path, procs, per_device, name, fsdp, **recipe)
     proc = subprocess.run(run, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    stage = out / "0-rl"
+    stage = tmp_path / name / "0-rl"
     rows = [json.loads(line) for line in (stage / "metrics.jsonl").open()]
     dumps = {}
     for path in stage.glob("rollouts*.jsonl"):
@@ -62,13 +70,15 @@ def _run(tmp_path: Path, procs: int, per_device: int, name: str, fsdp: bool = Fa
             r = json.loads(line)
             assert (r["step"], r["index"]) not in dumps, "a completion dumped twice"
             dumps[(r["step"], r["index"])] = (r["prompt"], r["response"])
-    return {"steps": [r for r in rows if "grad_norm" in r],
+    state = json.loads((tmp_path / name / "state.json").read_text())["stages"]["rl"]
+    return {"steps": [r for r in rows if "grad_norm" in r], "resumed_from": state["resumed_from"],
             "processes": sorted(tuple(m.groups()) for m in ANNOUNCE.finditer(proc.stderr)),
             "dumps": dumps, "weights": load_file(stage / "model" / "model.safetensors")}
 
 
 def _same_training(one: dict, many: dict) -> None:
-    assert [r["step"] for r in one["steps"]] == [r["step"] for r in many["steps"]] == [1, 2, 3]
+    steps = [r["step"] for r in one["steps"]]
+    assert steps == [r["step"] for r in many["steps"]] == list(range(1, len(steps) + 1))
     assert one["dumps"] == many["dumps"]  # the same prompts, completions and places
     for a, b in zip(one["steps"], many["steps"]):
         assert a["rollout/reward"] == pytest.approx(b["rollout/reward"], abs=1e-6)
@@ -99,6 +109,47 @@ def test_two_gloo_processes_under_fsdp_match_one(tmp_path):
                                  ("1", "2", "fsdp", "FSDP", "gloo")]
     assert set(fsdp["weights"]) == set(one["weights"])  # the full weights, tied ones once
     _same_training(one, fsdp)
+
+
+def test_two_processes_killed_and_resumed_match_one(tmp_path):
+    """kill -9 of a two-process run after a checkpoint, then the same launch again: it resumes
+    there (read from the run's state) on two processes, and ends as one process does."""
+    one = _run(tmp_path, 1, 8, "one", steps=5, save=1)
+    run, env = _command(tmp_path, 2, 4, "two", steps=5, save=1)
+    proc = subprocess.Popen(run, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    stage = tmp_path / "two" / "0-rl"
+    deadline = time.monotonic() + 300
+    while not (stage / "checkpoint-3" / "trainer_state.json").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint-3"
+        time.sleep(0.05)
+    _kill_tree(proc.pid)  # torchrun and its workers (which run in sessions of their own)
+    proc.wait()
+    assert not (stage / "model").exists()  # killed before the end
+    resumed = _run(tmp_path, 2, 4, "two", steps=5, save=1)
+    assert re.search(r"checkpoint-[34]$", resumed["resumed_from"])
+    assert [p[:2] for p in resumed["processes"]] == [("0", "2"), ("1", "2")]
+    _same_training(one, resumed)
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL `pid` and every process below it, found first so none is missed."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    todo, tree = [pid], []
+    while todo:
+        tree.append(todo.pop())
+        todo += children.get(tree[-1], [])
+    for p in tree:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def test_group_split_across_processes_is_one_group(tmp_path):
