@@ -47,6 +47,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--fd-limit", type=int, default=256, help="slow: the server's ulimit -n")
     ap.add_argument("--unread", type=int, default=8, help="unread: streams")
     ap.add_argument("--window", type=float, default=15.0, help="unread: seconds unread")
+    ap.add_argument("--probes", default="big,slow,unread", help="which probes to run")
     ap.add_argument("--out", type=Path, default=RESULTS)
     return ap.parse_args()
 
@@ -217,14 +218,14 @@ def table(results: dict) -> str:
 def main() -> int:
     args = parse_args()
     flags = AFTER_FLAGS if args.side == "after" else []
-    side = {"big": probe_big(args, flags), "slow": probe_slow(args, flags),
-            "unread": probe_unread(args, flags)}
+    probes = {"big": probe_big, "slow": probe_slow, "unread": probe_unread}
+    side = {name: probes[name](args, flags) for name in args.probes.split(",")}
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "serve_hostile.json"
     results = json.loads(path.read_text()) if path.exists() else {}
-    results[args.side] = side
+    results[args.side] = {**results.get(args.side, {}), **side}
     results["settings"] = {**{k: v for k, v in vars(args).items() if k not in ("out", "src",
-                                                                                 "side")},
+                                                                                 "side", "probes")},
                            "after_flags": AFTER_FLAGS, "machine": f"{platform.machine()}, "
                            f"{os.cpu_count()} CPUs", "date": time.strftime("%Y-%m-%d %H:%M")}
     path.write_text(json.dumps(results, indent=2) + "\n")

@@ -44,7 +44,7 @@ def serve(
     keep_alive: float = typer.Option(
         5.0, "--keep-alive", help="Seconds an idle keep-alive connection stays open."),
     stream_buffer: int = typer.Option(
-        256, "--stream-buffer", help="Unread stream events per choice before the generation "
+        64, "--stream-buffer", help="Unread stream events per choice before the generation "
         "is stopped."),
 ) -> None:
     """Serve MODEL with the OpenAI API: /v1/completions, /v1/chat/completions, /v1/models."""

@@ -55,7 +55,7 @@ from parallel_r1.serve.worker import EngineWorker
 APIError = RequestError  # an error answered as OpenAI's error JSON with `status`
 DEFAULT_SHUTDOWN_GRACE_S = 30.0
 DEFAULT_MAX_SAMPLES = 256  # prompts x n of one request
-DEFAULT_STREAM_BUFFER = 256  # unread events per choice before a stream is stopped
+DEFAULT_STREAM_BUFFER = 64  # unread events per choice before a stream is stopped
 
 
 @dataclass

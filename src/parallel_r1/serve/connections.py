@@ -23,7 +23,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from parallel_r1.serve.payloads import error_body
 
-SEND_BUFFER_BYTES = 64 * 1024
+SEND_BUFFER_BYTES = 16 * 1024  # kernel send buffer and asyncio's write buffer, each
 FD_RESERVE = 128  # descriptors left for the model files, logs and the engine
 _BODY_408 = json.dumps(error_body("the request headers did not arrive in time (serve "
                                   "--header-timeout)", code="request_timeout")).encode()
@@ -55,6 +55,7 @@ def guarded_protocol(header_timeout: float, write_timeout: float, max_connection
             sock = transport.get_extra_info("socket")
             if sock is not None:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+            transport.set_write_buffer_limits(high=SEND_BUFFER_BYTES)
             self._await_headers()
             if len(self.connections) > max_connections:
                 self._evict()

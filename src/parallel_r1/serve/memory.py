@@ -52,6 +52,7 @@ def release_idle(engine: Any) -> bool:
     if cache is None or cache.num_rows or not cache.keys or getattr(backend, "rows", None):
         return False
     backend.cache = type(cache)(cache.device)
+    backend.cache.max_rows, backend.cache.max_slots = cache.max_rows, cache.max_slots
     del cache
     if backend.cache.device.type == "cuda":
         import torch

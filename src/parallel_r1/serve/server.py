@@ -59,7 +59,7 @@ class ServeConfig:
                 "is closed and its generation stopped"})
     keep_alive: float = field(default=5.0, metadata={
         "help": "seconds an idle keep-alive connection stays open"})
-    stream_buffer: int = field(default=256, metadata={
+    stream_buffer: int = field(default=64, metadata={
         "help": "unread stream events per choice after which the generation is stopped"})
 
     def __post_init__(self) -> None:

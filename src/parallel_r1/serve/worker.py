@@ -7,7 +7,8 @@ batch at the next step, so requests never wait for each other to finish.
 
 Admission is fair and bounded: an accepted job's prompts are handed to the engine round-robin
 across jobs, only while the engine's own queue holds less than one wave (what the KV budget
-fits), so a small request starts within a wave of a huge one instead of after it. A streaming
+fits) and at most `max_prefill_tokens` prompt tokens per step, so a small request starts within
+a step or two of a huge one instead of after it. A streaming
 job whose client stops reading is cancelled once `max_backlog` events wait unread, and the KV
 cache's memory is given back once the server is idle.
 """
@@ -27,6 +28,7 @@ from parallel_r1.errors import EngineError
 from parallel_r1.serve.memory import release_idle
 
 UNBOUNDED_WAVE = 256  # samples queued in an engine without a KV budget
+PREFILL_TOKENS = 2048  # prompt tokens handed to the engine per step (at least one prompt)
 
 log = logging.getLogger("parallel_r1.serve")
 
@@ -83,8 +85,8 @@ class ClientStalled(RuntimeError):
 class EngineWorker:
     """Runs `engine.step()` in a background thread while any request is unfinished."""
 
-    def __init__(self, engine: Any):
-        self.engine = engine
+    def __init__(self, engine: Any, max_prefill_tokens: int = PREFILL_TOKENS):
+        self.engine, self.max_prefill_tokens = engine, max_prefill_tokens
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._inbox: list[tuple[Handle, list[Request]]] = []
@@ -98,7 +100,10 @@ class EngineWorker:
         self._thread: threading.Thread | None = None
         self.stats: dict[str, int] = {"active_requests": 0, "active_rows": 0, "waiting": 0,
                                       "num_steps": 0, "num_tokens": 0, "num_aborted": 0,
-                                      "num_errors": 0}
+                                      "num_errors": 0, "kv_cache_bytes": 0,
+                                      "kv_cache_peak_bytes": 0, "kv_budget_bytes": int(
+                                          getattr(getattr(engine, "backend", None),
+                                                  "kv_budget_bytes", None) or 0)}
 
     # ---- called from the event loop --------------------------------------------------------------
     def start(self) -> None:
@@ -135,7 +140,8 @@ class EngineWorker:
         self._wake.set()
 
     def snapshot(self) -> dict[str, int]:
-        """Counters for /health: requests in flight, engine rows, steps and tokens so far."""
+        """Counters for /health: requests in flight, engine rows, steps and tokens so far, the
+        KV cache's bytes now and at its peak."""
         return dict(self.stats)
 
     # ---- the engine thread -----------------------------------------------------------------------
@@ -189,11 +195,15 @@ class EngineWorker:
         handle.put(Event("accepted"))
 
     def _feed(self) -> None:
-        """Hand prompts to the engine, one per job in turn, while its queue is under a wave."""
+        """Hand prompts to the engine, one per job in turn, while its queue is under a wave
+        and this step's prompt tokens under `max_prefill_tokens`."""
+        num_fed = 0
         while self._jobs:
             handle, pending = self._jobs[0]
             request = pending[0][1]
-            if self._queued_samples() >= self._wave(request):
+            num_fed += len(request.prompt_ids)
+            if num_fed > max(self.max_prefill_tokens, len(request.prompt_ids)) or \
+                    self._queued_samples() >= self._wave(request):
                 return
             self._jobs.popleft()
             pending.popleft()
@@ -289,6 +299,10 @@ class EngineWorker:
         self._jobs.clear()
 
     def _publish(self) -> None:
+        cache = getattr(getattr(self.engine, "backend", None), "cache", None)
+        kv_bytes = cache.memory_bytes() if cache is not None else 0
+        self.stats.update(kv_cache_bytes=kv_bytes,
+                          kv_cache_peak_bytes=max(kv_bytes, self.stats["kv_cache_peak_bytes"]))
         self.stats.update(active_requests=len(self._owners),
                           active_rows=len(getattr(self.engine, "rows", ())),
                           waiting=len(getattr(self.engine, "waiting", ()))
