@@ -45,8 +45,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--n", type=int, default=16, help="big: samples per prompt")
     ap.add_argument("--slow", type=int, default=300, help="slow: connections held")
     ap.add_argument("--fd-limit", type=int, default=256, help="slow: the server's ulimit -n")
-    ap.add_argument("--unread", type=int, default=8, help="unread: streams")
-    ap.add_argument("--window", type=float, default=15.0, help="unread: seconds unread")
+    ap.add_argument("--unread", type=int, default=4, help="unread: streams")
+    ap.add_argument("--window", type=float, default=20.0, help="unread: seconds unread")
     ap.add_argument("--probes", default="big,slow,unread", help="which probes to run")
     ap.add_argument("--out", type=Path, default=RESULTS)
     return ap.parse_args()
@@ -184,16 +184,18 @@ def probe_unread(args: argparse.Namespace, flags: list[str]) -> dict:
             streams.append(sock)  # never read
         time.sleep(args.window / 2)
         during = small(base, timeout=args.window)
+        half = httpx.get(base + "/health").json()
         time.sleep(args.window / 2)
-        generated = httpx.get(base + "/health").json()["num_tokens"] - before
+        end = httpx.get(base + "/health").json()
     finally:
         for sock in streams:
             sock.close()
         proc.kill()
         proc.wait()
-    return {"streams": args.unread, "tokens_generated": generated,
-            "tokens_asked": args.unread * 4 * 1900, "small_alone_s": alone,
-            "small_during_s": during}
+    return {"streams": args.unread, "tokens_generated": end["num_tokens"] - before,
+            "tokens_last_half": end["num_tokens"] - half["num_tokens"],
+            "rows_running_at_end": end["active_rows"], "tokens_asked": args.unread * 4 * 1900,
+            "small_alone_s": alone, "small_during_s": during}
 
 
 def table(results: dict) -> str:
@@ -206,6 +208,8 @@ def table(results: dict) -> str:
              ("slow", "small_alone_s", "small request alone, s"),
              ("slow", "small_during_s", "small request while slow connections are held, s"),
              ("unread", "tokens_generated", "unread streams: tokens generated"),
+             ("unread", "tokens_last_half", "unread streams: tokens in the window's 2nd half"),
+             ("unread", "rows_running_at_end", "unread streams: engine rows running at the end"),
              ("unread", "small_during_s", "small request during unread streams, s")]
     for probe, key, label in names:
         cells = [str(results.get(side, {}).get(probe, {}).get(key, "-")).replace("None",

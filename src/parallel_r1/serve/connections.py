@@ -44,72 +44,82 @@ def auto_max_connections() -> int:
     return max(8, min(4096, soft - FD_RESERVE))
 
 
+class GuardedH11(H11Protocol):
+    """uvicorn's h11 protocol with the deadlines and the cap of this module (set per server by
+    `guarded_protocol`)."""
+
+    header_timeout = 10.0
+    write_timeout = 30.0
+    max_connections = 1024
+
+    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._opened, self._header_timer, self._write_timer = time.monotonic(), None, None
+        self._seen_cycle = None
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+        transport.set_write_buffer_limits(high=SEND_BUFFER_BYTES)
+        self._await_headers()
+        if len(self.connections) > self.max_connections:
+            self._evict()
+
+    def _await_headers(self) -> None:
+        if self._header_timer is None:
+            self._opened = time.monotonic()
+            self._header_timer = self.loop.call_later(self.header_timeout, self._headers_late)
+
+    def _evict(self) -> None:
+        waiting = [c for c in self.connections
+                   if getattr(c, "_header_timer", None) is not None and c is not self]
+        victim = min(waiting, key=lambda c: c._opened) if waiting else self
+        victim._headers_late()
+
+    def _headers_late(self) -> None:
+        self._header_timer = None
+        if not self.transport.is_closing():
+            self.transport.write(TIMEOUT_408)
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.cycle is not None and self.cycle is not self._seen_cycle:
+            self._seen_cycle = self.cycle  # a new request's headers are complete
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.transport.is_closing():
+            return
+        if self.cycle is not self._seen_cycle:  # a pipelined request already started
+            self._seen_cycle = self.cycle
+        else:
+            self._await_headers()  # the next request on this connection
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._write_timer is None:
+            self._write_timer = self.loop.call_later(self.write_timeout,
+                                                       self.transport.abort)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for timer in (self._header_timer, self._write_timer):
+            if timer is not None:
+                timer.cancel()
+        self._header_timer = self._write_timer = None
+        super().connection_lost(exc)
+
+
 def guarded_protocol(header_timeout: float, write_timeout: float, max_connections: int) -> type:
-    """An h11 protocol class for `uvicorn.Config(http=...)` with the guards of this module."""
-
-    class GuardedH11(H11Protocol):
-        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._opened, self._header_timer, self._write_timer = time.monotonic(), None, None
-            self._seen_cycle = None
-            sock = transport.get_extra_info("socket")
-            if sock is not None:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
-            transport.set_write_buffer_limits(high=SEND_BUFFER_BYTES)
-            self._await_headers()
-            if len(self.connections) > max_connections:
-                self._evict()
-
-        def _await_headers(self) -> None:
-            if self._header_timer is None:
-                self._opened = time.monotonic()
-                self._header_timer = self.loop.call_later(header_timeout, self._headers_late)
-
-        def _evict(self) -> None:
-            waiting = [c for c in self.connections
-                       if getattr(c, "_header_timer", None) is not None and c is not self]
-            victim = min(waiting, key=lambda c: c._opened) if waiting else self
-            victim._headers_late()
-
-        def _headers_late(self) -> None:
-            self._header_timer = None
-            if not self.transport.is_closing():
-                self.transport.write(TIMEOUT_408)
-                self.transport.close()
-
-        def data_received(self, data: bytes) -> None:
-            super().data_received(data)
-            if self.cycle is not None and self.cycle is not self._seen_cycle:
-                self._seen_cycle = self.cycle  # a new request's headers are complete
-                if self._header_timer is not None:
-                    self._header_timer.cancel()
-                    self._header_timer = None
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            if self.transport.is_closing():
-                return
-            if self.cycle is not self._seen_cycle:  # a pipelined request already started
-                self._seen_cycle = self.cycle
-            else:
-                self._await_headers()  # the next request on this connection
-
-        def pause_writing(self) -> None:
-            super().pause_writing()
-            if self._write_timer is None:
-                self._write_timer = self.loop.call_later(write_timeout, self.transport.abort)
-
-        def resume_writing(self) -> None:
-            super().resume_writing()
-            if self._write_timer is not None:
-                self._write_timer.cancel()
-                self._write_timer = None
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            for timer in (self._header_timer, self._write_timer):
-                if timer is not None:
-                    timer.cancel()
-            self._header_timer = self._write_timer = None
-            super().connection_lost(exc)
-
-    return GuardedH11
+    """A `GuardedH11` class with these settings, for `uvicorn.Config(http=...)`."""
+    return type("GuardedH11", (GuardedH11,), {"header_timeout": header_timeout,
+                                              "write_timeout": write_timeout,
+                                              "max_connections": max_connections})

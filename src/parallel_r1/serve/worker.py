@@ -8,9 +8,9 @@ batch at the next step, so requests never wait for each other to finish.
 Admission is fair and bounded: an accepted job's prompts are handed to the engine round-robin
 across jobs, only while the engine's own queue holds less than one wave (what the KV budget
 fits) and at most `max_prefill_tokens` prompt tokens per step, so a small request starts within
-a step or two of a huge one instead of after it. A streaming
-job whose client stops reading is cancelled once `max_backlog` events wait unread, and the KV
-cache's memory is given back once the server is idle.
+a step or two of a huge one instead of after it. A streaming job whose client stops reading
+is cancelled once `max_backlog` events wait unread, and the KV cache's memory is given back
+once the server is idle.
 """
 
 from __future__ import annotations
