@@ -31,7 +31,10 @@ class ShuttingDown(Exception):
 
 
 class Generation:
-    """Drives the engine requests of one HTTP request (one per prompt) to completion."""
+    """Drives the engine requests of one HTTP request (one per prompt) to completion.
+
+    `max_backlog` (streams): events left unread after which the worker stops the generation.
+    """
 
     def __init__(self, worker: EngineWorker, requests: list[Request], specs: list[ChoiceSpec],
                  max_backlog: int | None = None):
