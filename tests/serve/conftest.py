@@ -27,7 +27,7 @@ class ServerProcess:
     to a log file."""
 
     def __init__(self, log: Path, port: int | None = None, *args: str, api_key: str | None = None,
-                 model: str = "tiny"):
+                 model: str = "tiny", preexec_fn=None):
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
@@ -38,7 +38,8 @@ class ServerProcess:
             cmd += ["--api-key-env", KEY_ENV]
         self.log, self.api_key = log, api_key
         self._log_file = log.open("ab")
-        self.proc = subprocess.Popen(cmd, stdout=self._log_file, stderr=subprocess.STDOUT, env=env)
+        self.proc = subprocess.Popen(cmd, stdout=self._log_file, stderr=subprocess.STDOUT, env=env,
+                                     preexec_fn=preexec_fn)  # e.g. a lower `ulimit -n`
 
     def wait_healthy(self, timeout: float = 120.0) -> dict:
         deadline = time.monotonic() + timeout

@@ -26,6 +26,26 @@ def serve(
     shutdown_grace: float = typer.Option(
         30.0, "--shutdown-grace",
         help="Seconds in-flight requests get on shutdown; then streams end with an error."),
+    kv_cache_gb: float = typer.Option(
+        0.0, "--kv-cache-gb", help="GB the KV cache may take (more samples wait); 0 sizes it "
+        "from the machine (25% of free RAM, 50% of free GPU memory)."),
+    max_samples: int = typer.Option(
+        256, "--max-samples", help="Most samples (prompts x n) per request; more is a 400."),
+    max_connections: int = typer.Option(
+        0, "--max-connections", help="Open connections at most; 0: the file-descriptor "
+        "limit less 128 (at most 4096)."),
+    header_timeout: float = typer.Option(
+        10.0, "--header-timeout", help="Seconds to send a request's headers (408 after)."),
+    body_timeout: float = typer.Option(
+        30.0, "--body-timeout", help="Seconds to send a request's body (408 after)."),
+    write_timeout: float = typer.Option(
+        30.0, "--write-timeout", help="Seconds a reply waits on a client that reads nothing; "
+        "then the connection closes and its generation stops."),
+    keep_alive: float = typer.Option(
+        5.0, "--keep-alive", help="Seconds an idle keep-alive connection stays open."),
+    stream_buffer: int = typer.Option(
+        64, "--stream-buffer", help="Unread stream events per choice before the generation "
+        "is stopped."),
 ) -> None:
     """Serve MODEL with the OpenAI API: /v1/completions, /v1/chat/completions, /v1/models."""
     from parallel_r1.serve.server import ServeConfig
@@ -35,7 +55,11 @@ def serve(
                            api_key_env=api_key_env, served_name=served_name,
                            max_tokens=max_tokens, device=device, dtype=dtype,
                            threads=threads, max_body_mb=max_body_mb,
-                           shutdown_grace=shutdown_grace))
+                           shutdown_grace=shutdown_grace, kv_cache_gb=kv_cache_gb,
+                           max_samples=max_samples, max_connections=max_connections,
+                           header_timeout=header_timeout, body_timeout=body_timeout,
+                           write_timeout=write_timeout, keep_alive=keep_alive,
+                           stream_buffer=stream_buffer))
 
 
 def register(app: typer.Typer) -> None:

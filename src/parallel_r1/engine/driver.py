@@ -74,6 +74,11 @@ class Engine:
             EngineError: a layout the tokenizer or the backend cannot run, an empty or too long
                 prompt, or a sample larger than the whole KV budget.
         """
+        self.check_request(request)
+        self.waiting.append([request, 0])
+
+    def check_request(self, request: Request) -> None:
+        """Raise the EngineError `add_request` would raise for `request`; queue nothing."""
         p = request.params
         mode = p.parallel.mode
         if mode != "causal" and self.tags is None:
@@ -96,7 +101,6 @@ class Engine:
             raise EngineError(f"request {request.request_id}: one sample needs up to "
                               f"{rows_per_sample(p)} KV rows of {need + 1} tokens, but the KV "
                               f"budget holds {cap}; raise the budget or lower max_tokens")
-        self.waiting.append([request, 0])
 
     def has_unfinished(self) -> bool:
         return bool(self.waiting or self.samples)

@@ -24,6 +24,7 @@ class RowCache:
         self.device = torch.device(device)
         self.cap_rows, self.cap_len = rows, length
         self.max_rows = max_rows  # growth never allocates more rows than this
+        self.max_slots: int | None = None  # rows x length growth keeps within (a KV budget)
         self.keys: list[torch.Tensor] = []  # per layer [R_cap, H, L_cap, D]
         self.values: list[torch.Tensor] = []
         self.lengths = torch.zeros(rows, dtype=torch.long)  # [R_cap] valid slots per row
@@ -118,13 +119,18 @@ class RowCache:
         if self.max_rows is not None:
             new_rows = max(rows, min(new_rows, self.max_rows))
         new_len = max(length, self.cap_len * 2 if length > self.cap_len else self.cap_len)
+        if self.max_slots is not None:  # spare capacity only where the budget has room
+            needed = rows if rows > self.cap_rows else self.num_rows
+            new_len = max(length, min(new_len, self.max_slots // max(needed, 1)))
+            new_rows = max(needed, min(new_rows, self.max_slots // new_len))
+        kept = min(self.cap_rows, new_rows)  # rows past num_rows hold nothing
         for bufs in (self.keys, self.values):
             for i, buf in enumerate(bufs):
                 grown = buf.new_zeros(new_rows, buf.shape[1], new_len, buf.shape[3])
-                grown[:self.cap_rows, :, :self.cap_len] = buf
+                grown[:kept, :, :self.cap_len] = buf[:kept]
                 bufs[i] = grown
         lengths = torch.zeros(new_rows, dtype=torch.long)
-        lengths[:self.cap_rows] = self.lengths
+        lengths[:kept] = self.lengths[:kept]
         self.lengths = lengths
         self.cap_rows, self.cap_len = new_rows, new_len
 

@@ -76,6 +76,8 @@ class TorchBackend:
         self.device = next(model.parameters()).device
         self.kv_budget_bytes = kv_budget_bytes
         self.cache = RowCache(self.device)
+        if kv_budget_bytes is not None:
+            self.cache.max_slots = kv_budget_bytes // slot_bytes(model)
         self.rows: list[_Row] = []  # by cache index
         self.num_active = 0
         self.queue: list[_Queued] = []

@@ -12,7 +12,6 @@ streaming client that disconnects has its engine rows freed. On shutdown, in-fli
 from __future__ import annotations
 
 import asyncio
-import hmac
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -30,6 +29,7 @@ from starlette.exceptions import HTTPException
 from parallel_r1.engine.types import ParallelParams, Request, SamplingParams
 from parallel_r1.errors import EngineError
 from parallel_r1.format.tags import TagIds
+from parallel_r1.serve.access import add_guarded_docs, docs_settings, key_check
 from parallel_r1.serve.choice import ChoiceSpec
 from parallel_r1.serve.generation import ClientGone, Generation, ShuttingDown
 from parallel_r1.serve.intake import (
@@ -54,6 +54,8 @@ from parallel_r1.serve.worker import EngineWorker
 
 APIError = RequestError  # an error answered as OpenAI's error JSON with `status`
 DEFAULT_SHUTDOWN_GRACE_S = 30.0
+DEFAULT_MAX_SAMPLES = 256  # prompts x n of one request
+DEFAULT_STREAM_BUFFER = 64  # unread events per choice before a stream is stopped
 
 
 @dataclass
@@ -71,6 +73,8 @@ class ServerState:
     created: int
     longest_token: int = 1  # characters of the longest vocabulary entry
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE_S
+    max_samples: int = DEFAULT_MAX_SAMPLES
+    stream_buffer: int = DEFAULT_STREAM_BUFFER
     prep: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(
         1, thread_name_prefix="prep"))  # chat template + tokenizer, off the event loop
     draining: bool = False
@@ -90,7 +94,9 @@ class ServerState:
 def create_app(engine: Any, tokenizer: Any, model_name: str, *, api_key: str | None = None,
                parallel: ParallelParams | None = None, default_max_tokens: int = 256,
                max_body_mb: float = DEFAULT_MAX_BODY_MB,
-               shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE_S) -> FastAPI:
+               shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE_S,
+               max_samples: int = DEFAULT_MAX_SAMPLES, stream_buffer: int = DEFAULT_STREAM_BUFFER,
+               body_timeout: float | None = None) -> FastAPI:
     """Build the FastAPI app serving `engine` under `model_name`.
 
     Args:
@@ -102,6 +108,9 @@ def create_app(engine: Any, tokenizer: Any, model_name: str, *, api_key: str | N
         max_body_mb: request bodies over this many MB are refused (413) unread.
         shutdown_grace: seconds in-flight requests get once shutdown starts
             (`app.state.server.begin_shutdown()`, called by `serve`).
+        max_samples: most prompts x n one request may ask for (more: 400 naming `n`).
+        stream_buffer: unread events per choice after which a stream's generation is stopped.
+        body_timeout: seconds a client gets to send its whole body (408 after; None: no limit).
 
     Returns:
         The app; its lifespan starts and stops the engine thread.
@@ -113,7 +122,7 @@ def create_app(engine: Any, tokenizer: Any, model_name: str, *, api_key: str | N
     state = ServerState(EngineWorker(engine), tokenizer, model_name, parallel or ParallelParams(),
                         default_max_tokens, int(getattr(engine, "max_context", 1 << 30)),
                         api_key, tags, int(time.time()), max_token_chars(tokenizer),
-                        shutdown_grace)
+                        shutdown_grace, max_samples, stream_buffer)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -123,15 +132,17 @@ def create_app(engine: Any, tokenizer: Any, model_name: str, *, api_key: str | N
         state.worker.stop()
         state.prep.shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPI(title="parallel-r1", lifespan=lifespan)
+    app = FastAPI(title="parallel-r1", lifespan=lifespan, **docs_settings(api_key))
     app.state.server = state
-    app.add_middleware(BodyLimit, max_bytes=int(max_body_mb * 1e6))
+    app.add_middleware(BodyLimit, max_bytes=int(max_body_mb * 1e6), timeout=body_timeout)
     _add_error_handlers(app)
+    add_guarded_docs(app, api_key)
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        """Liveness and load: requests in flight and engine rows (0 when idle)."""
-        return {"status": "ok", "model": model_name, **state.worker.snapshot()}
+        """Liveness and load: requests in flight and engine rows (0 when idle); no names or
+        paths, as it answers without the key."""
+        return {"status": "ok", **state.worker.snapshot()}
 
     app.include_router(_v1_router(state), prefix="/v1")
     return app
@@ -175,16 +186,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 
 def _v1_router(state: ServerState) -> APIRouter:
-    async def check_key(request: HTTPRequest) -> None:
-        if state.api_key is None:
-            return
-        scheme, _, given = request.headers.get("authorization", "").strip().partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-                given.strip().encode(), state.api_key.encode()):
-            raise APIError(401, "invalid or missing API key (send Authorization: Bearer <key>)",
-                           "authentication_error", code="invalid_api_key")
-
-    router = APIRouter(dependencies=[Depends(check_key)])
+    router = APIRouter(dependencies=[Depends(key_check(state.api_key))])
 
     def card() -> dict[str, Any]:
         return {"id": state.model_name, "object": "model", "created": state.created,
@@ -204,6 +206,7 @@ def _v1_router(state: ServerState) -> APIRouter:
     @router.post("/completions")
     async def completions(request: HTTPRequest) -> Any:
         body = await _parse(state, request, CompletionRequest)
+        _check_samples(state, len(body.prompts()), body.n)
         _check_length(state, [len(p) for p in body.prompts() if isinstance(p, str)])
         prompts = await state.prepare(
             lambda: [_encode_prompt(state, p) for p in body.prompts()])
@@ -214,6 +217,7 @@ def _v1_router(state: ServerState) -> APIRouter:
         from parallel_r1.models.load import apply_template
 
         body = await _parse(state, request, ChatRequest)
+        _check_samples(state, 1, body.n)
         messages = body.chat_messages()
         _check_length(state, [sum(len(m["content"]) for m in messages)])
         prompt = await state.prepare(lambda: apply_template(state.tokenizer, messages, chat=True))
@@ -230,6 +234,15 @@ async def _parse(state: ServerState, request: HTTPRequest, model: type) -> Any:
     check_content_type(request.headers.get("content-type"))
     raw = await request.body()
     return await asyncio.get_running_loop().run_in_executor(None, validate, model, raw)
+
+
+def _check_samples(state: ServerState, num_prompts: int, n: int) -> None:
+    """Refuse a request for more samples (prompts x n) than the server takes at once."""
+    if num_prompts * n > state.max_samples:
+        raise APIError(400, f"{num_prompts} prompt(s) x n={n} = {num_prompts * n} samples is "
+                       f"over this server's limit of {state.max_samples} per request (serve "
+                       "--max-samples); send fewer prompts or a lower n", param="n",
+                       code="too_many_samples")
 
 
 def _check_length(state: ServerState, num_chars: list[int]) -> None:
@@ -264,7 +277,8 @@ async def _respond(state: ServerState, body: Any, prompts: list[list[int]],
         limit = max(1, min(state.default_max_tokens, state.max_context - max(map(len, prompts))))
     params = body.sampling_params(limit, state.parallel)
     gen = Generation(state.worker, _engine_requests(prompts, params),
-                     [_spec(state, p, body, params) for p in prompts])
+                     [_spec(state, p, body, params) for p in prompts],
+                     state.stream_buffer * len(prompts) * params.n if body.stream else None)
     await gen.start()  # EngineError -> 400 before any byte is sent
     meta = {"id": f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}",
             "created": int(time.time()), "model": state.model_name}

@@ -31,10 +31,14 @@ class ShuttingDown(Exception):
 
 
 class Generation:
-    """Drives the engine requests of one HTTP request (one per prompt) to completion."""
+    """Drives the engine requests of one HTTP request (one per prompt) to completion.
 
-    def __init__(self, worker: EngineWorker, requests: list[Request], specs: list[ChoiceSpec]):
-        self.worker, self.requests = worker, requests
+    `max_backlog` (streams): events left unread after which the worker stops the generation.
+    """
+
+    def __init__(self, worker: EngineWorker, requests: list[Request], specs: list[ChoiceSpec],
+                 max_backlog: int | None = None):
+        self.worker, self.requests, self.max_backlog = worker, requests, max_backlog
         self.n = requests[0].params.n
         self.choices = [ChoiceState(spec) for spec in specs for _ in range(self.n)]
         self._running = [self.n] * len(requests)  # samples per prompt without a rollout yet
@@ -48,7 +52,8 @@ class Generation:
         Raises:
             EngineError (or whatever the engine raised): the settings were rejected.
         """
-        self._handle = self.worker.submit(self.requests, asyncio.get_running_loop())
+        self._handle = self.worker.submit(self.requests, asyncio.get_running_loop(),
+                                          self.max_backlog)
         event = await self._handle.next()
         if event.kind == "error":
             self._closed = True

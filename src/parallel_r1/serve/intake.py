@@ -10,6 +10,7 @@ context is refused in microseconds, whatever its size.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any
@@ -36,11 +37,13 @@ class BodyLimit:
     The body is read (and counted) here and handed on whole, so the app never sees more than
     the bound. A body over the bound is drained (not kept) up to 4x the bound before the 413,
     so that a client still sending reads the answer instead of a reset connection; one
-    announced larger than that by Content-Length is refused at once.
+    announced larger than that by Content-Length is refused at once. A body not complete
+    within `timeout` seconds (a client trickling bytes) is answered 408 and the connection
+    closed.
     """
 
-    def __init__(self, app: Any, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: Any, max_bytes: int, timeout: float | None = None):
+        self.app, self.max_bytes, self.timeout = app, max_bytes, timeout
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
@@ -49,19 +52,15 @@ class BodyLimit:
         declared = headers.get(b"content-length", b"").decode() or None
         if declared is not None and declared.isdigit() and int(declared) > 4 * self.max_bytes:
             return await self._refuse(send, int(declared))
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return None
-            size += len(message.get("body", b""))
-            if size <= self.max_bytes:
-                chunks.append(message.get("body", b""))
-            elif size > 4 * self.max_bytes or not message.get("more_body"):
-                return await self._refuse(send, size)
-            if not message.get("more_body"):
-                break
-        body, replayed = b"".join(chunks), False
+        try:
+            read = await asyncio.wait_for(self._read(receive), self.timeout)
+        except asyncio.TimeoutError:
+            return await self._answer(send, 408, error_body(
+                f"the request body did not arrive within {self.timeout:g} s (serve "
+                "--body-timeout)", code="request_timeout"))
+        if read is None or isinstance(read, int):  # gone, or the size of a body over the bound
+            return None if read is None else await self._refuse(send, read)
+        body, replayed = read, False
 
         async def replay() -> dict:
             nonlocal replayed
@@ -72,12 +71,29 @@ class BodyLimit:
 
         return await self.app(scope, replay, send)
 
+    async def _read(self, receive: Any) -> bytes | int | None:
+        """The whole body; its size once over the bound; None if the client left."""
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            size += len(message.get("body", b""))
+            if size <= self.max_bytes:
+                chunks.append(message.get("body", b""))
+            elif size > 4 * self.max_bytes or not message.get("more_body"):
+                return size
+            if not message.get("more_body"):
+                return b"".join(chunks)
+
     async def _refuse(self, send: Any, size: int) -> None:
-        data = json.dumps(error_body(
+        await self._answer(send, 413, error_body(
             f"request body of {size / 1e6:.1f} MB is over this server's limit of "
-            f"{self.max_bytes / 1e6:.1f} MB (serve --max-body-mb)", code="request_too_large"
-        )).encode()
-        await send({"type": "http.response.start", "status": 413,
+            f"{self.max_bytes / 1e6:.1f} MB (serve --max-body-mb)", code="request_too_large"))
+
+    async def _answer(self, send: Any, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(data)).encode()),
                                 (b"connection", b"close")]})

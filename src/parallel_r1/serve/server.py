@@ -13,6 +13,7 @@ from typing import Any
 from parallel_r1.errors import ConfigError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+HEADER_BYTES = 64 * 1024  # a request's headers at most
 
 
 @dataclass
@@ -41,6 +42,25 @@ class ServeConfig:
         "help": "request bodies over this many MB are refused unread (413)"})
     shutdown_grace: float = field(default=30.0, metadata={
         "help": "seconds in-flight requests get on shutdown; then streams end with an error"})
+    kv_cache_gb: float = field(default=0.0, metadata={
+        "help": "GB the KV cache may take (samples beyond it wait their turn); 0 sizes it from "
+                "the machine: 25% of the free RAM, or 50% of the GPU memory free after loading"})
+    max_samples: int = field(default=256, metadata={
+        "help": "most samples (prompts x n) one request may ask for; more is a 400"})
+    max_connections: int = field(default=0, metadata={
+        "help": "open connections at most (past it, the oldest still sending its headers is "
+                "dropped); 0: the file-descriptor limit less 128, at most 4096"})
+    header_timeout: float = field(default=10.0, metadata={
+        "help": "seconds a client gets to send a request's headers (408 after)"})
+    body_timeout: float = field(default=30.0, metadata={
+        "help": "seconds a client gets to send a request's body (408 after)"})
+    write_timeout: float = field(default=30.0, metadata={
+        "help": "seconds a reply may wait on a client that reads nothing; then the connection "
+                "is closed and its generation stopped"})
+    keep_alive: float = field(default=5.0, metadata={
+        "help": "seconds an idle keep-alive connection stays open"})
+    stream_buffer: int = field(default=64, metadata={
+        "help": "unread stream events per choice after which the generation is stopped"})
 
     def __post_init__(self) -> None:
         if self.mode not in ("causal", "structured", "threads"):
@@ -59,6 +79,18 @@ class ServeConfig:
             raise ConfigError(f"must be > 0, got {self.max_body_mb}", field="max_body_mb")
         if not self.shutdown_grace >= 0:
             raise ConfigError(f"must be >= 0, got {self.shutdown_grace}", field="shutdown_grace")
+        if not self.kv_cache_gb >= 0:
+            raise ConfigError(f"must be >= 0 (0: sized from the machine), got "
+                              f"{self.kv_cache_gb}", field="kv_cache_gb")
+        for name in ("max_samples", "stream_buffer"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"must be >= 1, got {getattr(self, name)}", field=name)
+        if self.max_connections < 0:
+            raise ConfigError(f"must be >= 0 (0: from the file-descriptor limit), got "
+                              f"{self.max_connections}", field="max_connections")
+        for name in ("header_timeout", "body_timeout", "write_timeout", "keep_alive"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"must be > 0 seconds, got {getattr(self, name)}", field=name)
         if self.api_key_env is not None and not os.environ.get(self.api_key_env):
             raise ConfigError(f"environment variable {self.api_key_env} is unset or empty; "
                               "export the key there or drop --api-key-env", field="api_key_env")
@@ -89,6 +121,7 @@ def build_app(config: ServeConfig, model: Any = None, tokenizer: Any = None) -> 
     from parallel_r1.engine.torch_engine import TorchEngine
     from parallel_r1.engine.types import ParallelParams
     from parallel_r1.serve.app import create_app
+    from parallel_r1.serve.memory import auto_kv_budget_gb
 
     if config.threads:
         import torch
@@ -96,7 +129,8 @@ def build_app(config: ServeConfig, model: Any = None, tokenizer: Any = None) -> 
         torch.set_num_threads(config.threads)
     if model is None:
         model, tokenizer = load_model(config.model, device=config.device, dtype=config.dtype)
-    engine = TorchEngine(model, tokenizer)
+    budget = config.kv_cache_gb or auto_kv_budget_gb(config.device)
+    engine = TorchEngine(model, tokenizer, kv_budget_gb=budget)
     if config.mode != "causal" and engine.tags is None:
         raise ConfigError("structured mode needs the six tags in the tokenizer; serve with "
                           "--mode causal, or prepare the model (parallel-r1 models prepare)",
@@ -105,7 +139,8 @@ def build_app(config: ServeConfig, model: Any = None, tokenizer: Any = None) -> 
     return create_app(engine, tokenizer, config.served_name or config.model,
                       api_key=config.api_key, parallel=parallel,
                       default_max_tokens=config.max_tokens, max_body_mb=config.max_body_mb,
-                      shutdown_grace=config.shutdown_grace)
+                      shutdown_grace=config.shutdown_grace, max_samples=config.max_samples,
+                      stream_buffer=config.stream_buffer, body_timeout=config.body_timeout)
 
 
 def serve(config: ServeConfig) -> None:
@@ -117,14 +152,21 @@ def serve(config: ServeConfig) -> None:
     """
     import uvicorn
 
+    from parallel_r1.serve.connections import auto_max_connections, guarded_protocol
+
     if config.host not in LOOPBACK and config.api_key_env is None:
         print(f"warning: binding {config.host} without --api-key-env: anyone who can reach "
               "this address can use the model", file=sys.stderr)
     app = build_app(config)
+    budget = app.state.server.worker.engine.backend.kv_budget_bytes / 2**30
     print(f"serving '{config.served_name or config.model}' ({config.mode} mode) on "
-          f"http://{config.host}:{config.port}/v1", flush=True)
+          f"http://{config.host}:{config.port}/v1 (KV cache up to {budget:.2f} GB)", flush=True)
+    max_connections = config.max_connections or auto_max_connections()
+    protocol = guarded_protocol(config.header_timeout, config.write_timeout, max_connections)
     settings = uvicorn.Config(app, host=config.host, port=config.port, log_level="warning",
-                              timeout_graceful_shutdown=config.shutdown_grace + 5)
+                              timeout_graceful_shutdown=config.shutdown_grace + 5,
+                              http=protocol, timeout_keep_alive=config.keep_alive,
+                              h11_max_incomplete_event_size=HEADER_BYTES)
 
     class Server(uvicorn.Server):
         async def shutdown(self, sockets: Any = None) -> None:
