@@ -44,3 +44,29 @@ def test_refill_replaces_the_dead_group_with_a_live_one():
     assert all(any(m) for m in out["env_mask"])
     assert out["reward"][:G] == [0.0, 1.0, 0.0, 1.0]
     assert metrics["filter/refilled_groups"] == 0.5 and metrics["filter/dropped_groups"] == 0.0
+
+
+def test_refill_does_not_depend_on_how_the_batch_is_sharded():
+    """Two dead groups refilled in one process, and the same two groups on two processes (one
+    each, as TRL slices a global batch), draw the same refills, and the two refills differ
+    (issue 19: each process drew the same prompt and samples for its own dead group)."""
+    model, tok = build_tiny(0)
+    golds = {"dead one": "dead", "dead two": "dead", "live one": "1", "live two": "2",
+             "live three": "3", "live four": "4"}
+
+    def call(prompts, process):
+        rollouts = EngineRollouts(
+            TorchEngine(model, tok), tok,
+            SamplingParams(max_tokens=6, parallel=ParallelParams(mode="causal")), reward, golds,
+            dynamic_sampling=True, refill_rounds=2)
+        trainer = SimpleNamespace(state=SimpleNamespace(global_step=0), num_generations=G,
+                                  model=model, accelerator=SimpleNamespace(process_index=process))
+        return rollouts(prompts, trainer)
+
+    batch = ["dead one"] * G + ["dead two"] * G
+    whole = call(batch, 0)
+    halves = [call(batch[:G], 0), call(batch[G:], 1)]
+    for key in ("prompt_ids", "completion_ids", "reward"):
+        assert whole[key] == halves[0][key] + halves[1][key], key
+    assert whole["completion_ids"][:G] != whole["completion_ids"][G:]
+    assert all(any(m) for m in whole["env_mask"])  # both were refilled with live groups

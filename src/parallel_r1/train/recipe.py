@@ -143,10 +143,6 @@ class Stage:
         if problem:
             raise ConfigError(f"{problem[1]}, got {getattr(self, problem[0])!r}",
                               field=f"stages.{self.name}.{problem[0]}")
-        if self.kind == "rl" and self.per_device_batch_size % self.num_generations and \
-                self.num_generations % self.per_device_batch_size:
-            raise ConfigError("per_device_batch_size and num_generations must divide one another",
-                              field=f"stages.{self.name}.per_device_batch_size")
         paths = self.num_paths
         if paths is not None and (type(paths) is not int or paths < 2):
             raise ConfigError(f"must be an integer >= 2, or null to let the model decide, got "

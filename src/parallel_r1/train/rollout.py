@@ -76,7 +76,8 @@ class EngineRollouts:
                     "per_device_batch_size x gradient_accumulation_steps a multiple of "
                     "num_generations", field="dynamic_sampling")
             if self.dynamic_sampling and self.refill_rounds:
-                refilled = self.refill(texts, rollouts, scores, parts, group, step, trainer.model)
+                refilled = self.refill(texts, rollouts, scores, parts, group, step, trainer.model,
+                                       first_group=offset // group)
             self.last_rewards = list(scores)
             keep, filter_metrics = self.keep_mask(rollouts, scores, group or 1)
         filter_metrics["filter/refilled_groups"] = refilled
@@ -91,24 +92,30 @@ class EngineRollouts:
                 "is_kept": [bool(k) for k in keep]}
 
     def refill(self, texts: list[str], rollouts: list[Rollout], scores: list[float],
-               parts: list[dict], group: int, step: int, model: Any) -> float:
+               parts: list[dict], group: int, step: int, model: Any, first_group: int = 0
+               ) -> float:
         """DAPO refill, in place: replace groups whose rewards are all equal by fresh groups.
 
-        Each round draws a new prompt (from all the prompts this callable knows, seeded by the
-        step) for every still-degenerate group, samples G completions and keeps the new group if
-        its rewards differ. Returns the share of groups replaced; the rest are left for the
-        filter to drop.
+        Each round draws a new prompt (from all the prompts this callable knows) for every
+        still-degenerate group, samples G completions and keeps the new group if its rewards
+        differ. The prompt and the samples are seeded by (step, round, the group's global index
+        `first_group + g`), so one process and several draw the same refills, and two groups
+        never draw the same samples. Returns the share of groups replaced; the rest are left for
+        the filter to drop.
         """
         pool = sorted(self.golds)
-        rng = random.Random(prompt_seed("refill", step, self.seed))
         num_groups, replaced = len(rollouts) // group, 0
-        for salt in range(1, self.refill_rounds + 1):
+        for rnd in range(1, self.refill_rounds + 1):
             dead = [g for g in range(num_groups)
                     if len(set(scores[g * group:(g + 1) * group])) == 1]
             if not dead:
                 break
-            fresh = [rng.choice(pool) for _ in dead]
-            new = self.generate(fresh, group, step, model, salt=salt)
+            salts = [rnd * 1_000_003 + first_group + g + 1 for g in dead]
+            fresh = [random.Random(prompt_seed("refill", step, self.seed + salt)).choice(pool)
+                     for salt in salts]
+            new = self.generate_slots([p for p in fresh for _ in range(group)],
+                                      list(range(group)) * len(dead), step, model,
+                                      salts=[salt for salt in salts for _ in range(group)])
             golds = [self.golds[p] for p in fresh for _ in range(group)]
             new_scores, new_parts = self.reward([r.text for r in new], golds, step)
             new_scores, new_parts = list(new_scores), list(new_parts)
@@ -120,44 +127,44 @@ class EngineRollouts:
                     replaced += 1
         return replaced / max(num_groups, 1)
 
-    def generate(self, prompts: Sequence[str], group: int, step: int, model: Any, *,
-                 salt: int = 0) -> list[Rollout]:
+    def generate(self, prompts: Sequence[str], group: int, step: int, model: Any
+                 ) -> list[Rollout]:
         """G samples for each prompt (prompt-major), sample j seeded by (prompt, step, j)."""
         texts = [p for p in prompts for _ in range(group)]
-        return self.generate_slots(texts, list(range(group)) * len(prompts), step, model,
-                                   salt=salt)
+        return self.generate_slots(texts, list(range(group)) * len(prompts), step, model)
 
     def generate_slots(self, texts: Sequence[str], slots: Sequence[int], step: int, model: Any,
-                       *, salt: int = 0) -> list[Rollout]:
+                       *, salts: Sequence[int] | None = None) -> list[Rollout]:
         """One sample per entry of `texts` [B]; entry i is seeded by (its prompt, the step, the
         base seed, slots[i] = its index in its global group), so a completion is the same on 1,
-        2 or 4 processes, however the group is split. Consecutive equal prompts are sampled as
-        one request (`n` of them, one prefill)."""
+        2 or 4 processes, however the group is split; `salts` [B] (refills) shift entry i's seed.
+        Consecutive equal prompts of one salt are sampled as one request (`n`, one prefill)."""
         from dataclasses import replace
 
         from parallel_r1.models.load import apply_template
 
-        base = self.seed + salt * 7919
-        runs: list[tuple[str, list[int]]] = []  # (prompt, its slots), in order
+        salts = list(salts) if salts is not None else [0] * len(texts)
+        runs: list[tuple[str, list[int], int]] = []  # (prompt, its slots, salt), in order
         for i, (text, slot) in enumerate(zip(texts, slots)):
-            if i and text == texts[i - 1] and slot == slots[i - 1] + 1:
+            if i and text == texts[i - 1] and slot == slots[i - 1] + 1 and \
+                    salts[i] == salts[i - 1]:
                 runs[-1][1].append(slot)
             else:
-                runs.append((text, [slot]))
+                runs.append((text, [slot], salts[i]))
         out: list[Rollout | None] = [None] * len(texts)
         was_training = model.training
         model.eval()  # no dropout while sampling; TRL puts it back in train mode
         try:
-            for n in sorted({len(s) for _, s in runs}):  # one engine call per run length
-                chosen = [k for k, (_, s) in enumerate(runs) if len(s) == n]
+            for n in sorted({len(s) for _, s, _ in runs}):  # one engine call per run length
+                chosen = [k for k, (_, s, _) in enumerate(runs) if len(s) == n]
                 ids = [apply_template(self.tokenizer, runs[k][0], chat=self.chat) for k in chosen]
-                seeds = [[prompt_seed(runs[k][0], step, base) + j for j in runs[k][1]]
-                         for k in chosen]
+                seeds = [[prompt_seed(runs[k][0], step, self.seed + runs[k][2] * 7919) + j
+                          for j in runs[k][1]] for k in chosen]
                 with torch.no_grad():
                     got = self.engine.generate(ids, replace(self.params, n=n, seed=None),
                                                seeds=seeds)
                 for k, rows in zip(chosen, _chunks(got, n)):
-                    first = sum(len(s) for _, s in runs[:k])
+                    first = sum(len(s) for _, s, _ in runs[:k])
                     out[first: first + n] = rows
         finally:
             model.train(was_training)
