@@ -3,7 +3,8 @@
 Each case runs in a fresh Python process per source tree (so a change can be measured against the
 code before it) under a memory cap and a time limit; the process reports its own wall time and
 peak RSS (`resource.getrusage`, interpreter and imports included) and how the case ended
-(loaded, refused with the error's first 120 characters, killed at the cap, timed out).
+(done, refused with the error's first 120 characters, out of memory or killed at the cap, timed
+out).
 
     .venv/bin/python bench/hostile_inputs.py --src before=/tmp/bounds-before/src --src after=src
 """
@@ -79,8 +80,10 @@ start = time.perf_counter()
 try:
     exec(sys.argv[2])
     outcome = "done"
+except MemoryError:
+    outcome = "out of memory at the cap"
 except Exception as exc:
-    outcome = "refused: " + str(exc).splitlines()[0][:120]
+    outcome = "refused: " + (str(exc).splitlines() or [type(exc).__name__])[0][:120]
 print(json.dumps({"seconds": time.perf_counter() - start, "outcome": outcome,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
