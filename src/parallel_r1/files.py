@@ -122,28 +122,39 @@ def write_jsonl_atomic(path: str | Path, rows: Iterable[dict]) -> int:
     return count
 
 
-def read_jsonl(path: str | Path, fields: Mapping[str, tuple[type, ...]] | None = None
-               ) -> Iterator[tuple[int, dict]]:
+def read_jsonl(path: str | Path, fields: Mapping[str, tuple[type, ...]] | None = None, *,
+               max_line_mb: float | None = None) -> Iterator[tuple[int, dict]]:
     """Yield (1-based line, record) for each non-blank line of a JSON Lines file.
 
     Lines end at `\n` only (a JSON string may hold U+2028, which `str.splitlines` would cut).
+    One line is in memory at a time, and with `max_line_mb` no more than that many MB of it.
 
     Args:
         fields: required fields and the types each may have (bool never counts as a number).
+        max_line_mb: refuse a line longer than this (None: any length).
 
     Raises:
-        DataError: unreadable or empty file (no record), bad UTF-8 or JSON, a record that is not
-            an object, or a required field missing or of another type; names the file, the line
-            and the field.
+        DataError: unreadable or empty file (no record), a line over `max_line_mb`, bad UTF-8 or
+            JSON, a record that is not an object, or a required field missing or of another
+            type; names the file, the line and the field.
     """
     file, count = str(path), 0
+    limit = -1 if max_line_mb is None else int(max_line_mb * (1 << 20))
     try:
         with open(path, "rb") as handle:
-            for line_no, raw in enumerate(handle, start=1):
+            line_no = 0
+            while raw := handle.readline(limit + 1 if limit >= 0 else -1):
+                line_no += 1
+                if 0 <= limit < len(raw) and not raw.endswith(b"\n"):  # read no further
+                    raise DataError(f"line longer than {max_line_mb:g} MB (a real trace is "
+                                    "kilobytes); raise --max-trace-mb to read it", file=file,
+                                    line=line_no)
                 line = decode_line(raw, file, line_no)
                 if line.strip():
                     count += 1
-                    yield line_no, _record(line, fields or {}, file, line_no)
+                    row = _record(line, fields or {}, file, line_no)
+                    del raw, line  # only the record stays while the caller holds it
+                    yield line_no, row
     except OSError as exc:
         raise DataError(f"cannot read: {exc.strerror or exc}", file=file) from None
     if not count:

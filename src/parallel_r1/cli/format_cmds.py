@@ -21,14 +21,19 @@ def check_format(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     normalize_from: str | None = typer.Option(
         None, help="Also normalise this field (e.g. teacher_output_raw) and compare with --field."),
+    max_trace_mb: float = typer.Option(
+        8.0, help="Refuse a record (line) longer than this many MB; a real trace is kilobytes."),
 ) -> None:
-    """Validate every record's FIELD and report validity, block/path histograms and issues."""
+    """Validate every record's FIELD and report validity, block/path histograms and issues.
+
+    Records stream: one is in memory at a time."""
     from parallel_r1.format import compare_normalized, summarize
 
-    report = summarize((row[field] for row in read_jsonl(file, field)), mode).to_dict()
+    report = summarize((row[field] for row in read_jsonl(file, field, max_trace_mb=max_trace_mb)),
+                       mode).to_dict()
     report["file"], report["field"] = str(file), field
     if normalize_from is not None:
-        rows = list(read_jsonl(file, field, normalize_from))
+        rows = read_jsonl(file, field, normalize_from, max_trace_mb=max_trace_mb)
         cmp = compare_normalized(rows, source_field=normalize_from, target_field=field)
         report["normalize"] = {
             "source_field": normalize_from, "num_rows": cmp.num_rows, "num_exact": cmp.num_exact,
@@ -40,11 +45,13 @@ def check_format(
     typer.echo(json.dumps(report, indent=2) if as_json else _as_text(report))
 
 
-def read_jsonl(path: Path, *fields: str) -> Iterator[dict]:
-    """The records of a JSONL file whose `fields` must be strings (see `files.read_jsonl`)."""
+def read_jsonl(path: Path, *fields: str, max_trace_mb: float | None = 8.0) -> Iterator[dict]:
+    """The records of a JSONL file whose `fields` must be strings, one at a time; a line over
+    `max_trace_mb` MB is refused (see `files.read_jsonl`)."""
     from parallel_r1.files import read_jsonl as read
 
-    return (row for _, row in read(path, {name: (str,) for name in fields}))
+    return (row for _, row in read(path, {name: (str,) for name in fields},
+                                   max_line_mb=max_trace_mb))
 
 
 def _as_text(report: dict) -> str:

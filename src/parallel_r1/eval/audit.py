@@ -50,14 +50,14 @@ def _short(text: object, width: int = 40) -> str:
 
 def audit_file(path: Path, graders: list[str] | None = None, *,
                response_field: str = "response", answer_field: str = "answer",
-               kind_field: str = "kind") -> AuditReport:
+               kind_field: str = "kind", max_trace_mb: float | None = 8.0) -> AuditReport:
     """Grade every row of a JSONL file with each grader and collect the rows they disagree on.
 
     Args:
         path: JSONL input, a response and a gold answer a row.
         graders: grader names (default: every registered grader).
         response_field, answer_field: the row fields; kind_field: a row field naming the row's
-            kind, if present.
+            kind, if present. max_trace_mb: refuse a longer line (None: any length).
 
     Returns:
         The report (rows in file order, each with line, kind, gold and every grader's verdict).
@@ -71,7 +71,7 @@ def audit_file(path: Path, graders: list[str] | None = None, *,
     for name in graders:
         GRADERS.get(name)
     report = AuditReport(graders, num_correct={g: 0 for g in graders})
-    for line, row in read_rows(path, response_field, answer_field):
+    for line, row in read_rows(path, response_field, answer_field, max_trace_mb=max_trace_mb):
         gold = str(row[answer_field])
         verdicts = {g: grade_response_detail(row[response_field], gold, g) for g in graders}
         report.num_rows += 1

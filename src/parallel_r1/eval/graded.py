@@ -2,8 +2,9 @@
 
 Every row keeps all its fields and gains `pred` (the answer as read, null when none), `correct`
 (bool) and `timed_out` (the grade ran out of time and counts as wrong); see `rewards.contract`.
-The output is written to a temporary file beside it and moved into place with `os.replace`, so a
-crash never leaves a half-written file.
+Rows stream: one is in memory at a time, and the output is written as they are graded to a
+temporary file beside it, moved into place with `os.replace` at the end, so a crash never leaves a
+half-written file. A line longer than `MAX_TRACE_MB` is refused (see there).
 """
 
 from __future__ import annotations
@@ -31,19 +32,28 @@ class GradeReport:
         return self.num_correct / self.num_rows if self.num_rows else 0.0
 
 
-def read_rows(path: Path, response_field: str, answer_field: str) -> Iterator[tuple[int, dict]]:
-    """Yield (1-based line, row) for each non-blank line of a JSONL file.
+# A row of a graded or checked file is one response: kilobytes (3,000 tokens is ~12 KB; a
+# 128k-token context ~0.5 MB). Parsing, validating and grading one cost up to ~50 bytes of memory
+# per byte of it, so a longer line is refused by default rather than risk gigabytes: 8 MB is 16x
+# the longest context and bounds one row at a few hundred MB.
+MAX_TRACE_MB = 8.0
+
+
+def read_rows(path: Path, response_field: str, answer_field: str, *,
+              max_trace_mb: float | None = MAX_TRACE_MB) -> Iterator[tuple[int, dict]]:
+    """Yield (1-based line, row) for each non-blank line of a JSONL file, one at a time.
 
     Raises:
-        DataError: unreadable file, bad JSON, a row that is not an object, a response that is not
-            a string, or a gold answer that is missing, blank (a blank response would grade
-            correct against it) or not a string/number; names file, line and field (see
-            `parallel_r1.files.read_jsonl`).
+        DataError: unreadable file, a line longer than `max_trace_mb` MB, bad JSON, a row that
+            is not an object, a response that is not a string, or a gold answer that is missing,
+            blank (a blank response would grade correct against it) or not a string/number;
+            names file, line and field (see `parallel_r1.files.read_jsonl`).
     """
     from parallel_r1.errors import DataError
     from parallel_r1.files import read_jsonl
 
-    for line, row in read_jsonl(path, {response_field: (str,), answer_field: (str, int, float)}):
+    for line, row in read_jsonl(path, {response_field: (str,), answer_field: (str, int, float)},
+                                max_line_mb=max_trace_mb):
         if not str(row[answer_field]).strip():
             raise DataError("empty gold answer: a blank response would grade correct against it; "
                             "fill it in or drop the row", file=str(path), line=line,
@@ -52,8 +62,10 @@ def read_rows(path: Path, response_field: str, answer_field: str) -> Iterator[tu
 
 
 def grade_file(path: Path, output: Path | None = None, *, grader: str = DEFAULT_GRADER,
-               response_field: str = "response", answer_field: str = "answer") -> GradeReport:
-    """Grade every row of `path`; write the rows with `pred` and `correct` to `output`.
+               response_field: str = "response", answer_field: str = "answer",
+               max_trace_mb: float | None = MAX_TRACE_MB) -> GradeReport:
+    """Grade every row of `path`, one row in memory at a time; write the rows with `pred` and
+    `correct` to `output` as they are graded (a temp file beside it, moved into place at the end).
 
     Args:
         path: JSONL input, one object per line.
@@ -61,25 +73,35 @@ def grade_file(path: Path, output: Path | None = None, *, grader: str = DEFAULT_
         grader: a name in GRADERS ("math-verify", "paper", "paper-gsm8k").
         response_field: field holding the response text.
         answer_field: field holding the gold answer (a string or a number).
+        max_trace_mb: refuse a line longer than this many MB (None: any length).
 
     Returns:
-        The counts (rows, correct, without an answer).
+        The counts (rows, correct, without an answer, timed out, refused).
 
     Raises:
-        DataError: a bad row (see `read_rows`). UnknownNameError: an unknown grader.
+        DataError: a bad row (see `read_rows`); `output` is then left as it was.
+        UnknownNameError: an unknown grader.
     """
     GRADERS.get(grader)  # fail before reading anything
-    graded, num_correct, num_none, num_timed_out, num_refused = [], 0, 0, 0, 0
-    for _, row in read_rows(path, response_field, answer_field):
-        verdict = grade_response_detail(row[response_field], str(row[answer_field]), grader)
-        graded.append({**row, "pred": verdict.pred, "correct": verdict.correct,
-                       "timed_out": verdict.timed_out, "refused": verdict.refused})
-        num_correct += verdict.correct
-        num_none += verdict.pred is None
-        num_timed_out += verdict.timed_out
-        num_refused += verdict.refused
-    if output is not None:
+    counts = dict.fromkeys(("rows", "correct", "none", "timed_out", "refused"), 0)
+
+    def graded() -> Iterator[dict]:
+        for _, row in read_rows(path, response_field, answer_field, max_trace_mb=max_trace_mb):
+            verdict = grade_response_detail(row[response_field], str(row[answer_field]), grader)
+            counts["rows"] += 1
+            counts["correct"] += verdict.correct
+            counts["none"] += verdict.pred is None
+            counts["timed_out"] += verdict.timed_out
+            counts["refused"] += verdict.refused
+            yield {**row, "pred": verdict.pred, "correct": verdict.correct,
+                   "timed_out": verdict.timed_out, "refused": verdict.refused}
+
+    if output is None:
+        for _ in graded():
+            pass
+    else:
         from parallel_r1.files import write_jsonl_atomic
 
-        write_jsonl_atomic(output, graded)
-    return GradeReport(len(graded), num_correct, num_none, num_timed_out, num_refused)
+        write_jsonl_atomic(output, graded())
+    return GradeReport(counts["rows"], counts["correct"], counts["none"], counts["timed_out"],
+                       counts["refused"])

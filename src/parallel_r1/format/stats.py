@@ -90,7 +90,8 @@ class FormatSummary:
     issue_counts: Counter = field(default_factory=Counter)  # rows having each issue code
     issue_examples: dict = field(default_factory=dict)
     total_chars: int = 0
-    block_positions: list = field(default_factory=list)
+    block_position_sum: float = 0.0  # a sum and a count, not a list: constant memory in rows
+    num_blocks: int = 0
     num_no_answer: int = 0  # rows where the mode's reading finds no answer (rewards.contract)
 
     @property
@@ -107,15 +108,15 @@ class FormatSummary:
         self.blocks_per_trace[stats.num_blocks] += 1
         self.paths_per_block.update(stats.paths_per_block)
         self.total_chars += stats.num_chars
-        self.block_positions.extend(stats.block_positions)
+        self.block_position_sum += sum(stats.block_positions)
+        self.num_blocks += len(stats.block_positions)
         for issue in {i.code: i for i in reversed(issues)}.values():  # first issue of each code
             self.issue_counts[issue.code] += 1
             self.issue_examples.setdefault(issue.code, (self.num_rows, issue.message))
 
     def to_dict(self, top_issues: int = 10) -> dict:
         """A JSON-ready dict: histograms keyed by str, the `top_issues` commonest codes."""
-        positions = self.block_positions
-        position = sum(positions) / len(positions) if positions else None
+        position = self.block_position_sum / self.num_blocks if self.num_blocks else None
         by_count = sorted(self.issue_counts.items(), key=lambda kv: (-kv[1], kv[0]))
         return {
             "mode": self.mode,

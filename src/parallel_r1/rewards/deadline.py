@@ -75,6 +75,9 @@ class _Watchdog:
             self.armed.discard(token)
             self.running.pop(token, None)
             fired = self.fired.pop(token, 0) > 0
+            if len(self.heap) > 64 + 4 * len(self.armed):  # drop disarmed deadlines: memory
+                self.heap = [entry for entry in self.heap if entry[1] in self.armed]
+                heapq.heapify(self.heap)  # stays bounded by the calls running, not those made
             if fired:  # drop an exception raised but not yet delivered
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(
                     ctypes.c_ulong(threading.get_ident()), None)

@@ -27,11 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from parallel_r1.errors import ConfigError
 from parallel_r1.outputs import output_path
 from parallel_r1.train.recipe import Recipe, Stage, load
+from parallel_r1.train.yaml_text import load_yaml
 
 # `parallel-r1 grid --mini --quick`: the mini grid at the smallest sizes that run every node.
 QUICK = ["seeds=[0, 1]", "overrides=" + json.dumps([
@@ -155,9 +154,10 @@ def load_grid(path: str | Path, overrides: list[str] | None = None) -> Grid:
     """
     file = str(path)
     try:
-        tree = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read grid: {exc}", file=file) from exc
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read grid: {exc}", file=file) from None
+    tree = load_yaml(text, file)[0] or {}  # bounded whatever the YAML (aliases, nesting)
     if not isinstance(tree, dict):
         raise ConfigError("a grid file holds a mapping", file=file)
     for item in overrides or []:
@@ -165,7 +165,10 @@ def load_grid(path: str | Path, overrides: list[str] | None = None) -> Grid:
         if not sep or key not in {f.name for f in dataclasses.fields(Grid)} or key == "arms":
             raise ConfigError(f"override '{item}' is not KEY=VALUE with a grid key other than "
                               "arms", field=key or item)
-        tree[key] = yaml.safe_load(raw)
+        try:
+            tree[key] = load_yaml(raw, "")[0]
+        except ConfigError as exc:
+            raise ConfigError(f"override value {raw!r}: {exc}", field=key) from None
     arms = tree.get("arms") or []
     if not isinstance(arms, list):
         raise ConfigError("must be a list of arms", field="arms", file=file)
@@ -194,8 +197,10 @@ def _build(cls: type, data: Any, where: str, file: str) -> Any:
 def _stage_names(path: Path, arm: Arm, grid: Grid) -> list[str]:
     try:
         return [s.get("name", s.get("kind")) for s in
-                (yaml.safe_load(path.read_text()) or {}).get("stages", [])]
-    except (OSError, yaml.YAMLError, AttributeError) as exc:
+                (load_yaml(path.read_text(encoding="utf-8"), str(path))[0] or {}).get("stages", [])]
+    except ConfigError:
+        raise
+    except (OSError, UnicodeDecodeError, AttributeError) as exc:
         raise ConfigError(f"cannot read recipe {path}: {exc}", field=f"arms.{arm.name}.recipe",
                           file=grid.file or None) from None
 

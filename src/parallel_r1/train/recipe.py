@@ -13,14 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from parallel_r1.errors import ConfigError
 from parallel_r1.outputs import output_path
 from parallel_r1.sampling_checks import check_sampling
 from parallel_r1.train.config_types import check_type
 from parallel_r1.train.trackers import check_report_to
 from parallel_r1.train.trainer_limits import seed_problem, stage_problem
+from parallel_r1.train.yaml_text import Where, load_yaml
 
 STAGE_KINDS = ("sft", "rl", "eval")
 MODES = ("structured", "causal", "threads")
@@ -245,9 +244,6 @@ class Recipe:
                               field="stages")
 
 
-Where = dict[str, tuple[str | None, int | None]]  # dotted field -> (file, line)
-
-
 def _build(cls: type, data: Any, where: str, file: str, lines: Where,
            label: str | None = None) -> Any:
     """`cls(**data)` with every key and type checked; `where` is the dotted path of `data` in
@@ -282,29 +278,6 @@ def _stage_label(stage: Any, index: int) -> str:
     return f"stages.{name}" if isinstance(name, str) and name else f"stages.{index}"
 
 
-def _line_map(text: str, file: str) -> Where:
-    """(file, 1-based line) of every key and list item of a YAML text, by dotted path."""
-    out: Where = {}
-
-    def walk(node: Any, prefix: str) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                dotted = f"{prefix}.{key.value}" if prefix else str(key.value)
-                out[dotted] = (file, key.start_mark.line + 1)
-                walk(value, dotted)
-        elif isinstance(node, yaml.SequenceNode):
-            for i, value in enumerate(node.value):
-                dotted = f"{prefix}.{i}"
-                out[dotted] = (file, value.start_mark.line + 1)
-                walk(value, dotted)
-
-    try:
-        walk(yaml.compose(text), "")
-    except yaml.YAMLError:
-        pass  # safe_load reports it
-    return out
-
-
 def _set(tree: dict, dotted: str, raw: str) -> str:
     """Apply one override; returns its dotted path with stage names turned into indices."""
     keys, path = dotted.split("."), []
@@ -319,9 +292,9 @@ def _set(tree: dict, dotted: str, raw: str) -> str:
                 raise ConfigError(f"'{key}' is not a mapping; cannot set '{dotted}'", field=dotted)
         path.append(key)
     try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"override value {raw!r} is not YAML: {exc}", field=dotted) from None
+        value, _ = load_yaml(raw, "")  # bounded too: a grid file passes overrides on
+    except ConfigError as exc:
+        raise ConfigError(f"override value {raw!r}: {exc}", field=dotted) from None
     last = str(_index(node, keys[-1], dotted)) if isinstance(node, list) else keys[-1]
     node[int(last) if isinstance(node, list) else last] = value
     return ".".join([*path, last])
@@ -346,13 +319,13 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     file = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
-        tree = yaml.safe_load(text) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read recipe: {exc}", file=file) from None
+    tree, lines = load_yaml(text, file)  # bounded whatever the YAML (aliases, nesting)
+    tree = {} if tree is None else tree
     if not isinstance(tree, dict):
         raise ConfigError(f"a recipe is a mapping (name, model, stages, ...), got "
                           f"{type(tree).__name__}", file=file)
-    lines = _line_map(text, file)
     for item in overrides or []:
         key, sep, raw = item.partition("=")
         if not sep or not key:
