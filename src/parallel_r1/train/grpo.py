@@ -30,6 +30,7 @@ from parallel_r1.train.logprob_check import LogprobCheck, has_dropout
 from parallel_r1.train.logs import JsonlMetrics
 from parallel_r1.train.phases import PhaseTimedTrainer
 from parallel_r1.train.rollout import EngineRollouts
+from parallel_r1.train.trainer_args import checkpointing_args
 
 PINNED_TRL = (1, 16)
 _found = tuple(int(x) for x in trl.__version__.split(".")[:2])
@@ -57,7 +58,10 @@ class ParallelGRPOTrainer(PhaseTimedTrainer, LogprobCheck, CardedCheckpoints, GR
 
     def __init__(self, *args: Any, layout: str = "structured", check_logprobs: bool = True,
                  logprob_check_every: int = 1, **kwargs: Any):
-        super().__init__(*args, **kwargs)
+        from parallel_r1.train.vllm_colocate import sampling_dtype
+
+        with sampling_dtype(kwargs.get("model"), kwargs.get("args")):  # vLLM in the model's dtype
+            super().__init__(*args, **kwargs)
         self.layout = layout
         self.check_logprobs = check_logprobs
         self.logprob_check_every = logprob_check_every
@@ -80,10 +84,14 @@ class ParallelGRPOTrainer(PhaseTimedTrainer, LogprobCheck, CardedCheckpoints, GR
         return out
 
     def time_weight_sync(self) -> None:
-        """Time TRL's copy of the weights into vLLM (backend vllm) as the `sync` phase."""
+        """Time the copy of the weights into vLLM (backend vllm) as the `sync` phase: TRL's copy,
+        or on vLLM's CPU build an in-place reload (`train.vllm_colocate`, TRL's cannot work there)."""
         generation = getattr(self, "vllm_generation", None)
         if generation is None or not hasattr(generation, "sync_weights"):
             return
+        from parallel_r1.train import vllm_colocate
+
+        self.vllm_colocate_route = "reload" if vllm_colocate.install(generation) else "trl"
         sync = generation.sync_weights
 
         def timed_sync(*args: Any, **kwargs: Any) -> Any:
@@ -231,9 +239,9 @@ def grpo_args(output_dir: str | Path, hp: GRPOHyper, **extra: Any) -> GRPOConfig
         mask_truncated_completions=hp.mask_truncated_completions, temperature=hp.temperature,
         max_completion_length=hp.max_completion_length, save_steps=hp.save_steps,
         save_strategy="steps", logging_steps=hp.logging_steps, seed=hp.seed, data_seed=hp.seed,
-        bf16=hp.bf16, activation_checkpointing=hp.activation_checkpointing,
-        dataloader_pin_memory=torch.cuda.is_available(), report_to=[], disable_tqdm=True,
-        optim="adamw_torch", remove_unused_columns=False)
+        bf16=hp.bf16, dataloader_pin_memory=torch.cuda.is_available(), report_to=[], disable_tqdm=True,
+        optim="adamw_torch", remove_unused_columns=False,
+        **checkpointing_args(GRPOConfig, hp.activation_checkpointing))
     return GRPOConfig(**(fields | extra))
 
 
