@@ -58,9 +58,9 @@ class ParallelGRPOTrainer(PhaseTimedTrainer, LogprobCheck, CardedCheckpoints, GR
 
     def __init__(self, *args: Any, layout: str = "structured", check_logprobs: bool = True,
                  logprob_check_every: int = 1, **kwargs: Any):
-        from parallel_r1.train.vllm_colocate import sampling_dtype
+        from parallel_r1.train.vllm_colocate import colocated_llm
 
-        with sampling_dtype(kwargs.get("model"), kwargs.get("args")):  # vLLM in the model's dtype
+        with colocated_llm(kwargs.get("model"), kwargs.get("args")):  # vLLM in the model's dtype
             super().__init__(*args, **kwargs)
         self.layout = layout
         self.check_logprobs = check_logprobs
@@ -85,18 +85,23 @@ class ParallelGRPOTrainer(PhaseTimedTrainer, LogprobCheck, CardedCheckpoints, GR
 
     def time_weight_sync(self) -> None:
         """Time the copy of the weights into vLLM (backend vllm) as the `sync` phase: TRL's copy,
-        or on vLLM's CPU build an in-place reload (`train.vllm_colocate`, TRL's cannot work there)."""
+        or on vLLM's CPU build an in-place reload (`train.vllm_colocate`; TRL's cannot work
+        there). Each step logs `vllm/weight_syncs` (syncs so far) and `vllm/sync_by_reload`."""
         generation = getattr(self, "vllm_generation", None)
         if generation is None or not hasattr(generation, "sync_weights"):
             return
         from parallel_r1.train import vllm_colocate
 
-        self.vllm_colocate_route = "reload" if vllm_colocate.install(generation) else "trl"
-        sync = generation.sync_weights
+        by_reload = float(vllm_colocate.install(generation))
+        sync, count = generation.sync_weights, [0]
 
         def timed_sync(*args: Any, **kwargs: Any) -> Any:
             with self.phases.phase("sync"):
-                return sync(*args, **kwargs)
+                out = sync(*args, **kwargs)
+            count[0] += 1
+            self._metrics["train"]["vllm/weight_syncs"].append(float(count[0]))
+            self._metrics["train"]["vllm/sync_by_reload"].append(by_reload)
+            return out
 
         generation.sync_weights = timed_sync
 

@@ -4,7 +4,9 @@ by reload.
 Dtype. TRL 1.16 builds `vllm.LLM(model=..., ...)` without a dtype, and vLLM's "auto" dtype
 downcasts a float32 checkpoint to bfloat16 (`vllm/config/model.py`, `_resolve_auto_dtype`: "Downcast
 for float32 models"), so a float32 trainer would be compared with a bfloat16 sampler.
-`sampling_dtype` passes the trainer model's own dtype while TRL builds its LLM (both builds).
+`colocated_llm` passes the trainer model's own dtype while TRL builds its LLM (both builds), and
+on the CPU build `enforce_eager=True` (torch.compile adds ~25 s of start-up on CPU and decodes no
+faster at these sizes).
 
 Why TRL's route fails there. TRL 1.16 (`trl/generation/vllm_generation.py`, `sync_weights`,
 colocate branch) calls `model_runner.model.load_weights([(name, tensor)])` once per parameter,
@@ -39,8 +41,9 @@ DEFAULT_CPU_KV_GB = 1
 
 
 @contextlib.contextmanager
-def sampling_dtype(model: Any, args: Any) -> Iterator[None]:
-    """While TRL's trainer is built: its colocated `vllm.LLM` gets `dtype` = `model`'s.
+def colocated_llm(model: Any, args: Any) -> Iterator[None]:
+    """While TRL's trainer is built: its colocated `vllm.LLM` gets `dtype` = `model`'s (and
+    `enforce_eager` on the CPU build).
 
     Args:
         model: the trainer's model (a module; a hub id string is left to TRL).
@@ -54,7 +57,8 @@ def sampling_dtype(model: Any, args: Any) -> Iterator[None]:
 
     built = generation.LLM
     dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
-    generation.LLM = functools.partial(built, dtype=dtype)
+    eager = {"enforce_eager": True} if is_cpu_build() else {}
+    generation.LLM = functools.partial(built, dtype=dtype, **eager)
     try:
         yield
     finally:
