@@ -2,7 +2,7 @@
 log-prob gap of the sampled tokens (max / p99 / mean, float32) and the wall time of the step.
 
     .venv-vllm/bin/python bench/vllm_rl.py --model tiny --steps 5
-    .venv-vllm/bin/python bench/vllm_rl.py --model smollm2 --steps 5
+    .venv-vllm/bin/python bench/vllm_rl.py --model smollm2 --steps 5 --stale
 
 Variants, each a fresh `parallel-r1 run` of the same one-stage recipe in its own process:
 `torch` (the built-in engine), `vllm` (TRL's colocated vLLM, weights reloaded after each step,
@@ -120,6 +120,7 @@ def table(name: str, runs: dict[str, list[dict]]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=sorted(SETTINGS), default="tiny")
+    parser.add_argument("--model-dir", help="the saved model (default: built / prepared here)")
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--stale", action="store_true", help="add the no-sync control run")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -129,7 +130,7 @@ def main() -> None:
     variants = ["torch", "vllm"] + (["vllm-stale"] if args.stale else [])
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        model = model_dir(args.model, work)
+        model = Path(args.model_dir) if args.model_dir else model_dir(args.model, work)
         runs = {v: run_variant(v, model, SETTINGS[args.model], args.steps, work)
                 for v in variants}
     RESULTS.mkdir(exist_ok=True)
