@@ -111,10 +111,13 @@ def table(name: str, runs: dict[str, list[dict]]) -> list[str]:
               "|---|---|---|---|---|"]
     for v in names:
         later = runs[v][1:] or runs[v]
-        mean = lambda key: sum(r.get(key, 0.0) for r in later) / len(later)
-        lines.append(f"| {v} | {mean('step_time'):.2f} | {runs[v][0]['step_time']:.2f} | "
-                     f"{mean('time/sync_s'):.3f} | {mean('time/rollout_s'):.2f} |")
+        lines.append(f"| {v} | {_mean(later, 'step_time'):.2f} | {runs[v][0]['step_time']:.2f} | "
+                     f"{_mean(later, 'time/sync_s'):.3f} | {_mean(later, 'time/rollout_s'):.2f} |")
     return lines
+
+
+def _mean(rows: list[dict], key: str) -> float:
+    return sum(r.get(key, 0.0) for r in rows) / len(rows)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from parallel_r1.engine.driver import Engine
 from parallel_r1.engine.torch_engine import TorchEngine
 from parallel_r1.engine.types import ParallelParams, SamplingParams
