@@ -24,12 +24,15 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GAP = "logprob/engine_trainer_abs_diff"
-# tiny: the threads layout (the nudged model opens blocks); SmolLM2: causal, GSM8K prompts
+# tiny: the threads layout (the nudged model opens blocks; self-BLEU of its paths makes the
+# rewards of a group differ); SmolLM2: causal, GSM8K prompts, and a bench-only reward that always
+# differs within a group (the response length): SmolLM2 answers none of them right and opens no
+# block, so every paper reward ties, the advantages are 0 and the weights would never move.
 SETTINGS = {
     "tiny": dict(data="synthetic:1:64:7", template="none", mode="threads", learning_rate=1.0e-3,
-                 max_tokens=60, max_path_tokens=16),
-    "smollm2": dict(data="gsm8k", template="parallel", mode="causal", learning_rate=1.0e-5,
-                    max_tokens=64, max_path_tokens=32),
+                 max_tokens=60, max_path_tokens=16, reward="accuracy_add_diversity_reward"),
+    "smollm2": dict(data="gsm8k", template="parallel", mode="causal", learning_rate=1.0e-4,
+                    max_tokens=64, max_path_tokens=32, reward='"vllm_rl:length_reward"'),
 }
 RECIPE = """name: bench-vllm-rl-{variant}
 output_dir: {out}
@@ -37,11 +40,16 @@ seed: 0
 model: {{name: {model}, dtype: float32}}
 stages:
   - {{kind: rl, name: rl, data: "{data}", template: {template}, mode: {mode},
-      reward: accuracy_add_diversity_reward, learning_rate: {learning_rate}, warmup_ratio: 0.0,
+      reward: {reward}, learning_rate: {learning_rate}, warmup_ratio: 0.0,
       lr_scheduler_type: constant,
       per_device_batch_size: 8, num_generations: 4, max_steps: {steps}, save_steps: 1000,
       max_tokens: {max_tokens}, max_path_tokens: {max_path_tokens}, backend: {backend}}}
 """
+
+
+def length_reward(response: str, gold: str, *, grader: str = "", step: int = 1):
+    """Bench-only reward: the response length in hundreds of characters (never tied)."""
+    return len(response) / 100.0, {}
 
 
 def model_dir(name: str, work: Path) -> Path:

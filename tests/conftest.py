@@ -43,6 +43,20 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
+def vllm_tied_tiny_dir(tmp_path_factory) -> Path:
+    """The same tiny Qwen3 as `vllm_tiny_dir` with its LM head tied to the embeddings (as
+    SmolLM2's): vLLM loads the head through the embeddings, a case of its own for weight sync."""
+    from parallel_r1.models.load import save
+    from parallel_r1.models.tiny import build_tiny
+
+    model, tok = build_tiny(0, num_layers=4, hidden=128)
+    assert model.config.tie_word_embeddings
+    path = tmp_path_factory.mktemp("vllm") / "tiny-4x128-tied"
+    save(model, tok, path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def vllm_tiny_dir(tmp_path_factory) -> Path:
     """A saved tiny Qwen3 that vLLM's CPU attention accepts (head_dim 32: 4 layers x 128),
     nudged to open blocks and close paths (in its weights, so vLLM sees the same model)."""
