@@ -26,7 +26,9 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 CLI = Path(sys.executable).parent / "parallel-r1"
 SETTINGS = {  # benchmark, problems, samples, token cap, template, path cap
-    "tiny": dict(bench="synthetic-l1", limit=16, samples=2, max_tokens=60, template="none",
+    # limit 16 crashed vLLM 0.32's CPU runner in the in-process part ("CPU Generator does not use
+    # offset": a seeded request whose prefill is chunked; see the README); 4 stays below it
+    "tiny": dict(bench="synthetic-l1", limit=4, samples=2, max_tokens=60, template="none",
                  max_path_tokens=16),
     "smollm2": dict(bench="gsm8k", limit=8, samples=2, max_tokens=256, template="parallel",
                     max_path_tokens=64),
