@@ -52,7 +52,7 @@ def eval_model(
         help="openai: env variable holding the API key.")] = None,
     concurrency: Annotated[int, typer.Option(help="openai: requests in flight.")] = 8,
     kv_cache_gb: Annotated[float | None, typer.Option(
-        help="torch: KV cache budget in GiB.")] = None,
+        help="torch, vllm: KV cache budget in GiB.")] = None,
 ) -> None:
     """Sample, grade and tabulate MODEL on benchmarks; resumable (per-sample JSONL).
 

