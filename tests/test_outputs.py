@@ -9,17 +9,24 @@ import pytest
 
 from parallel_r1.outputs import ForeignFolderError, claim, is_temporary, temp_name
 
-OLD_OUTPUTS = {
-    "run": {"state.json": json.dumps({"stages": {"sft": {"status": "done"}}})},
+OLD_OUTPUTS = {  # what older versions left: always their writer lock
+    "run": {"state.json": json.dumps({"stages": {"sft": {"status": "done"}}}),
+            ".parallel-r1.lock": ""},
     "locked": {".parallel-r1.lock": "", "summary.json": "{}"},
-    "grid": {"grid-state.json": json.dumps({"nodes": {}, "sessions": []})},
-    "eval": {"config.json": json.dumps({"sampling": {"model": "m"}}), "samples.jsonl": ""},
-    "demo": {"run/state.json": json.dumps({"stages": {}}), "table.md": "| x |"},
+    "grid": {"grid-state.json": json.dumps({"nodes": {}, "sessions": []}), "grid.lock": ""},
+    "eval": {"config.json": json.dumps({"sampling": {"model": "m"}}), "samples.jsonl": "",
+             ".parallel-r1.lock": ""},
+    "demo": {"run/state.json": json.dumps({"stages": {}}), "run/.parallel-r1.lock": "",
+             "table.md": "| x |"},
 }
-LOOK_ALIKES = {
+LOOK_ALIKES = {  # a user's folders with files of the same names, but no lock of ours
     "state": {"state.json": json.dumps({"window": [1, 2]})},
+    "stages": {"state.json": json.dumps({"stages": {"build": "done"}}), "notes.txt": "mine"},
     "config": {"config.json": json.dumps({"sampling": {}}), "table.md": "| mine |"},
+    "eval": {"config.json": json.dumps({"sampling": {}}), "samples.jsonl": "{}"},
     "grid": {"grid-state.json": "not json"},
+    "grid_lock": {"grid.lock": "", "config.json": "{}", "table.md": "| mine |"},
+    "demo": {"run/state.json": json.dumps({"stages": {}}), "table.md": "| mine |"},
 }
 
 

@@ -293,7 +293,8 @@ def trim_log(path: str | Path, keep: Callable[[dict], bool]) -> int:
 
 # --------------------------------------------------------------------------- one writer
 
-def _holder(lock: Path) -> str:
+def holder(lock: Path) -> str:
+    """Who holds the writer lock `lock`, as its file records it (for refusal messages)."""
     try:
         info = json.loads(lock.read_text(encoding="utf-8"))
         return (f"pid {info['pid']} on {info['host']} ({info['command']}), since "
@@ -341,7 +342,7 @@ def one_writer(directory: str | Path, command: str, *, name: str = LOCK_NAME) ->
             guarded = directory if name == LOCK_NAME else \
                 directory / name.removeprefix(".").removesuffix(".lock")
             raise WriterLockedError(
-                f"{guarded} is in use by {_holder(lock)}; one writer at a time: wait for it "
+                f"{guarded} is in use by {holder(lock)}; one writer at a time: wait for it "
                 f"to finish (or stop it), or write elsewhere") from None
         info = {"pid": os.getpid(), "host": socket.gethostname(), "command": command,
                 "since": time.strftime("%Y-%m-%d %H:%M:%S")}

@@ -61,20 +61,16 @@ def _json(path: Path) -> object:
 
 
 def _is_legacy_output(folder: Path, names: set[str]) -> bool:
-    """A folder written by a version of parallel-r1 that did not yet leave `OWNER_FILE`."""
-    if ".parallel-r1.lock" in names or "grid.lock" in names:
+    """A folder written by a version of parallel-r1 that did not yet leave `OWNER_FILE`: its
+    writer lock (runs, evals) or a grid's lock beside the grid's state. Files with common names
+    (state.json, config.json) alone prove nothing: a user's folder may hold them."""
+    if ".parallel-r1.lock" in names:
         return True
-    state = _json(folder / "state.json") if "state.json" in names else None
-    if isinstance(state, dict) and isinstance(state.get("stages"), dict):
-        return True  # a run
-    grid = _json(folder / "grid-state.json") if "grid-state.json" in names else None
+    grid = _json(folder / "grid-state.json") if "grid.lock" in names else None
     if isinstance(grid, dict) and isinstance(grid.get("nodes"), dict):
         return True
-    config = _json(folder / "config.json") if "samples.jsonl" in names else None
-    if isinstance(config, dict) and isinstance(config.get("sampling"), dict):
-        return True  # an eval
     run = folder / "run"  # a demo: its run, table and plots
-    return "run" in names and run.is_dir() and _is_legacy_output(run, set(os.listdir(run)))
+    return "run" in names and run.is_dir() and ".parallel-r1.lock" in os.listdir(run)
 
 
 def is_ours(directory: str | Path) -> bool:

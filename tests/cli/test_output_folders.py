@@ -95,7 +95,8 @@ def test_a_failing_run_in_its_own_folder_removes_only_its_own_temporaries(cli, t
     monkeypatch.setattr(runner, "run_stage", stage)
     run = tmp_path / "run"
     (run / "0-sft").mkdir(parents=True)
-    (run / "state.json").write_text(json.dumps({"stages": {}}))  # a run of an older version
+    (run / "state.json").write_text(json.dumps({"stages": {}}))  # a run of an older version:
+    (run / ".parallel-r1.lock").write_text("")  # its state and its writer lock
     kept = plant(run, PLANTED)
     ours = [run / ".state.json.parallel-r1-tmp-ab12cd_x",
             run / "0-sft" / ".model.parallel-r1-tmp-12-ab12cd34"]

@@ -93,11 +93,28 @@ def test_second_grid_process_on_one_folder_is_refused(tmp_path):
     folder = tmp_path / "g"
     held = _Lock(folder)
     try:
-        with pytest.raises(GridLocked, match="another grid process"):
+        with pytest.raises(GridLocked, match="another parallel-r1 process"):
             _Lock(folder)
     finally:
         held.release()
     _Lock(folder).release()  # free again
+
+
+def test_a_grid_and_a_run_never_write_one_folder_together(tmp_path):
+    """The grid holds the writer lock `run` and `eval` take, both ways round."""
+    from parallel_r1.files import WriterLockedError, command_line, one_writer
+    from parallel_r1.train.grid_runner import GridLocked, _Lock
+
+    folder = tmp_path / "shared"
+    held = _Lock(folder)
+    try:
+        with pytest.raises(WriterLockedError), one_writer(folder, command_line()):
+            pass
+    finally:
+        held.release()
+    with one_writer(folder, command_line()):
+        with pytest.raises(GridLocked):
+            _Lock(folder)
 
 
 def test_packaged_mini_grid_shares_the_curriculum_and_gives_every_rl_arm_equal_budgets():

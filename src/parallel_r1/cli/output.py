@@ -21,10 +21,13 @@ NOISE = (
      "TRL 1.16 GRPOTrainer reads it before every log-prob pass (trl.models.utils)"),
     (FutureWarning, r"`gradient_checkpointing_(enable|disable)` is deprecated",
      "TRL 1.16 toggles checkpointing around its no-grad passes when it is on"),
+    (UserWarning, r"TRL currently supports vLLM versions from",
+     "TRL 1.16 on vLLM 0.32, the newest vLLM for our torch (tests/*/test_vllm_*.py run it)"),
 )
 QUIET_ENV = {  # third-party switches that only silence notices; read when the library loads
     "TRL_EXPERIMENTAL_SILENCE": "1",  # "trl.experimental is unstable" on import
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",  # transformers' and the hub's bars; ours are plain tqdm
+    "VLLM_LOGGING_LEVEL": "ERROR",  # vLLM's start-up INFO lines and CPU-build notices (Triton)
 }
 
 

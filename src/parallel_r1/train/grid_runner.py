@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -29,11 +30,11 @@ from typing import Any
 import yaml
 
 from parallel_r1.errors import ParallelR1Error
-from parallel_r1.files import command_line, write_text_atomic
+from parallel_r1.files import command_line, holder, write_text_atomic
 from parallel_r1.outputs import claim, mark
 from parallel_r1.train.grid import Grid, Node, Plan, is_done, node_dir, node_recipe, stage_dir
 
-STATE_FILE, LOCK_FILE = "grid-state.json", "grid.lock"
+STATE_FILE, LOCK_FILE = "grid-state.json", ".parallel-r1.lock"  # the lock run and eval take
 # Rough seconds per unit on one CPU thread with the tiny model (only for ordering and the bar).
 COST = {"sft": 0.012, "rl": 0.05, "eval": 0.03}
 
@@ -157,10 +158,12 @@ class _Lock:
             fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self.handle.seek(0)
-            raise GridLocked(f"another grid process ({self.handle.read().strip() or 'pid ?'}) is "
+            raise GridLocked(f"another parallel-r1 process ({holder(folder / LOCK_FILE)}) is "
                              f"writing into {folder}; wait for it or stop it") from None
         self.handle.truncate(0)
-        self.handle.write(f"pid {os.getpid()}\n")
+        self.handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                      "command": command_line(),
+                                      "since": time.strftime("%Y-%m-%d %H:%M:%S")}) + "\n")
         self.handle.flush()
 
     def release(self) -> None:
