@@ -211,3 +211,17 @@ def test_hub_rows_with_a_blank_gold_answer_are_refused(tmp_path, hub_mirror):
         load_dataset("math500", local_dir=tmp_path, hub_mirror=hub_mirror)
     assert str(err.value).startswith(f"{hub_mirror / 'HuggingFaceH4/MATH-500'}:1, field 'answer': "
                                      "empty: every row needs")
+
+
+@pytest.mark.parametrize("answer", ["#### ", "\u200b", "\\boxed{}", "$$", "{}"])
+def test_a_gold_answer_that_says_nothing_is_refused(tmp_path, answer):
+    """Blank once parsed or stripped of markup: under the paper's grader a blank response would
+    grade correct against it (issue 20, a case beside the empty string)."""
+    from parallel_r1.data.sources import read_records
+    from parallel_r1.errors import DataError
+
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"question": "q", "answer": "1"}\n' + json.dumps(
+        {"question": "q2", "answer": answer}) + "\n")
+    with pytest.raises(DataError, match=r"rows\.jsonl:2.*answer"):
+        read_records(path)

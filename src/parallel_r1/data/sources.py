@@ -21,10 +21,10 @@ from typing import Any
 from parallel_r1.errors import ConfigError, DataError
 from parallel_r1.files import decode_line
 from parallel_r1.files import write_jsonl_atomic as write_jsonl  # noqa: F401  (re-exported)
+from parallel_r1.format.answer import is_blank_answer
 from parallel_r1.registry import Registry
 
 log = logging.getLogger(__name__)
-
 DATA_ENV = "PARALLEL_R1_DATA"
 HUB_MIRROR_ENV = "PARALLEL_R1_HUB_MIRROR"
 SUFFIXES = (".jsonl", ".json", ".parquet")
@@ -255,22 +255,22 @@ def _record_from_row(row: dict, number: int, path: Path) -> Record:
             values["answer"] = parse_gsm8k_answer(values["answer"])
         except ValueError as exc:
             raise DataError(str(exc), file=str(path), line=number, field="answer") from None
+    if is_blank_answer(values["answer"]):  # "#### " parsed, "\\boxed{}", "$$", "\u200b"
+        raise DataError(EMPTY, file=str(path), line=number, field="answer")
     extras = {k: v for k, v in row.items() if k not in ("id", "question", "answer", "source")}
-    rid = str(row.get("id", f"{path.stem}-{number:05d}"))
-    return Record(rid, values["question"], values["answer"], str(row.get("source", path.stem)),
-                  extras)
+    return Record(str(row.get("id", f"{path.stem}-{number:05d}")), values["question"],
+                  values["answer"], str(row.get("source", path.stem)), extras)
 
 
 def read_records(path: str | Path, *, split: str | None = None) -> list[Record]:
     """Records of a file or directory in our export schema (id, source, question, answer, ...).
 
-    `id` defaults to "<file stem>-<line>" and `source` to the file stem; an answer holding a
-    GSM8K "#### N" line is reduced to N. With `split`, a directory keeps only files whose name
-    starts with it (when any does).
+    `id` defaults to "<file stem>-<line>" and `source` to the file stem; a GSM8K "#### N" answer
+    is reduced to N. With `split`, a directory keeps only files whose name starts with it.
 
     Raises:
-        DataError: unreadable, non-UTF-8 or empty file, missing `question`/`answer`, or a
-            duplicate id (each names the file and line).
+        DataError: unreadable, non-UTF-8 or empty file, a missing or blank question/answer, or
+            a duplicate id (each names the file and line).
     """
     records: list[Record] = []
     seen: dict[str, str] = {}
@@ -317,8 +317,9 @@ def map_hub_rows(spec: DatasetSpec, rows: list[dict], split: str, where: str) ->
     for index, row in enumerate(rows):
         try:
             record = spec.map_row(row, index, split)
-            if record is not None and not (record.answer.strip() and record.question.strip()):
-                raise _RowError(EMPTY, "answer" if not record.answer.strip() else "question")
+            if record is not None and (is_blank_answer(record.answer) or
+                                       not record.question.strip()):
+                raise _RowError(EMPTY, "answer" if is_blank_answer(record.answer) else "question")
         except _RowError as exc:
             raise DataError(str(exc), file=where, line=index + 1, field=exc.field) from None
         if record is None or (spec.dedup_ids and record.id in seen):

@@ -47,8 +47,12 @@ def strip_tags(text: str) -> str:
 def is_blank_answer(answer: str) -> bool:
     """True when an answer says nothing: nothing is left once struck-out text, markdown, math
     delimiters, spacing, empty `\\boxed{}`/`\\text{}` wrappers and punctuation are removed
-    (`**`, `$$`, `\\boxed{}`, `.`, `\\text{ }`, `~~18~~`). A blank answer is no answer."""
-    return not _BLANK_RE.sub("", STRIKE_RE.sub("", answer))
+    (`**`, `$$`, `\\boxed{}`, `.`, `\\text{ }`, `~~18~~`, a zero-width space). A blank answer is
+    no answer."""
+    return not _BLANK_RE.sub("", STRIKE_RE.sub("", answer.translate(_INVISIBLE)))
+
+
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
 
 
 def readable_text(text: str | Trace) -> str:
