@@ -107,3 +107,20 @@ def test_a_recipe_with_harmless_aliases_loads_with_true_lines(tmp_path):
     with pytest.raises(ConfigError, match="learning_rate") as err:
         load(bad)
     assert (err.value.file, err.value.line) == (str(bad), 11)
+
+
+def test_a_huge_recipe_is_refused_before_parsing(tmp_path):
+    """4.6 MB of plain keys parsed for 13 s in 450 MB before the node limit spoke (issue 20)."""
+    import tracemalloc
+
+    from parallel_r1.errors import ConfigError
+    from parallel_r1.train.recipe import load
+
+    path = tmp_path / "big.yaml"
+    path.write_text("".join(f"k{i}: {i}\n" for i in range(300_000)))
+    tracemalloc.start()
+    with pytest.raises(ConfigError, match=r"big\.yaml.*over the"):
+        load(str(path))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 40 * 2 ** 20  # the text itself (~3 MB, read once) and little else

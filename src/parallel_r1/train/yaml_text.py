@@ -19,6 +19,7 @@ import yaml
 from parallel_r1.errors import ConfigError
 
 MAX_NODES = 100_000  # expanded nodes; a real recipe or grid has a few hundred
+MAX_BYTES = 1 << 20  # a real recipe or grid is a few kilobytes; parsing costs ~90x the text
 Where = dict[str, tuple[str | None, int | None]]  # dotted field -> (file, 1-based line)
 
 
@@ -111,9 +112,12 @@ def load_yaml(text: str, file: str, *, limit: int = MAX_NODES) -> tuple[Any, Whe
         to (file, line). Paths under the second use of an alias have no line (only the anchor's).
 
     Raises:
-        ConfigError: not YAML, nested too deeply, an alias expanding beyond `limit` nodes or a
-            recursive one; names the file and the line.
+        ConfigError: longer than MAX_BYTES, not YAML, nested too deeply, an alias expanding
+            beyond `limit` nodes or a recursive one; names the file and the line.
     """
+    if len(text) > MAX_BYTES:  # refused before parsing: the parser's memory grows with the text
+        raise ConfigError(f"{len(text):,} characters, over the {MAX_BYTES:,} a recipe or grid "
+                          "may have (a real one is a few kilobytes)", file=file)
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
