@@ -160,3 +160,20 @@ def test_a_grid_report_dir_that_is_a_users_folder_is_refused(cli, tmp_path):
                        "--report-dir", out)
     assert line.startswith(f"error: {out} is not empty and was not written by parallel-r1")
     assert contents(out) == before
+
+
+def test_a_quoted_tilde_is_the_home_folder_for_every_command(tmp_path):
+    """`data synthetic '~/syn.jsonl'` wrote a literal ./~ folder (issue 20: paths expanded once,
+    at the entry point, for every command)."""
+    import os
+    import subprocess
+    import sys
+
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "parallel_r1", "data", "synthetic", "~/syn.jsonl"],
+                          cwd=work, env={**os.environ, "HOME": str(home)}, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert (home / "syn.jsonl").is_file() and not (work / "~").exists()

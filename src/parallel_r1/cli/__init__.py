@@ -52,6 +52,15 @@ RESUMABLE = ("run", "eval", "grid", "demo", "coldstart")
 _NO_ACCESS = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
+def _home(arg: str) -> str:
+    """A quoted `~/x` (or `--out=~/x`) is the user's home, as the shell would have made it: every
+    command sees one path (a literal `./~` folder beside the real one split runs in two)."""
+    import os
+
+    flag, eq, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
+    return flag + eq + os.path.expanduser(value) if value.startswith("~") else arg
+
+
 def main() -> None:
     """Entry point of the `parallel-r1` script: project errors and a path this user may not
     use become one clear line (exit 2); Ctrl-C one line on how to resume (exit 130)."""
@@ -59,7 +68,7 @@ def main() -> None:
 
     from parallel_r1.errors import ParallelR1Error
 
-    args = sys.argv[1:]
+    args = [_home(a) for a in sys.argv[1:]]
     end = args.index("--") if "--" in args else len(args)
     if "--verbose" in args[:end]:  # a global flag, accepted after the command too
         args.remove("--verbose")
