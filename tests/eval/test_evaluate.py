@@ -126,6 +126,7 @@ def test_a_samples_file_written_twice_summarises_as_once(run, tiny, tmp_path):
         target = tmp_path / f"x{copies}"
         target.mkdir()
         (target / "config.json").write_bytes((out / "config.json").read_bytes())
+        (target / ".parallel-r1.lock").write_text("")  # an eval folder of ours
         (target / "samples.jsonl").write_text((out / "samples.jsonl").read_text() * copies)
         assert len(read_samples(target / "samples.jsonl")) == K * LIMIT
         summaries.append(evaluate(*tiny, _cfg(), target, model_name="tiny", progress=False))

@@ -38,6 +38,7 @@ def killed_run(tmp_path, broken: dict) -> tuple:
     write_checkpoint(stage / "checkpoint-6", 6, **broken)
     (out / "state.json").write_text(json.dumps(
         {"stages": {"sft": {"status": "running", "kind": "sft", "runs": 1}}}))
+    (out / ".parallel-r1.lock").write_text("")  # a killed run leaves its writer lock
     rows = [{"step": s, "loss": 1.0 / s} for s in range(1, 7)] + [{"step": 6, "train_runtime": 9}]
     (stage / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows)
                                          + '{"step": 7, "lo')
@@ -123,6 +124,7 @@ def test_a_checkpoint_of_the_last_step_is_loaded_not_trained_again(tmp_path, mon
     (stage / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in (
         *({"step": s, "loss": 1.0} for s in range(1, 7)), summary)))
     (out / "state.json").write_text(json.dumps({"stages": {"sft": {"status": "running"}}}))
+    (out / ".parallel-r1.lock").write_text("")  # a killed run leaves its writer lock
     path = tmp_path / "r.yaml"
     path.write_text(RECIPE.format(out=out))
     monkeypatch.setattr(stages, "run_sft", lambda *a: pytest.fail("trained again"))

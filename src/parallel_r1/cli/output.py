@@ -50,3 +50,6 @@ def configure_output(verbose: bool = False) -> None:
         os.environ.setdefault(key, value)
     for category, message, _ in NOISE:
         warnings.filterwarnings("ignore", message=message, category=category)
+    import logging
+
+    logging.getLogger("vllm").setLevel(logging.ERROR)  # its import-time notices (no Triton CPU)
