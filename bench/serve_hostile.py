@@ -25,12 +25,12 @@ import platform
 import resource
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import httpx
+from serve_load import launch_server
 
 RESULTS = Path(__file__).resolve().parent / "results"
 AFTER_FLAGS = ["--kv-cache-gb", "0.05"]  # the tiny model's KV: 512 B per token
@@ -55,29 +55,13 @@ def parse_args() -> argparse.Namespace:
 def launch(src: Path, flags: list[str], fd_limit: int | None = None) -> tuple[subprocess.Popen,
                                                                               str]:
     """The server on a free port; (process, base URL) once /health answers."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     env = dict(os.environ, PYTHONPATH=str(src.resolve()), OMP_NUM_THREADS="1")
 
     def limit() -> None:
         if fd_limit:
             resource.setrlimit(resource.RLIMIT_NOFILE, (fd_limit, fd_limit))
 
-    proc = subprocess.Popen([sys.executable, "-m", "parallel_r1", "serve", "tiny", "--port",
-                             str(port), "--threads", "1", *flags], env=env, preexec_fn=limit,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
-        try:
-            httpx.get(base + "/health", timeout=2).raise_for_status()
-            return proc, base
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("server did not come up")
+    return launch_server(["--threads", "1", *flags], env, preexec_fn=limit)
 
 
 def rss_mb(pid: int) -> tuple[float, float]:

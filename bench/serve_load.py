@@ -40,15 +40,16 @@ def parse_args() -> argparse.Namespace:
     return ap.parse_args()
 
 
-def launch_server(serve_args: list[str], env: dict[str, str],
-                  what: str = "server") -> tuple[subprocess.Popen, str]:
+def launch_server(serve_args: list[str], env: dict[str, str], what: str = "server",
+                  preexec_fn=None) -> tuple[subprocess.Popen, str]:
     """`parallel-r1 serve tiny` on a free port with `serve_args`; (process, base URL) once
-    /health answers (at most 120 s). Raises SystemExit naming `what` if it exits or never does."""
+    /health answers (at most 120 s). Raises SystemExit naming `what` if it exits or never does.
+    `preexec_fn` runs in the child before the server starts (e.g. to lower its fd limit)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     proc = subprocess.Popen([sys.executable, "-m", "parallel_r1", "serve", "tiny", "--port",
-                             str(port), *serve_args], env=env,
+                             str(port), *serve_args], env=env, preexec_fn=preexec_fn,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
