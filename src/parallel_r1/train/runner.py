@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from parallel_r1.train.distributed import rank
 from parallel_r1.train.recipe import Recipe, Stage
 
 STATE_FILE = "state.json"
@@ -48,7 +48,7 @@ def read_state(run_dir: Path) -> dict[str, Any]:
 
 def write_state(run_dir: Path, state: dict[str, Any]) -> None:
     """Write the state atomically (temp file + rename), from the main process only."""
-    if int(os.environ.get("RANK", "0")) != 0:
+    if rank() != 0:
         return
     from parallel_r1.files import write_text_atomic
 
@@ -83,7 +83,7 @@ def load_model(recipe: Recipe, source: str | None) -> tuple[Any, Any]:
 
 
 def _say(message: str) -> None:
-    if int(os.environ.get("RANK", "0")) == 0:
+    if rank() == 0:
         print(f"[parallel-r1] {message}", file=sys.stderr, flush=True)
 
 
@@ -112,7 +112,7 @@ def _run_locked(recipe: Recipe, run_dir: Path, stop_after: str | None) -> dict[s
     from parallel_r1.outputs import remove_temporaries
     from parallel_r1.train.preflight import check_recipe
 
-    main = int(os.environ.get("RANK", "0")) == 0
+    main = rank() == 0
     for path in remove_temporaries(run_dir) if main else []:
         _say(f"removed {path}, left half-written by a killed run")
     state = read_state(run_dir)
@@ -216,7 +216,7 @@ def run_stage(recipe: Recipe, stage: Stage, stage_dir: Path, source: str | None,
     from parallel_r1.train.distributed import full_state_dict
 
     weights = full_state_dict(model)  # every process: FSDP gathers the full weights on rank 0
-    if int(os.environ.get("RANK", "0")) == 0:
+    if rank() == 0:
         from parallel_r1.models import save
 
         if hasattr(model, "merge_and_unload"):

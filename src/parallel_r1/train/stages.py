@@ -8,11 +8,11 @@ eval: `parallel_r1.eval.evaluate.evaluate`. Data specs: "synthetic:LEVEL[/plain]
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from parallel_r1.errors import ConfigError
+from parallel_r1.train.distributed import rank
 from parallel_r1.train.recipe import Recipe, Stage
 from parallel_r1.train.trackers import tracker_setup
 
@@ -146,7 +146,7 @@ def build_rl(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
         {p: r.answer for p, r in zip(prompts, records)}, chat=recipe.model.chat,
         seed=recipe.seed, dynamic_sampling=stage.dynamic_sampling,
         refill_rounds=stage.refill_rounds, malformed=stage.malformed,
-        dump_dir=str(out), dump_every=stage.dump_every, rank=int(os.environ.get("RANK", "0")))
+        dump_dir=str(out), dump_every=stage.dump_every, rank=rank())
     hp = GRPOHyper(
         **_optimiser(stage, recipe), num_generations=stage.num_generations,
         loss_type=stage.loss_type, advantage=stage.advantage, epsilon=stage.epsilon,
@@ -165,7 +165,7 @@ def run_eval(model: Any, tok: Any, stage: Stage, out: Path, seed: int) -> dict[s
     from parallel_r1.train.preflight import eval_config
 
     cfg = eval_config(stage, seed, f"stages.{stage.name}.eval")
-    if int(os.environ.get("RANK", "0")) != 0:
+    if rank() != 0:
         return {}
     engine = None
     if stage.kv_cache_gb is not None:  # the built-in engine under a KV budget
@@ -181,7 +181,7 @@ def card_eval(model_dir: str | None, stage: Stage, out: Path) -> None:
     ours: `model_dir` from an earlier stage; None = the recipe's own model, left alone)."""
     from parallel_r1.models.load import read_provenance
 
-    if model_dir is None or int(os.environ.get("RANK", "0")) != 0 or \
+    if model_dir is None or rank() != 0 or \
             read_provenance(model_dir) is None:  # not a directory models.save wrote
         return
     import json
