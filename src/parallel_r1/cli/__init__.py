@@ -31,8 +31,10 @@ def _root(verbose: bool = typer.Option(
              "may also follow the command.")) -> None:
     """Teach language models to think in parallel: data, SFT, RL, serving and evaluation."""
     from parallel_r1.cli.output import configure_output, is_verbose
+    from parallel_r1.cpu_threads import use_threads
 
     configure_output(is_verbose(verbose))
+    use_threads()  # before torch loads; a command's --threads wins
 
 
 @app.command()

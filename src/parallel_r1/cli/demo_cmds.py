@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from parallel_r1.cli.options import Threads, use_threads
+
 QUICK_ENV = "PARALLEL_R1_DEMO_QUICK"
 
 
@@ -18,10 +20,11 @@ def register(app: typer.Typer) -> None:
              quick: bool = typer.Option(
                  False, "--quick", help=f"Minimal sizes, seconds (also ${QUICK_ENV}=1)."),
              overrides: list[str] | None = typer.Argument(
-                 None, help="key=value overrides of the demo recipe, e.g. stages.rl.max_steps=10")
-             ) -> None:
+                 None, help="key=value overrides of the demo recipe, e.g. stages.rl.max_steps=10"),
+             threads: Threads = None) -> None:
         """Offline CPU demo: tiny model -> synthetic cold start -> SFT -> RL (alternating reward)
         -> evals before and after each stage, a table and plots. Rerun to resume."""
+        use_threads(threads)
         from parallel_r1.train.demo import run_demo
 
         result = run_demo(out, quick=quick or os.environ.get(QUICK_ENV) == "1",

@@ -7,6 +7,10 @@ from typing import Annotated
 
 import typer
 
+from parallel_r1.cli.options import Threads, use_threads
+
+RECORDED = "the model's recorded"  # help: a default that MODEL's parallel_r1.json may set
+
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to `app`."""
@@ -18,23 +22,33 @@ def register(app: typer.Typer) -> None:
 def eval_model(
     model: Annotated[str, typer.Argument(
         help="A model dir or hub id, or 'tiny' (random, offline).")],
-    benchmarks: Annotated[str, typer.Option(
-        help="Comma-separated: aime24,aime25,amc23,math300,math500,gsm8k,synthetic-l1..l5.")
-    ] = "gsm8k",
+    benchmarks: Annotated[str | None, typer.Option(
+        help="Comma-separated: aime24,aime25,amc23,math300,math500,gsm8k,synthetic-l1..l5 "
+        f"(default: {RECORDED} last eval and its settings, else gsm8k).", show_default=False)
+    ] = None,
     samples: Annotated[int | None, typer.Option(
         help="Samples per problem k (default: each benchmark's own, 16 for AIME/AMC).")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N problems of each.")] = None,
-    mode: Annotated[str, typer.Option(help="Layout: causal | structured | threads.")
-                    ] = "structured",
-    template: Annotated[str, typer.Option(help="Prompt template name or file.")] = "parallel",
-    max_tokens: Annotated[int, typer.Option(help="Response token cap (all paths).")] = 3000,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 1.0,
-    top_p: Annotated[float, typer.Option(help="Nucleus mass.")] = 1.0,
-    seed: Annotated[int, typer.Option(help="Base seed; every sample derives its own.")] = 0,
+    mode: Annotated[str | None, typer.Option(
+        help=f"Layout: causal | structured | threads (default: {RECORDED} layout, else "
+        "structured).", show_default=False)] = None,
+    template: Annotated[str | None, typer.Option(
+        help=f"Prompt template name or file (default: {RECORDED} template, else parallel).",
+        show_default=False)] = None,
+    max_tokens: Annotated[int | None, typer.Option(
+        help="Response token cap, all paths (default 3000).", show_default=False)] = None,
+    temperature: Annotated[float | None, typer.Option(
+        help="Sampling temperature (default 1.0).", show_default=False)] = None,
+    top_p: Annotated[float | None, typer.Option(
+        help="Nucleus mass (default 1.0).", show_default=False)] = None,
+    seed: Annotated[int | None, typer.Option(
+        help="Base seed; every sample derives its own (default 0).", show_default=False)] = None,
     out: Annotated[Path | None, typer.Option(
-        help="Output dir (default eval-out/<model>); a rerun resumes it.")] = None,
-    grader: Annotated[str, typer.Option(
-        help="Comma-separated graders, the first is the headline one.")] = "math-verify,paper",
+        help="Output dir (default eval-out/<model>-<hash of model and settings>); a rerun "
+        "resumes it.")] = None,
+    grader: Annotated[str | None, typer.Option(
+        help="Comma-separated graders, the first is the headline one (default "
+        "math-verify,paper).", show_default=False)] = None,
     sc_baseline: Annotated[bool, typer.Option(
         "--sc-baseline", help="Add self-consistency (causal, majority vote) at the same budget.")
     ] = False,
@@ -53,26 +67,36 @@ def eval_model(
     concurrency: Annotated[int, typer.Option(help="openai: requests in flight.")] = 8,
     kv_cache_gb: Annotated[float | None, typer.Option(
         help="torch, vllm: KV cache budget in GiB.")] = None,
+    threads: Threads = None,
 ) -> None:
     """Sample, grade and tabulate MODEL on benchmarks; resumable (per-sample JSONL).
 
+    Settings not given come from MODEL's own parallel_r1.json where it records them (its
+    template, layout, paths per block and, without --benchmarks, its last eval's settings);
+    a given template or layout that contradicts the record is used, with a warning.
     With --backend openai, MODEL names the tokenizer (a model dir, hub id or 'tiny') and the
     server samples; the structured layout needs the built-in engine.
     """
-    from parallel_r1.eval.engines import EngineChoice, default_out, open_engine
-    from parallel_r1.eval.evaluate import EvalConfig, evaluate
+    use_threads(threads)
+    from parallel_r1.eval.defaults import default_out, settle_eval
+    from parallel_r1.eval.engines import EngineChoice, open_engine
+    from parallel_r1.eval.evaluate import evaluate
 
-    cfg = EvalConfig(benchmarks=benchmarks, samples=samples, limit=limit, mode=mode,
-                     template=template, max_tokens=max_tokens, temperature=temperature,
-                     top_p=top_p, seed=seed, graders=tuple(grader.split(",")),
-                     sc_baseline=sc_baseline, batch_size=batch_size, drop_suspect=drop_suspect)
+    cfg, warnings = settle_eval(model, dict(
+        benchmarks=benchmarks, samples=samples, limit=limit, mode=mode, template=template,
+        max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed,
+        graders=tuple(grader.split(",")) if grader is not None else None,
+        sc_baseline=sc_baseline, batch_size=batch_size, drop_suspect=drop_suspect))
+    for line in warnings:
+        typer.echo(line, err=True)
     from parallel_r1.files import command_line, one_writer
     from parallel_r1.outputs import output_path
 
     choice = EngineChoice(backend=backend, base_url=base_url, served_name=served_name,
                           api_key_env=api_key_env, concurrency=concurrency, device=device,
                           kv_cache_gb=kv_cache_gb)
-    out = output_path(out or default_out("tiny" if model == "tiny" else Path(model).name or model))
+    engine = {"backend": backend, "base_url": base_url, "served_name": served_name}
+    out = output_path(out or default_out(model, cfg, engine))
     # Before the model loads: a folder that is not ours, or a second writer, stops here.
     with one_writer(out, command_line()):
         engine, net, tokenizer, name = open_engine(model, choice)

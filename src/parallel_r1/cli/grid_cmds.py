@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from parallel_r1.cli.options import Threads
+
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to `app`."""
@@ -25,8 +27,8 @@ def register(app: typer.Typer) -> None:
                  False, "--report-only", help="Only rewrite the report of finished runs."),
              report_dir: Path | None = typer.Option(
                  None, help="Report folder (default OUTPUT_DIR/report), e.g. for another "
-                 "baseline: --report-only baseline=ARM --report-dir DIR")
-             ) -> None:
+                 "baseline: --report-only baseline=ARM --report-dir DIR"),
+             threads: Threads = None) -> None:
         """Run every (arm, seed) of a grid, resumably, then write the comparison table, plots
         and report.md into OUTPUT_DIR/report. Rerun to resume; finished runs are never redone."""
         from parallel_r1.errors import ConfigError
@@ -39,6 +41,8 @@ def register(app: typer.Typer) -> None:
         extra = (QUICK if quick else []) + list(overrides or [])
         if out is not None:
             extra.append(f"output_dir={out}")
+        if threads is not None:  # per worker (the grid's `threads`)
+            extra.append(f"threads={threads}")
         loaded = load_grid(mini_grid_path() if mini else file, extra)
         planned = plan(loaded)
         runs = len(planned.chains)

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from parallel_r1.cli.options import Threads, use_threads
+
 models_app = typer.Typer(help="Prepare and inspect model directories.", no_args_is_help=True)
 
 
@@ -16,10 +18,12 @@ def prepare(
     name: Annotated[str, typer.Argument(help="Which model, e.g. smollm2-135m-instruct.")],
     directory: Annotated[Path, typer.Argument(help="Where to write the transformers directory.")],
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if DIR is prepared.")] = False,
+    threads: Threads = None,
 ) -> None:
     """Write a known model with the six tags as a transformers directory (idempotent)."""
     from parallel_r1.models import PREPARERS
 
+    use_threads(threads)
     path, info = PREPARERS.get(name)(directory, force=force)
     if info["skipped"]:
         typer.echo(f"{path} already holds {name} from the same source; nothing to do "

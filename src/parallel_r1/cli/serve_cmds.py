@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import typer
 
+from parallel_r1.cli.options import Threads
+
 
 def serve(
     model: str = typer.Argument(..., help="A local model directory, or 'tiny' (test model)."),
-    mode: str = typer.Option("structured", "--mode", help="causal | structured | threads."),
-    paths: int = typer.Option(2, "--paths", help="Paths per block; 0 lets the model decide."),
+    mode: str | None = typer.Option(
+        None, "--mode", help="causal | structured | threads (default: the model's recorded "
+        "layout, else structured).", show_default=False),
+    paths: int | None = typer.Option(
+        None, "--paths", help="Paths per block; 0 lets the model decide (default: the model's "
+        "recorded count, else 2).", show_default=False),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback by default)."),
     port: int = typer.Option(8000, "--port", help="TCP port."),
     api_key_env: str | None = typer.Option(
@@ -18,7 +24,7 @@ def serve(
     max_tokens: int = typer.Option(256, "--max-tokens",
                                    help="Completion tokens when a request gives none."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1, ..."),
-    threads: int = typer.Option(0, "--threads", help="Torch CPU threads; 0 keeps torch's choice."),
+    threads: Threads = None,
     dtype: str = typer.Option("float32", "--dtype",
                               help="float32 | bfloat16 | float16 | auto (model directories)."),
     max_body_mb: float = typer.Option(8.0, "--max-body-mb",
@@ -47,11 +53,21 @@ def serve(
         64, "--stream-buffer", help="Unread stream events per choice before the generation "
         "is stopped."),
 ) -> None:
-    """Serve MODEL with the OpenAI API: /v1/completions, /v1/chat/completions, /v1/models."""
+    """Serve MODEL with the OpenAI API: /v1/completions, /v1/chat/completions, /v1/models.
+
+    The layout and paths per block default to what MODEL's parallel_r1.json records; a given
+    --mode or --paths that contradicts it is used, with a warning."""
+    from parallel_r1.models.settings import recorded, settle
     from parallel_r1.serve.server import ServeConfig
     from parallel_r1.serve.server import serve as run_server
 
-    run_server(ServeConfig(model=model, mode=mode, paths=paths, host=host, port=port,
+    identity = recorded(model)[0] if model != "tiny" else {}
+    values, warnings = settle({"mode": mode, "num_paths": paths}, identity,
+                              {"mode": "structured", "num_paths": 2}, model=model,
+                              flags={"num_paths": "--paths"})
+    for line in warnings:
+        typer.echo(line, err=True)
+    run_server(ServeConfig(model=model, mode=values["mode"], paths=values["num_paths"], host=host, port=port,
                            api_key_env=api_key_env, served_name=served_name,
                            max_tokens=max_tokens, device=device, dtype=dtype,
                            threads=threads, max_body_mb=max_body_mb,

@@ -6,6 +6,8 @@ import json
 
 import typer
 
+from parallel_r1.cli.options import Threads, use_threads
+
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to `app`."""
@@ -14,8 +16,8 @@ def register(app: typer.Typer) -> None:
     def run(recipe: str = typer.Argument(..., help="Recipe YAML file."),
             overrides: list[str] | None = typer.Argument(
                 None, help="key=value overrides, e.g. stages.rl.max_steps=20 output_dir=runs/x"),
-            check: bool = typer.Option(False, "--check", help="Validate the recipe and stop.")
-            ) -> None:
+            check: bool = typer.Option(False, "--check", help="Validate the recipe and stop."),
+            threads: Threads = None) -> None:
         """Run a recipe; rerunning it resumes from the last checkpoint of the unfinished stage.
 
         Every stage's data, template, benchmarks, graders and settings are resolved before the
@@ -23,6 +25,7 @@ def register(app: typer.Typer) -> None:
         """
         from parallel_r1.train.recipe import load
 
+        use_threads(threads)
         loaded = load(recipe, list(overrides or []))
         if check:
             from parallel_r1.train.preflight import check_recipe

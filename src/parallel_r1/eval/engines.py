@@ -7,7 +7,6 @@ With a server, only the tokenizer is loaded here (from MODEL, a directory or hub
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,8 +136,3 @@ def _generation_stop_ids(model: str, tokenizer: Any) -> set[int]:
             config = None
     holder = type("Holder", (), {"generation_config": config})()
     return default_stop_ids(holder, tokenizer)
-
-
-def default_out(model_name: str) -> Path:
-    """Where `parallel-r1 eval` writes when --out is not given: eval-out/<model name>."""
-    return Path(os.environ.get("PARALLEL_R1_EVAL_DIR", "eval-out")) / model_name

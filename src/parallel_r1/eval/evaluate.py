@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from parallel_r1.errors import ConfigError, EngineError
+from parallel_r1.errors import ConfigError, EngineError, UnknownNameError
 from parallel_r1.eval.benchmarks import Benchmark, load_problems, parse_names
 from parallel_r1.format.stats import response_stats
 from parallel_r1.format.validate import is_valid
@@ -88,6 +88,19 @@ class EvalConfig:
             raise ConfigError(f"samples x sc_max_rounds must be <= {MAX_SAMPLES}",
                               field="sc_max_rounds")
         self.graders = tuple(self.graders)
+        self._check_names()
+
+    def _check_names(self) -> None:
+        """Unknown benchmarks and graders stop here, before any output folder is looked at."""
+        from parallel_r1.rewards.grading import GRADERS
+
+        for name, check in (("benchmarks", lambda: parse_names(self.benchmarks)),
+                            ("graders", lambda: [GRADERS.get(g) for g in self.graders])):
+            try:
+                if not check():
+                    raise ConfigError("give at least one benchmark", field=name)
+            except UnknownNameError as exc:
+                raise ConfigError(str(exc).split(": ", 1)[-1], field=name) from None
 
     def sampling(self) -> dict[str, Any]:
         """The settings a resumed run must share."""

@@ -171,20 +171,25 @@ def write_card(directory: str | os.PathLike, meta: dict[str, Any] | None = None)
 
 def record_eval(directory: str | os.PathLike, name: str, summary: dict[str, Any],
                 table: str) -> Path:
-    """Add an evaluation (its summary and markdown table) to a model's provenance and card.
+    """Add an evaluation (its summary, markdown table and settings) to a model's provenance and
+    card; it becomes the model's `last_eval`, whose settings `parallel-r1 eval MODEL` replays.
 
     Raises:
         FileNotFoundError: `directory` has no parallel_r1.json (not written by `models.save`).
     """
     from parallel_r1.files import write_text_atomic
     from parallel_r1.models.load import PROVENANCE_FILE, read_provenance
+    from parallel_r1.models.settings import EVAL_SETTINGS
 
     directory = Path(directory)
     meta = read_provenance(directory)
     if meta is None:
         raise FileNotFoundError(f"{directory / PROVENANCE_FILE} does not exist")
+    settings = {k: v for k, v in (summary.get("config") or {}).items() if k in EVAL_SETTINGS}
     summary = {k: v for k, v in summary.items() if k in ("benchmarks", "avg", "graders")}
-    meta.setdefault("evals", {})[name] = {"summary": summary, "table": table}
+    meta.setdefault("evals", {})[name] = {"summary": summary, "table": table,
+                                          "settings": settings}
+    meta["last_eval"] = name
     write_text_atomic(directory / PROVENANCE_FILE,
                       json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
     return write_card(directory, meta)

@@ -37,7 +37,8 @@ class ServeConfig:
     device: str = field(default="cpu", metadata={"help": "where the model runs: cpu, cuda, cuda:1"})
     dtype: str = field(default="float32", metadata={
         "help": "weights dtype for a model directory: float32, bfloat16, float16, auto"})
-    threads: int = field(default=0, metadata={"help": "torch CPU threads; 0 keeps torch's choice"})
+    threads: int | None = field(default=None, metadata={
+        "help": "torch CPU threads (None: $OMP_NUM_THREADS, else 1; parallel_r1.cpu_threads)"})
     max_body_mb: float = field(default=8.0, metadata={
         "help": "request bodies over this many MB are refused unread (413)"})
     shutdown_grace: float = field(default=30.0, metadata={
@@ -71,8 +72,8 @@ class ServeConfig:
                               field="paths")
         if not 0 <= self.port < 65536:
             raise ConfigError(f"must be in [0, 65535], got {self.port}", field="port")
-        if self.threads < 0:
-            raise ConfigError(f"must be >= 0, got {self.threads}", field="threads")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"must be >= 1, got {self.threads}", field="threads")
         if self.max_tokens < 1:
             raise ConfigError(f"must be >= 1, got {self.max_tokens}", field="max_tokens")
         if not self.max_body_mb > 0:
@@ -118,15 +119,13 @@ def build_app(config: ServeConfig, model: Any = None, tokenizer: Any = None) -> 
     Raises:
         ConfigError: structured mode with a tokenizer that lacks the six tags.
     """
+    from parallel_r1.cpu_threads import use_threads
     from parallel_r1.engine.torch_engine import TorchEngine
     from parallel_r1.engine.types import ParallelParams
     from parallel_r1.serve.app import create_app
     from parallel_r1.serve.memory import auto_kv_budget_gb
 
-    if config.threads:
-        import torch
-
-        torch.set_num_threads(config.threads)
+    use_threads(config.threads)
     if model is None:
         model, tokenizer = load_model(config.model, device=config.device, dtype=config.dtype)
     budget = config.kv_cache_gb or auto_kv_budget_gb(config.device)

@@ -91,7 +91,7 @@ class Grid:
     arms: list = _f([], "the arms (see Arm)")
     overrides: list = _f([], "key=value recipe overrides for every arm (after the arm's own)")
     jobs: int = _f(1, "nodes run at once (worker processes)")
-    threads: int = _f(1, "torch threads per worker")
+    threads: Any = _f(None, "torch threads per worker (null: $OMP_NUM_THREADS, else 1)")
     launcher: str = _f("", "command prefix that runs a node's recipe (e.g. 'accelerate launch "
                            "--config_file recipes/accelerate/fsdp.yaml'); empty: worker processes")
     grader: str = _f("", "grader of the comparison (regraded from the samples); empty: each "
@@ -108,8 +108,8 @@ class Grid:
              and all(isinstance(s, int) for s in self.seeds), "seeds",
              "must be a non-empty list of distinct integers"),
             (type(self.jobs) is int and self.jobs >= 1, "jobs", "must be an integer >= 1"),
-            (type(self.threads) is int and self.threads >= 1, "threads",
-             "must be an integer >= 1"),
+            (self.threads is None or (type(self.threads) is int and self.threads >= 1),
+             "threads", "must be an integer >= 1 (or null: $OMP_NUM_THREADS, else 1)"),
         ]
         for ok, name, fix in checks:
             if not ok:

@@ -54,13 +54,14 @@ def _die_with_parent() -> None:
             os._exit(1)
 
 
-def _init_worker(threads: int) -> None:
-    _die_with_parent()
-    os.environ.update(OMP_NUM_THREADS=str(threads), PARALLEL_R1_PROGRESS="0",
-                      TRL_EXPERIMENTAL_SILENCE="1")
-    import torch
+def _init_worker(threads: int | None) -> None:
+    from parallel_r1.cpu_threads import use_threads
 
-    torch.set_num_threads(threads)
+    _die_with_parent()
+    os.environ.update(PARALLEL_R1_PROGRESS="0", TRL_EXPERIMENTAL_SILENCE="1")
+    import torch  # noqa: F401 (use_threads sets the count of a loaded torch)
+
+    use_threads(threads)
 
 
 def run_node(folder: str) -> float:
@@ -86,14 +87,16 @@ def run_node(folder: str) -> float:
     return time.monotonic() - started
 
 
-def launch_node(folder: str, launcher: str, threads: int) -> float:
+def launch_node(folder: str, launcher: str, threads: int | None) -> float:
     """Run the node's recipe as `LAUNCHER -m parallel_r1 run recipe.yaml` (output to log.txt).
 
     Raises:
         ParallelR1Error: the command failed (the message points at the log).
     """
     started = time.monotonic()
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PARALLEL_R1_PROGRESS": "0",
+    from parallel_r1.cpu_threads import THREADS_ENV, thread_count
+
+    env = {**os.environ, THREADS_ENV: str(thread_count(threads)), "PARALLEL_R1_PROGRESS": "0",
            "TRL_EXPERIMENTAL_SILENCE": "1"}
     cmd = [*shlex.split(launcher), "-m", "parallel_r1", "run", str(Path(folder) / "recipe.yaml")]
     with open(Path(folder) / "log.txt", "a", encoding="utf-8") as log:
