@@ -279,6 +279,8 @@ def plan(grid: Grid) -> Plan:
             model = dataclasses.asdict(recipe.model)
             parent, chain = None, []
             for stage in recipe.stages:
+                if stage.kind == "eval" and parent is not None:
+                    stage = measured_as_trained(stage, nodes[parent].stage)
                 key = node_key(stage, seed, model, parent)
                 nodes.setdefault(key, Node(key, stage, seed, model, parent))
                 chain.append(key)
@@ -286,6 +288,15 @@ def plan(grid: Grid) -> Plan:
                     parent = key
             chains[(arm.name, seed)], recipes[(arm.name, seed)] = chain, recipe
     return Plan(nodes, chains, recipes)
+
+
+def measured_as_trained(stage: Stage, trained: Stage) -> Stage:
+    """An eval stage whose recipe leaves its mode or template unset takes those of the stage
+    that trained its model (what that model records; a node's recipe sets every field, so the
+    runner could not tell them apart)."""
+    unset = {k: getattr(trained, k) for k in ("mode", "template")
+             if stage.given is not None and k not in stage.given}
+    return dataclasses.replace(stage, **unset) if unset else stage
 
 
 def node_dir(grid: Grid, node: Node) -> Path:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from parallel_r1.errors import ConfigError
 from parallel_r1.outputs import output_path
@@ -53,6 +53,9 @@ class ModelSpec:
 class Stage:
     """Fields shared by every stage kind; a kind ignores none of them silently (see checks)."""
 
+    # The keys its recipe file or an override set (None: built in code, everything set). Not a
+    # field: it is no setting, and stays out of asdict, the state and the grid's node keys.
+    given: ClassVar[frozenset[str] | None] = None
     kind: str = _f("sft", "sft | rl | eval")
     name: str = _f("", "unique stage name (default: the kind)")
     data: str = _f("synthetic:1:64:0", "'synthetic:LEVEL:COUNT[:SEED]', a data set name or a file")
@@ -342,6 +345,8 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Recipe:
                           line=lines.get("stages", (None, None))[1])
     data["stages"] = [_build(Stage, s, f"stages.{i}", file, lines, _stage_label(s, i))
                       for i, s in enumerate(stages)]
+    for stage, raw in zip(data["stages"], stages):
+        stage.given = frozenset(raw)
     recipe = _build(Recipe, data, "", file, lines)
     recipe.where = dict(lines)
     # Resolved here, once: the lock, the state, the Trainer and the model saves all see one folder

@@ -200,6 +200,7 @@ def run_stage(recipe: Recipe, stage: Stage, stage_dir: Path, source: str | None,
 
     model, tok = load_model(recipe, source)
     if stage.kind == "eval":
+        stage = stages.eval_stage_on(recipe, stage, source)
         result = stages.run_eval(model, tok, stage, stage_dir, recipe.seed)
         stages.card_eval(source, stage, stage_dir)
         return result

@@ -159,6 +159,29 @@ def build_rl(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
                               card_meta=card_meta(recipe, stage, source), **backend_args, **extra)
 
 
+def eval_stage_on(recipe: Recipe, stage: Stage, model_dir: str | None) -> Stage:
+    """An eval stage as it runs on `model_dir` (None: the recipe's model): a mode or template
+    the recipe does not set comes from the model's record (`models.settings`; none for a hub id
+    or the tiny model); a set one that contradicts the record is kept, with a warning line. A
+    recipe built in code (no record of what its file set) sets every field."""
+    import dataclasses
+    import sys
+
+    from parallel_r1.models.settings import recorded, settle
+
+    model_dir = model_dir or (recipe.model.name if recipe.model.name != "tiny" else None)
+    if model_dir is None:
+        return stage
+    keys = ("mode", "template")
+    given = {k: getattr(stage, k) if stage.given is None or k in stage.given else None
+             for k in keys}
+    values, warnings = settle(given, recorded(model_dir)[0], {k: getattr(stage, k) for k in keys},
+                              model=model_dir, flags={k: f"stages.{stage.name}.{k}" for k in keys})
+    for line in warnings if rank() == 0 else []:
+        print(line, file=sys.stderr, flush=True)
+    return dataclasses.replace(stage, **values)
+
+
 def run_eval(model: Any, tok: Any, stage: Stage, out: Path, seed: int) -> dict[str, Any]:
     """`parallel_r1.eval.evaluate` on the stage's `eval` settings; returns its headline numbers."""
     from parallel_r1.eval.evaluate import evaluate
