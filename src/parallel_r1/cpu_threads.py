@@ -2,10 +2,10 @@
 
 The count is `threads` when given (a command's `--threads`, a grid's `threads`), else
 `$OMP_NUM_THREADS` when the user set it, else `DEFAULT_THREADS`. The default is one thread
-because the models this runs on a CPU are small and the CPU is usually shared: with another
-job on the machine, torch's own default (a thread per core) ran the demo 4-17x slower than one
-thread (issue 22; `README.md`, "Threads", has the measurement). Pure standard library: torch is
-touched only when it is imported already.
+because the models this runs on a CPU are small and the CPU is usually shared: with other jobs
+on the machine, torch's own default (a thread per core) ran the demo 4-17x slower than one
+thread (issue 22; README.md, "Threads", has this machine's measurement). Pure standard library:
+torch is touched only when it is imported already.
 """
 
 from __future__ import annotations
