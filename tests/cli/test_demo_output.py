@@ -118,6 +118,23 @@ def test_saved_models_carry_our_card(demo):
     assert results[0]["dataset"]["type"] == "synthetic-l1"
 
 
+def test_eval_of_the_demos_models_with_no_flags_gives_the_demos_table(demo, tmp_path,
+                                                                      monkeypatch):
+    """Issue 22: `eval MODEL` alone takes the model's template, layout and last eval (the demo
+    evaluates in template `none`; the old default `parallel` scored ~0), and the two stages'
+    `model` folders get two output folders."""
+    out, _ = demo
+    monkeypatch.setenv("PARALLEL_R1_EVAL_DIR", str(tmp_path))
+    for stage, measured in (("3-rl", "4-eval-rl"), ("1-sft", "2-eval-sft")):
+        result = CliRunner().invoke(app, ["eval", str(out / "run" / stage / "model")])
+        assert result.exit_code == 0, result.output
+        (folder,) = tmp_path.glob(f"cpu-demo-{stage[2:]}-*")
+        mine, theirs = (json.loads((d / "summary.json").read_text())["benchmarks"]
+                        for d in (folder, out / "run" / measured))
+        assert mine == theirs  # every figure, Mean@k included
+        assert (folder / "samples.jsonl").read_text().count("\n") == 8
+
+
 @pytest.mark.slow
 def test_verbose_shows_the_third_party_notices_quiet_hides(tmp_path):
     from parallel_r1.cli.output import NOISE as FILTERED
