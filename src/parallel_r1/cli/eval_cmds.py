@@ -10,6 +10,7 @@ import typer
 from parallel_r1.cli.options import Threads, use_threads
 
 RECORDED = "the model's recorded"  # help: a default that MODEL's parallel_r1.json may set
+LAST = "its last recorded eval's"  # help: replayed when --benchmarks is not given
 
 
 def register(app: typer.Typer) -> None:
@@ -27,8 +28,10 @@ def eval_model(
         f"(default: {RECORDED} last eval and its settings, else gsm8k).", show_default=False)
     ] = None,
     samples: Annotated[int | None, typer.Option(
-        help="Samples per problem k (default: each benchmark's own, 16 for AIME/AMC).")] = None,
-    limit: Annotated[int | None, typer.Option(help="Only the first N problems of each.")] = None,
+        help=f"Samples per problem k (default: {LAST}, else each benchmark's own, 16 for "
+        "AIME/AMC).")] = None,
+    limit: Annotated[int | None, typer.Option(
+        help=f"Only the first N problems of each (default: {LAST}, else all).")] = None,
     mode: Annotated[str | None, typer.Option(
         help=f"Layout: causal | structured | threads (default: {RECORDED} layout, else "
         "structured).", show_default=False)] = None,
@@ -36,18 +39,20 @@ def eval_model(
         help=f"Prompt template name or file (default: {RECORDED} template, else parallel).",
         show_default=False)] = None,
     max_tokens: Annotated[int | None, typer.Option(
-        help="Response token cap, all paths (default 3000).", show_default=False)] = None,
+        help=f"Response token cap, all paths (default: {LAST}, else 3000).",
+        show_default=False)] = None,
     temperature: Annotated[float | None, typer.Option(
-        help="Sampling temperature (default 1.0).", show_default=False)] = None,
+        help=f"Sampling temperature (default: {LAST}, else 1.0).", show_default=False)] = None,
     top_p: Annotated[float | None, typer.Option(
-        help="Nucleus mass (default 1.0).", show_default=False)] = None,
+        help=f"Nucleus mass (default: {LAST}, else 1.0).", show_default=False)] = None,
     seed: Annotated[int | None, typer.Option(
-        help="Base seed; every sample derives its own (default 0).", show_default=False)] = None,
+        help=f"Base seed; every sample derives its own (default: {LAST}, else 0).",
+        show_default=False)] = None,
     out: Annotated[Path | None, typer.Option(
-        help="Output dir (default eval-out/<model>-<hash of model and settings>); a rerun "
-        "resumes it.")] = None,
+        help="Output dir (default eval-out/<recipe-stage or model dir>-<hash of the model and "
+        "sampling settings>); a rerun resumes it.")] = None,
     grader: Annotated[str | None, typer.Option(
-        help="Comma-separated graders, the first is the headline one (default "
+        help=f"Comma-separated graders, the first is the headline one (default: {LAST}, else "
         "math-verify,paper).", show_default=False)] = None,
     sc_baseline: Annotated[bool, typer.Option(
         "--sc-baseline", help="Add self-consistency (causal, majority vote) at the same budget.")
