@@ -16,6 +16,26 @@ class FormatError(ParallelR1Error):
         super().__init__(message + where)
 
 
+def describe_type(value: object) -> str:
+    """What a value is, for messages about bad input: "a BatchEncoding", "None", "an int",
+    "a 2-D Tensor of torch.int64", "a list of str", "an empty list"."""
+    if value is None:
+        return "None"
+    name = _type_name(value)
+    return ("an " if name[0] in "aeiou" else "a ") + name
+
+
+def _type_name(value: object) -> str:
+    shape = getattr(value, "shape", None)
+    if shape is not None and hasattr(value, "dtype"):
+        return f"{len(shape)}-D {type(value).__name__} of {value.dtype}"
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return f"empty {type(value).__name__}"
+        return f"{type(value).__name__} of {_type_name(value[0])}"
+    return "None" if value is None else type(value).__name__
+
+
 def _located(message: str, file: str | None, line: int | None, field: str | None) -> str:
     """Prefix a message with "file:line, field 'x': " for whatever of those is known."""
     parts = []

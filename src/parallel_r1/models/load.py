@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from parallel_r1.errors import ConfigError
+from parallel_r1.errors import ConfigError, describe_type
 from parallel_r1.format.tags import TAGS
 from parallel_r1.outputs import temp_name
 
@@ -216,7 +216,12 @@ def apply_template(
 
     Returns:
         prompt_ids  # [T]
+
+    Raises:
+        ConfigError: `question_or_messages` is neither non-empty text nor a non-empty list of
+            {"role", "content"} messages (e.g. None, token ids, a BatchEncoding).
     """
+    check_prompt_text(question_or_messages)
     if isinstance(question_or_messages, str):
         messages = [{"role": "user", "content": question_or_messages}]
     else:
@@ -230,6 +235,23 @@ def apply_template(
         return list(tokenizer.encode(text, add_special_tokens=False))
     text = "\n\n".join(m["content"] for m in messages)
     return list(tokenizer.encode(text, add_special_tokens=True))
+
+
+def check_prompt_text(prompt: Any, where: str = "prompt") -> None:
+    """Raise ConfigError unless `prompt` is non-empty text or a non-empty list of chat messages
+    (dicts with string "role" and "content"), naming what was given."""
+    accepted = 'text (str) or chat messages (list of {"role": ..., "content": ...} dicts)'
+    if isinstance(prompt, str):
+        if not prompt.strip():
+            raise ConfigError(f"{where} is an empty string; give the question's text")
+        return
+    if isinstance(prompt, list) and prompt and all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and
+            isinstance(m.get("content"), (str, list)) for m in prompt):
+        return  # content may be typed parts ([{"type": "text", ...}]), as chat templates take
+    raise ConfigError(f"{where} is {describe_type(prompt)}; expected {accepted}"
+                      + ("; token ids need no template: pass them to engine.generate as they are"
+                         if describe_type(prompt).endswith(" of int") else ""))
 
 
 def read_provenance(directory: str | os.PathLike) -> dict[str, Any] | None:
