@@ -145,7 +145,9 @@ def _usage(meta: dict[str, Any]) -> list[str]:
         "parallel-r1 engine:", "", "```bash",
         f"parallel-r1 serve MODEL_DIR --mode {mode} --paths 2   # OpenAI-compatible, port 8000",
         "```", "",
-        "or in Python: `parallel_r1.engine.torch_engine.TorchEngine(model, tok).generate(...)`.",
+        "or in Python: `pr.TorchEngine(model, tok).generate([pr.apply_template(tok, question)], "
+        "pr.SamplingParams())` after `import parallel_r1 as pr` (its README: \"Use it from "
+        "Python\").",
         "",
         *(["Framework versions: " + ", ".join(
             f"{k} {meta[k]}" for k in ("transformers", "trl", "torch") if meta.get(k)), ""]

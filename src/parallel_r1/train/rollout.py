@@ -5,7 +5,8 @@ and reads prompt_ids, completion_ids, logprobs and env_mask (1 = trained, 0 = ke
 loss) from the returned dict; every other key reaches the reward functions. We score here (the
 reward schedule reads the trainer's global step) so that DAPO dynamic sampling and NPR's
 malformed-rollout drop can act on the rewards: a dropped completion keeps its place in the batch
-with env_mask all 0, so it adds nothing to the loss or to the token count.
+with env_mask all 0, so it adds nothing to the loss or to the token count. Without a reward
+(`rollout_func`, for a user's own GRPOTrainer) it samples only, and TRL's reward_funcs score.
 """
 
 from __future__ import annotations
