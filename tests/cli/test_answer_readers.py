@@ -1,4 +1,5 @@
-"""`parallel-r1 grade --answer-reader`: a file of answers in other common forms, end to end."""
+"""`parallel-r1 grade --answer-reader` on a file of answers in other common forms, end to end, and
+`parallel-r1 eval --answer-reader`."""
 
 import json
 
@@ -54,3 +55,14 @@ def test_unknown_reader_is_one_line_naming_the_known_ones(cli, tmp_path):
     assert "unknown answer reader 'gsm8k'; known: common, final-answer" in line
     line = cli.refused("grade", "--audit", src, "--answer-reader", "gsm8k")
     assert "unknown answer reader 'gsm8k'" in line
+
+
+def test_eval_command_takes_the_reader(cli, tmp_path):
+    args = ["eval", "tiny", "--benchmarks", "synthetic-l1", "--limit", "1", "--samples", "1",
+            "--max-tokens", "4", "--out", tmp_path / "ev"]
+    code, stdout, _ = cli(*args, "--answer-reader", "common")
+    assert code == 0 and "answer reader common" in stdout
+    line = cli.refused(*args, "--answer-reader", "final-answer")
+    assert "answer_reader" in line
+    assert "unknown answer reader 'nope'" in cli.refused(*args[:-1], tmp_path / "ev2",
+                                                         "--answer-reader", "nope")
