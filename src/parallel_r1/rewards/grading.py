@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from types import EllipsisType
 
 from parallel_r1.registry import Registry
-from parallel_r1.rewards.readers import ANSWER_READERS, DEFAULT_READER
 from parallel_r1.rewards.deadline import GradeTimeout, run_with_limit
 from parallel_r1.rewards.equivalence import AnswerRefused, math_equal, parse_latex
 from parallel_r1.rewards.expression import reduce_answer
 from parallel_r1.rewards.letters import choice_letter, is_choice, text_equal
 from parallel_r1.rewards.paper import normalize_paper
+from parallel_r1.rewards.readers import ANSWER_READERS, DEFAULT_READER
 
 Grader = Callable[[str, str], bool]
 GRADERS: Registry[Grader] = Registry("grader")

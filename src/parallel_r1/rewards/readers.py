@@ -143,15 +143,5 @@ def read_common(response: str, reading: str = "strict") -> str | None:
     return found if found is not None else common_form(response)
 
 
-def check_reader(name: str) -> str:
-    """`name` when it is a known answer reader (or a "pkg.mod:fn" reader).
-
-    Raises:
-        UnknownNameError: naming the known readers.
-    """
-    ANSWER_READERS.get(name)
-    return name
-
-
-__all__ = ["ANSWER_READERS", "DEFAULT_READER", "Reader", "check_reader", "common_form",
+__all__ = ["ANSWER_READERS", "DEFAULT_READER", "Reader", "common_form",
            "hash_answer", "read_common", "read_final_answer", "statement_answer"]
