@@ -52,6 +52,9 @@ FORMS = [
     ("Answer: 42", "42", "42"),                                 # simple-evals
     ("**Answer:** 42", "42", "42"),
     ("**Answer**: 42", "42", "42"),
+    ("### Answer\n\n42", "42", "42"),                          # a label alone on its line
+    ("**Answer**\n$$42$$", "42", "$$42$$"),
+    ("#### Answer\n42", "42", "42"),                           # a heading, then the answer
     ("ANSWER: (C)", "C", "(C)"),                                # a choice letter
     ("The answer is x = 3.", "3", "x = 3"),
 ]
@@ -70,6 +73,8 @@ NOT_ANSWERS = [
     ("#### Step 2: add them\n", None),                          # markdown heading
     ("#### Final Answer\n", None),                              # a heading with no answer after
     ("#### 1. Setting up\n#### 2) Solving\n", None),            # numbered headings
+    ("#### 3 Solving for x\nThe answer is 5.", "5"),
+    ("We need the answer\nmaybe 3", None),                     # "answer" ends a sentence
     ("##### 18", None),                                         # five #: a level-5 heading
     ("We ask what the answer is.\nIt is 5.", None),             # "answer is" with nothing after
     ("The answers: 4 and 5", None),                             # "answers" is another word
@@ -161,7 +166,7 @@ _spec = importlib.util.spec_from_file_location(
     "adversarial_inputs", Path(__file__).resolve().parents[2] / "bench" / "adversarial_inputs.py")
 INPUTS = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(INPUTS)
-SPAM = ["answer is ", "answer is.\n", "answer:\n", "Answer: $", "#### ", "####\n", "#### 1. A ",
+SPAM = ["answer is ", "answer is.\n", "answer:\n", "Answer\n", "# Answer **\n", "x answer\n", "Answer: $", "#### ", "####\n", "#### 1. A ",
         "$1. $", "\\(", "The answer is $", "answer: \n\n\n"]
 
 

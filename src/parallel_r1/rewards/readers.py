@@ -13,10 +13,12 @@
        `#### -3.5`, `#### \\frac{1}{2}`): exactly four `#`, then a value: an optional markdown,
        math delimiter, currency sign or sign, then a digit or a LaTeX command. A markdown
        heading is not an answer: `#### Step 2`, `#### Final Answer` (words) and `#### 1. Setup`,
-       `#### 2) Solve` (a numbered heading: a number, `.`/`)`/`:`, a space, a word).
+       `#### 2) Solve`, `#### 3 Solving` (a numbered heading: a number, then `.`/`)`/`:`, a
+       space and a word, or a space and a capitalised word).
     2. an answer statement: `the answer is X`, `The final answer is $X$. I hope it is correct.`
-       (Minerva's form), `the answer is: X`, `Answer: X`, `**Answer:** X` (the word "answer"
-       alone, any case, then `is` or a colon). After a colon with nothing else on the line, the
+       (Minerva's form), `the answer is: X`, `Answer: X`, `**Answer:** X` (the word "answer",
+       any case, then `is` or a colon), or a label alone on its line (`### Answer`,
+       `**Answer**`). After a colon with nothing else on the line, or after a label alone, the
        next non-blank line is the answer.
   The answer runs to the end of its line or of its sentence (`.`, `!` or `?` before a space; a
   decimal point and `$..$`/`\\(..\\)` math do not end it), markdown before it removed; then the
@@ -52,9 +54,10 @@ _HASHES_RE = re.compile(r"(?<!#)####(?!#)")
 _VALUE_RE = re.compile(r"[ \t]*(?:\*\*|__)?[ \t]*(?:\$|\\\(|\\\[)?[ \t]*[(\[]?[ \t]*"
                        r"(?:\\\$|[$€£¥])?[ \t]*[-+−]?[ \t]*(?:\\\$|[$€£¥])?[ \t]*"
                        r"(?:\d|\.\d|\\[A-Za-z])")
-_HEADING_RE = re.compile(r"[ \t]*(?:\*\*|__)?[ \t]*\(?\d+[.):][ \t]+[^\W\d_]")
-_STATEMENT_RE = re.compile(r"(?i)(?<![a-z])answer(?![a-z])[*_]{0,2}"
-                           r"(?:[ \t]+is(?![a-z])[ \t]*(?::[*_]{0,2})?|[ \t]*:[*_]{0,2})")
+_HEADING_RE = re.compile(r"[ \t]*(?:\*\*|__)?[ \t]*\(?\d+(?:[.):][ \t]+[^\W\d_]|[ \t]+[A-Z][a-z]{2})")
+_STATEMENT_RE = re.compile(r"(?i)(?<![a-z])answer(?![a-z])[*_]{0,2}(?:[ \t]+is(?![a-z])[ \t]*"
+                           r"(?::[*_]{0,2})?|[ \t]*:[*_]{0,2}|(?P<alone>[*_ \t]*(?=\r?\n|$)))")
+_DECORATION = "#>*_ \t"  # markdown before a label alone on its line: `### Answer`, `**Answer**`
 # The answer's sentence: runs to a newline or a `.`/`!`/`?` before a space or the end; inline
 # math (`$3.5$`, `\(x. y\)` without a sentence end inside) is skipped whole.
 _SENTENCE_RE = re.compile(r"(?:\$(?:[^$\n.!?]|[.!?](?=\S))+\$|\\\((?:[^\n\\]|\\(?!\)))*\\\)"
@@ -82,9 +85,14 @@ def hash_answer(text: str) -> str | None:
 def statement_answer(text: str) -> str | None:
     """The answer of the last statement `the answer is X` / `Answer: X` that has one, or None."""
     for match in reversed(list(_STATEMENT_RE.finditer(text))):
-        answer = _sentence(text, match.end())
-        if is_blank_answer(answer) and match.group().rstrip("*_").endswith(":"):
-            answer = _next_line(text, match.end())
+        if match.group("alone") is not None:  # a label only when alone on its line
+            line_start = text.rfind("\n", 0, match.start()) + 1
+            answer = (_next_line(text, match.end())
+                      if not text[line_start:match.start()].strip(_DECORATION) else None)
+        else:
+            answer = _sentence(text, match.end())
+            if is_blank_answer(answer) and match.group().rstrip("*_").endswith(":"):
+                answer = _next_line(text, match.end())
         if answer is not None and not is_blank_answer(answer):
             return answer
     return None
