@@ -35,6 +35,11 @@ def eval_model(
         help="Output dir (default eval-out/<model>); a rerun resumes it.")] = None,
     grader: Annotated[str, typer.Option(
         help="Comma-separated graders, the first is the headline one.")] = "math-verify,paper",
+    answer_reader: Annotated[str, typer.Option(
+        help="Where answers are read: final-answer (the Final-Answer contract, as the RL "
+        "reward reads) or common (that, else the last '#### X', else the last 'the answer is X' "
+        "/ 'Answer: X'; for models not trained on the contract).")
+    ] = "final-answer",
     sc_baseline: Annotated[bool, typer.Option(
         "--sc-baseline", help="Add self-consistency (causal, majority vote) at the same budget.")
     ] = False,
@@ -65,6 +70,7 @@ def eval_model(
     cfg = EvalConfig(benchmarks=benchmarks, samples=samples, limit=limit, mode=mode,
                      template=template, max_tokens=max_tokens, temperature=temperature,
                      top_p=top_p, seed=seed, graders=tuple(grader.split(",")),
+                     answer_reader=answer_reader,
                      sc_baseline=sc_baseline, batch_size=batch_size, drop_suspect=drop_suspect)
     from parallel_r1.files import command_line, one_writer
     from parallel_r1.outputs import output_path

@@ -38,6 +38,8 @@ def summary_cells(summary: dict, name: str, grader: str | None) -> dict[str, str
     if grader not in graders:
         raise DataError(f"unknown grader '{grader}' for this summary; it has "
                         f"{', '.join(graders)}")
+    reader = summary.get("answer_reader", "final-answer")  # named unless it is the contract's
+    name = name if reader == "final-answer" else f"{name} (answer reader {reader})"
     header, cells = main_row(summary, name, grader, ci_too=True)
     return dict(zip(header, cells))
 

@@ -48,8 +48,9 @@ def _rows(path: Path, grader: str) -> list[dict]:
         raise DataError("the eval of this run has no samples file", file=str(path))
     rows = [r for r in read_samples(path) if r["run"] == "model"]
     if grader:
-        rows = [{**r, "correct": grade_response(r["response"], r["answer"], grader)[1]}
-                for r in rows]
+        rows = [{**r, "correct": grade_response(r["response"], r["answer"], grader,
+                                                r.get("answer_reader", "final-answer"))[1]}
+                for r in rows]  # read as the eval read them
     return rows
 
 

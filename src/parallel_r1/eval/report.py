@@ -222,10 +222,11 @@ def md_table(header: list[str], rows: list[list[str]]) -> str:
 
 def eval_table(summary: dict, name: str) -> str:
     """Markdown: the paper's main table (headline grader), then every figure with its CI."""
-    graders = summary["graders"]
+    graders, reader = summary["graders"], summary.get("answer_reader", "final-answer")
     header, cells = main_row(summary, name, graders[0])
-    parts = [(f"Main table (grader {graders[0]}; Pass@k unbiased; 95% bootstrap CI over problems; "
-              "parallel ratio = % responses with a valid block, mean over benchmarks)"),
+    parts = [(f"Main table (grader {graders[0]}, answer reader {reader}; Pass@k unbiased; 95% "
+              "bootstrap CI over problems; parallel ratio = % responses with a valid block, mean "
+              "over benchmarks)"),
              md_table(header, [cells]), "", "All figures, per grader (%, 95% CI)"]
     rows = []
     for b in summary["benchmarks"].values():

@@ -128,6 +128,9 @@ class Stage:
              "refilling needs dynamic_sampling: true"),
             (self.max_length >= 1, "max_length", "must be >= 1"),
             (self.dump_every >= 0, "dump_every", "must be >= 0 (0 = never)"),
+            (self.kind == "eval" or not self.eval, "eval", "eval settings (answer_reader, ...) "
+             "belong to a kind: eval stage; training never reads them (the RL reward reads the "
+             "Final-Answer contract)"),
         ]
         for ok, name, fix in checks:
             if not ok:
