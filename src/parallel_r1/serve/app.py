@@ -158,7 +158,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def http_error(request: HTTPRequest, exc: HTTPException) -> JSONResponse:
         where = f"{request.method} {request.url.path}"
         message = {404: f"no such route: {where} (see /v1/models, /v1/completions, "
-                        "/v1/chat/completions, /health)",
+                        "/v1/chat/completions, /tokenize, /detokenize, /health)",
                    405: f"method not allowed: {where}"}.get(exc.status_code, str(exc.detail))
         return JSONResponse(error_body(message, code={404: "not_found", 405: "method_not_allowed"
                                                       }.get(exc.status_code)),
