@@ -136,6 +136,7 @@ def test_completion_prompt_logprobs_rank_the_prompt_tokens(client, tiny):
 
 def test_limits_refused_with_the_field(client):
     for body, field in [({"logprobs": 21}, "logprobs"), ({"max_tokens": 0}, "max_tokens"),
+                        ({"max_tokens": 0, "echo": True, "stream": True}, "max_tokens"),
                         ({"stop": [str(i) for i in range(33)]}, "stop"),
                         ({"prompt_logprobs": 1, "stream": True}, "prompt_logprobs")]:
         reply = client.post("/v1/completions", json={"model": "tiny", "prompt": "hi", **body})
@@ -205,9 +206,11 @@ def test_tokenize_detokenize_round_trip(client, tiny):
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "tokens"
 
 
-def test_streamed_alternatives_equal_the_whole_reply(client):
-    body = {"prompt": "hi", "logprobs": 2, "temperature": 0, "parallel": {"mode": "causal"}}
-    whole = complete(client, **body).json()["choices"][0]["logprobs"]
+@pytest.mark.parametrize("echo", [False, True])
+def test_streamed_alternatives_equal_the_whole_reply(client, echo):
+    body = {"prompt": "hi", "logprobs": 2, "temperature": 0, "parallel": {"mode": "causal"},
+            "echo": echo}
+    whole = complete(client, **body).json()["choices"][0]
     with client.stream("POST", "/v1/completions", json={"model": "tiny", "max_tokens": 6,
                                                          "stream": True, **body}) as reply:
         import json
@@ -215,4 +218,6 @@ def test_streamed_alternatives_equal_the_whole_reply(client):
         chunks = [json.loads(line[6:]) for line in reply.iter_lines()
                   if line.startswith("data: {")]
     assert [c["choices"][0]["logprobs"] for c in chunks if c["choices"][0]["logprobs"]] == \
-        [whole]
+        [whole["logprobs"]]
+    assert "".join(c["choices"][0]["text"] for c in chunks) == whole["text"]
+    assert whole["text"].startswith("hi") == echo

@@ -219,8 +219,9 @@ class CompletionRequest(_Sampling):
     def _check_completion(self):
         if self.max_tokens == 0 and not self.echo:
             raise ValueError("max_tokens=0 needs echo=true (score the prompt only)")
-        if self.echo and self.stream:
-            raise ValueError("echo is supported without streaming; send stream=false")
+        if self.max_tokens == 0 and self.stream:
+            raise ValueError("max_tokens=0 (score the prompt only) is not streamed; send "
+                             "stream=false")
         if self.best_of is not None and self.best_of != self.n:
             raise ValueError("best_of is not supported; leave it unset or equal to n")
         if self.suffix:

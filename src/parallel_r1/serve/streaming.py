@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import Request as HTTPRequest
 
 from parallel_r1.serve.generation import ClientGone, Generation, ShuttingDown
+from parallel_r1.serve.logprobs import prompt_text
 from parallel_r1.serve.payloads import chat_delta, completion_choice, error_body, sse, usage
 from parallel_r1.serve.schemas import ChatRequest, CompletionRequest
 
@@ -21,11 +22,15 @@ async def stream_completion(gen: Generation, body: CompletionRequest, meta: dict
                             num_prompt: int, request: HTTPRequest, finish: Finish
                             ) -> AsyncIterator[str]:
     """/v1/completions as SSE; `finish(index)` runs before a choice's last chunk."""
-    mode = gen.requests[0].params.parallel.mode
+    mode, echoed = gen.requests[0].params.parallel.mode, set()
 
     def choice(index: int, delta: str, finished: bool) -> dict[str, Any]:
+        if body.echo and index not in echoed:  # the prompt comes first, in the choice's first chunk
+            echoed.add(index)
+            delta = prompt_text(gen.choices[index]) + delta
         return completion_choice(gen.choices[index], index, mode, logprobs=body.wants_logprobs,
-                                 num_top=body.num_top, text=delta, final=finished)
+                                 num_top=body.num_top, echo=body.echo, text=delta,
+                                 final=finished)
 
     async for chunk in _stream(gen, {**meta, "object": "text_completion"}, num_prompt, request,
                                body.include_usage, choice, finish):
