@@ -17,7 +17,7 @@ import pytest
 
 from parallel_r1.data import sources
 from parallel_r1.data.sources import DATA_ENV, PACKAGED_DIR, load_dataset, load_records, resolve
-from parallel_r1.errors import DataError
+from parallel_r1.errors import ConfigError, DataError
 
 V2 = "parallel_gsm8k_v2_sft.jsonl"
 V2_SHA256 = "45939939eb1e87f39e62089e6b8d4d07341e021e4aa9483abd242b668c9d3547"  # NOTICE.md
@@ -131,3 +131,14 @@ def test_without_the_offline_folder_its_tests_skip_unless_ci_requires_it(tmp_pat
     assert outcome in done.stdout, done.stdout + done.stderr
     assert f"needs the full offline data, which is not in the repository: {missing} not found" \
         in done.stdout
+
+
+def test_a_data_dir_that_is_not_a_folder_is_refused_not_passed_over(tmp_path, monkeypatch):
+    """A typo in the data dir would otherwise fall through to a hub download."""
+    monkeypatch.setenv(DATA_ENV, str(tmp_path / "typo"))
+    with pytest.raises(ConfigError) as err:
+        resolve("gsm8k")
+    assert str(err.value) == f"field 'PARALLEL_R1_DATA': not a directory: {tmp_path / 'typo'}"
+    with pytest.raises(ConfigError) as err:
+        load_dataset("aime24", local_dir=tmp_path / "typo2")
+    assert str(err.value) == f"field 'local_dir': not a directory: {tmp_path / 'typo2'}"

@@ -31,7 +31,7 @@ def list_(data_dir: Path | None = data_dir_option()) -> None:
     for name in DATASETS.names():
         for split in DATASETS.get(name).splits:
             kind, where = resolve(name, split=split, local_dir=data_dir)
-            typer.echo(f"{name:18s} {split:6s} {kind:7s} {where}")
+            typer.echo(f"{name:18s} {split:6s} {kind:8s} {where}")
 
 
 @data_app.command("prepare")
