@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from parallel_r1.cli.data_dir import DATA_DIR_HELP, use_data_dir
+
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to `app`."""
@@ -46,6 +48,7 @@ def eval_model(
     batch_size: Annotated[int, typer.Option(help="Problems sampled side by side.")] = 8,
     drop_suspect: Annotated[bool, typer.Option(
         "--drop-suspect", help="Drop problems flagged suspect_truncated.")] = False,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help=DATA_DIR_HELP)] = None,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda.")] = "auto",
     backend: Annotated[str, typer.Option(
         help="torch (built in) | openai (a server: --base-url) | vllm (in process).")] = "torch",
@@ -67,6 +70,7 @@ def eval_model(
     from parallel_r1.eval.engines import EngineChoice, default_out, open_engine
     from parallel_r1.eval.evaluate import EvalConfig, evaluate
 
+    use_data_dir(data_dir)
     cfg = EvalConfig(benchmarks=benchmarks, samples=samples, limit=limit, mode=mode,
                      template=template, max_tokens=max_tokens, temperature=temperature,
                      top_p=top_p, seed=seed, graders=tuple(grader.split(",")),

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from parallel_r1.cli.data_dir import data_dir_option, use_data_dir
+
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to `app`."""
@@ -25,13 +27,14 @@ def register(app: typer.Typer) -> None:
                  False, "--report-only", help="Only rewrite the report of finished runs."),
              report_dir: Path | None = typer.Option(
                  None, help="Report folder (default OUTPUT_DIR/report), e.g. for another "
-                 "baseline: --report-only baseline=ARM --report-dir DIR")
-             ) -> None:
+                 "baseline: --report-only baseline=ARM --report-dir DIR"),
+             data_dir: Path | None = data_dir_option()) -> None:
         """Run every (arm, seed) of a grid, resumably, then write the comparison table, plots
         and report.md into OUTPUT_DIR/report. Rerun to resume; finished runs are never redone."""
         from parallel_r1.errors import ConfigError
         from parallel_r1.train.grid import QUICK, load_grid, mini_grid_path, plan
 
+        use_data_dir(data_dir)
         if file is not None and "=" in str(file) and not file.exists():  # `--mini KEY=VALUE`
             overrides, file = [str(file), *(overrides or [])], None
         if (file is None) == (not mini):

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
+
+from parallel_r1.cli.data_dir import data_dir_option, use_data_dir
 
 
 def register(app: typer.Typer) -> None:
@@ -14,8 +17,10 @@ def register(app: typer.Typer) -> None:
     def run(recipe: str = typer.Argument(..., help="Recipe YAML file."),
             overrides: list[str] | None = typer.Argument(
                 None, help="key=value overrides, e.g. stages.rl.max_steps=20 output_dir=runs/x"),
-            check: bool = typer.Option(False, "--check", help="Validate the recipe and stop.")
-            ) -> None:
+            check: bool = typer.Option(
+                False, "--check", help="Validate the recipe, say where each data set comes "
+                "from, and stop."),
+            data_dir: Path | None = data_dir_option()) -> None:
         """Run a recipe; rerunning it resumes from the last checkpoint of the unfinished stage.
 
         Every stage's data, template, benchmarks, graders and settings are resolved before the
@@ -23,6 +28,7 @@ def register(app: typer.Typer) -> None:
         """
         from parallel_r1.train.recipe import load
 
+        use_data_dir(data_dir)
         loaded = load(recipe, list(overrides or []))
         if check:
             from parallel_r1.train.preflight import check_recipe
