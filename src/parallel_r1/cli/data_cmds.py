@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 data_app = typer.Typer(help="Data sets, prompts, teacher cold-start traces, the synthetic task.",
-                       no_args_is_help=True)
+                       no_args_is_help=True, rich_markup_mode=None)
 
 
 def register(app: typer.Typer) -> None:
