@@ -219,6 +219,19 @@ def md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(map(str, r)) + " |" for r in rows])
 
 
+def size_note(summaries: Sequence[dict]) -> str | None:
+    """`metrics.small_sample_note` of eval summaries (headline grader's Mean@k per benchmark)."""
+    items = []
+    for summary in summaries:
+        head = (summary.get("graders") or ["math-verify"])[0]
+        for b in summary.get("benchmarks", {}).values():
+            value = (b.get("grades", {}).get(head) or {}).get("mean", {}).get("value")
+            if b.get("num_problems"):  # an older summary without the count says nothing
+                items.append((b.get("title", "?"), b["num_problems"],
+                              float("nan") if value is None else float(value)))
+    return M.small_sample_note(items)
+
+
 def eval_table(summary: dict, name: str) -> str:
     """Markdown: the paper's main table (headline grader), then every figure with its CI."""
     graders = summary["graders"]
@@ -226,6 +239,9 @@ def eval_table(summary: dict, name: str) -> str:
     parts = [(f"Main table (grader {graders[0]}; Pass@k unbiased; 95% bootstrap CI over problems; "
               "parallel ratio = % responses with a valid block, mean over benchmarks)"),
              md_table(header, [cells]), "", "All figures, per grader (%, 95% CI)"]
+    note = size_note([summary])
+    if note:
+        parts[2:2] = [note]
     rows = []
     for b in summary["benchmarks"].values():
         for g in graders:
