@@ -187,10 +187,10 @@ def test_check_refuses_a_local_model_path_that_holds_no_model(tmp_path, monkeypa
 
 
 def test_check_says_where_a_model_comes_from(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
     from parallel_r1.models import save_tiny
     from parallel_r1.train.preflight import check_model
-
-    from huggingface_hub import constants
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     snapshot = tmp_path / "hub/models--Org--cached/snapshots/abc"
