@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from difflib import get_close_matches
+
 
 class ParallelR1Error(Exception):
     """Base class of every error this package raises on purpose."""
@@ -44,6 +47,17 @@ def _located(message: str, file: str | None, line: int | None, field: str | None
     if field:
         parts.append(f"field '{field}'")
     return f"{', '.join(parts)}: {message}" if parts else message
+
+
+def unknown_name(kind: str, name: str, known: Iterable[str], *, list_all: bool = False) -> str:
+    """"unknown key 'lerning_rate'; did you mean 'learning_rate'?" when known names are close
+    (difflib), else "unknown key 'x'; known: a, b, c" (sorted); `list_all` lists them always
+    (a registry's few names)."""
+    known = sorted(known)
+    close = get_close_matches(str(name), known, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    listed = f"; known: {', '.join(known)}" if list_all or not close else ""
+    return f"unknown {kind} '{name}'{hint}{listed}"
 
 
 class ConfigError(ParallelR1Error):

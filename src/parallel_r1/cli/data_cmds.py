@@ -10,7 +10,7 @@ import typer
 from parallel_r1.cli.data_dir import data_dir_option, use_data_dir
 
 data_app = typer.Typer(help="Data sets, prompts, teacher cold-start traces, the synthetic task.",
-                       no_args_is_help=True)
+                       no_args_is_help=True, rich_markup_mode=None)
 
 
 def register(app: typer.Typer) -> None:

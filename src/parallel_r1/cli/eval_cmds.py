@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from parallel_r1.cli.data_dir import DATA_DIR_HELP, use_data_dir
+from parallel_r1.eval.benchmarks import names_text
 
 
 def register(app: typer.Typer) -> None:
@@ -21,7 +22,7 @@ def eval_model(
     model: Annotated[str, typer.Argument(
         help="A model dir or hub id, or 'tiny' (random, offline).")],
     benchmarks: Annotated[str, typer.Option(
-        help="Comma-separated: aime24,aime25,amc23,math300,math500,gsm8k,synthetic-l1..l5.")
+        help=f"Comma-separated, any of: {names_text()}.")
     ] = "gsm8k",
     samples: Annotated[int | None, typer.Option(
         help="Samples per problem k (default: each benchmark's own, 16 for AIME/AMC).")] = None,

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-models_app = typer.Typer(help="Prepare and inspect model directories.", no_args_is_help=True)
+models_app = typer.Typer(help="Prepare and inspect model directories.", no_args_is_help=True,
+                         rich_markup_mode=None)
 
 
 @models_app.command("prepare")

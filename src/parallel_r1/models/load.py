@@ -20,8 +20,12 @@ PROVENANCE_FILE = "parallel_r1.json"
 DTYPES = ("float32", "bfloat16", "float16", "auto")
 
 
-def _resolve(name_or_path: str | os.PathLike, gguf_file: str | None = None) -> str:
-    """A local directory (checked) or a hub id (left to transformers)."""
+def resolve_source(name_or_path: str | os.PathLike, gguf_file: str | None = None) -> str:
+    """A local directory (checked) or a hub id (left to transformers).
+
+    Raises:
+        ConfigError: a local path that is missing, a file, or a folder without config.json.
+    """
     text = str(name_or_path)
     path = Path(text).expanduser()
     # A hub id is "name" or "org/name"; anything else is meant as a local path.
@@ -83,7 +87,7 @@ def load_model(
     """
     from transformers import AutoModelForCausalLM
 
-    source = _resolve(name_or_path, gguf_file)
+    source = resolve_source(name_or_path, gguf_file)
     torch_dtype = _torch_dtype(dtype)
     extra = {"gguf_file": gguf_file} if gguf_file else {}
     try:
@@ -124,7 +128,7 @@ def load_tokenizer(name_or_path: str | os.PathLike, *, gguf_file: str | None = N
     """
     from transformers import AutoTokenizer
 
-    source = _resolve(name_or_path, gguf_file)
+    source = resolve_source(name_or_path, gguf_file)
     extra = {"gguf_file": gguf_file} if gguf_file else {}
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **extra)

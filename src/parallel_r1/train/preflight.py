@@ -15,7 +15,7 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from parallel_r1.errors import ConfigError, DataError, ParallelR1Error
+from parallel_r1.errors import ConfigError, DataError, ParallelR1Error, unknown_name
 from parallel_r1.train.recipe import Recipe, Stage, check_type
 from parallel_r1.train.trainer_limits import check_limits
 
@@ -103,7 +103,7 @@ def eval_config(stage: Stage, seed: int, field: str = "eval", recipe: Recipe | N
     for key, value in stage.eval.items():
         loc = recipe.locate(f"{field}.{key}") if recipe else {"field": f"{field}.{key}"}
         if key not in fields:
-            raise ConfigError(f"unknown key '{key}'; known: {', '.join(sorted(fields))}", **loc)
+            raise ConfigError(unknown_name("key", key, fields), **loc)
         values[key] = check_type(value, fields[key].type, **loc)
     try:
         return EvalConfig(**values)
@@ -150,6 +150,36 @@ def check_eval(recipe: Recipe, index: int) -> list[str]:
     return sources
 
 
+def check_model(recipe: Recipe) -> str:
+    """The recipe's model: 'tiny', a preparable name, a local model directory (it must hold a
+    config.json) or a hub id (looked up in the local hub cache only, never downloaded).
+
+    Returns:
+        one line for `run --check`, e.g. "model: Qwen/Qwen3-4B-Base (hub id, not in the local
+        hub cache: the first stage downloads it)".
+    Raises:
+        ConfigError: a local path that does not hold a model (names model.name, file, line).
+    """
+    from parallel_r1.models import PREPARERS
+    from parallel_r1.models.load import resolve_source
+
+    name = recipe.model.name
+    if name == "tiny" or name in PREPARERS:
+        return f"model: {name} (built in)" if name == "tiny" else f"model: {name} (prepared once)"
+    try:
+        source = resolve_source(name)
+    except ConfigError as exc:
+        raise ConfigError(str(exc), **recipe.locate("model.name")) from None
+    if source != name or Path(name).is_dir():
+        return f"model: {source} (local directory)"
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = isinstance(try_to_load_from_cache(name, "config.json"), str)
+    return f"model: {name} (hub id, " + ("in the local hub cache)" if cached else
+                                          "not in the local hub cache: the first stage "
+                                          "downloads it)")
+
+
 def check_recipe(recipe: Recipe, indices: list[int] | None = None) -> list[str]:
     """Resolve what stages `indices` (default: all) need; returns one line per stage.
 
@@ -159,8 +189,11 @@ def check_recipe(recipe: Recipe, indices: list[int] | None = None) -> list[str]:
     """
     from parallel_r1.data.templates import get_template
 
-    lines = []
-    for i in range(len(recipe.stages)) if indices is None else indices:
+    todo = range(len(recipe.stages)) if indices is None else indices
+    # The recipe's model is read by every stage to do before the first finished sft/rl stage.
+    done = [j for j, s in enumerate(recipe.stages) if j not in todo and s.kind != "eval"]
+    lines = [check_model(recipe)] if any(all(j > i for j in done) for i in todo) else []
+    for i in todo:
         stage = recipe.stages[i]
         try:
             get_template(stage.template)
