@@ -32,20 +32,22 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from parallel_r1.data.rows import iter_json_rows
+from parallel_r1.data.sources import PACKAGED_DIR
 from parallel_r1.eval.metrics import majority_vote
 from parallel_r1.rewards import grading
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 CORPUS = ROOT / "tests" / "rewards" / "conformance.jsonl"
-TRACES = ROOT.parent / "shared" / "data" / "parallel_gsm8k_v2_sft.jsonl"
+TRACES = PACKAGED_DIR / "parallel_gsm8k_v2_sft.jsonl.gz"  # shipped with the library
 GRADERS = ("math-verify", "paper", "paper-gsm8k")
 
 
 def rollouts(count: int = 2000, seed: int = 0) -> list[tuple[str, str]]:
     """(response, gold) pairs: real traces and corpus cases, half with a wrong final number."""
     rng = random.Random(seed)
-    base = [(r["trajectory"], str(r["answer"])) for r in _jsonl(TRACES)]
+    base = [(r["trajectory"], str(r["answer"])) for _, r in iter_json_rows(TRACES)]
     base += [(c["response"], c["gold"]) for c in _jsonl(CORPUS)]
     out = []
     for i in range(count):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from difflib import get_close_matches
+
 
 class ParallelR1Error(Exception):
     """Base class of every error this package raises on purpose."""
@@ -16,6 +19,26 @@ class FormatError(ParallelR1Error):
         super().__init__(message + where)
 
 
+def describe_type(value: object) -> str:
+    """What a value is, for messages about bad input: "a BatchEncoding", "None", "an int",
+    "a 2-D Tensor of torch.int64", "a list of str", "an empty list"."""
+    if value is None:
+        return "None"
+    name = _type_name(value)
+    return ("an " if name[0] in "aeiou" else "a ") + name
+
+
+def _type_name(value: object) -> str:
+    shape = getattr(value, "shape", None)
+    if shape is not None and hasattr(value, "dtype"):
+        return f"{len(shape)}-D {type(value).__name__} of {value.dtype}"
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return f"empty {type(value).__name__}"
+        return f"{type(value).__name__} of {_type_name(value[0])}"
+    return "None" if value is None else type(value).__name__
+
+
 def _located(message: str, file: str | None, line: int | None, field: str | None) -> str:
     """Prefix a message with "file:line, field 'x': " for whatever of those is known."""
     parts = []
@@ -24,6 +47,17 @@ def _located(message: str, file: str | None, line: int | None, field: str | None
     if field:
         parts.append(f"field '{field}'")
     return f"{', '.join(parts)}: {message}" if parts else message
+
+
+def unknown_name(kind: str, name: str, known: Iterable[str], *, list_all: bool = False) -> str:
+    """"unknown key 'lerning_rate'; did you mean 'learning_rate'?" when known names are close
+    (difflib), else "unknown key 'x'; known: a, b, c" (sorted); `list_all` lists them always
+    (a registry's few names)."""
+    known = sorted(known)
+    close = get_close_matches(str(name), known, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    listed = f"; known: {', '.join(known)}" if list_all or not close else ""
+    return f"unknown {kind} '{name}'{hint}{listed}"
 
 
 class ConfigError(ParallelR1Error):

@@ -349,6 +349,10 @@ def one_writer(directory: str | Path, command: str, *, name: str = LOCK_NAME) ->
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(info) + "\n").encode("utf-8"), 0)
         _HELD.add(key)
+        if name != LOCK_NAME:  # the output folder was noted by `claim`; this one is a file
+            from parallel_r1.outputs import note_output
+
+            note_output(directory / name.removeprefix(".").removesuffix(".lock"))
         try:
             yield lock
         finally:

@@ -26,6 +26,25 @@ TAG = "parallel-r1-tmp"
 _TEMPORARY = re.compile(r"\..+\.parallel-r1-(tmp|old)-[0-9A-Za-z_-]+(\.png)?")
 
 
+_WRITTEN: list[Path] = []  # outputs this process claimed or locked, in order (for Ctrl-C)
+
+
+def note_output(path: str | os.PathLike) -> None:
+    """Record that this process writes `path` (an output folder or an append-only file)."""
+    path = Path(path)
+    if path not in _WRITTEN:
+        _WRITTEN.append(path)
+
+
+def outputs_written(*, clear: bool = False) -> list[Path]:
+    """The outputs this process claimed or locked so far, first first (what Ctrl-C kept);
+    `clear` starts a new record (a command run in this process, e.g. by a test)."""
+    written = list(_WRITTEN)
+    if clear:
+        _WRITTEN.clear()
+    return written
+
+
 class ForeignFolderError(ParallelR1Error):
     """An output folder that holds files parallel-r1 did not write; names it and the way out."""
 
@@ -96,12 +115,14 @@ def claim(directory: str | Path, command: str = "") -> Path:
     if folder.exists() and not folder.is_dir():
         raise ForeignFolderError(f"{folder} is a file; give a folder for the outputs")
     if folder.is_dir() and (folder / OWNER_FILE).is_file():
+        note_output(folder)
         return folder
     if folder.is_dir() and os.listdir(folder) and not is_ours(folder):
         raise ForeignFolderError(
             f"{folder} is not empty and was not written by parallel-r1 (it has no {OWNER_FILE}); "
             "outputs go only into a new or empty folder: give another one (if it really is an "
             f"output of parallel-r1, create an empty {OWNER_FILE} in it)")
+    note_output(folder)
     return mark(folder, command)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Callable, Generic, Iterator, TypeVar
 
-from parallel_r1.errors import UnknownNameError
+from parallel_r1.errors import UnknownNameError, unknown_name
 
 T = TypeVar("T")
 
@@ -64,8 +64,7 @@ class Registry(Generic[T]):
             except (ImportError, AttributeError) as exc:
                 raise UnknownNameError(f"cannot import {self.kind} '{name}': {exc}",
                                        field=self.kind) from exc
-        known = ", ".join(sorted(self._entries))
-        raise UnknownNameError(f"unknown {self.kind} '{name}'; known: {known}", field=self.kind)
+        raise UnknownNameError(unknown_name(self.kind, name, self._entries, list_all=True), field=self.kind)
 
     def names(self) -> list[str]:
         return sorted(self._entries)

@@ -166,10 +166,10 @@ def _full(*args, **kwargs):
     raise OSError(errno.ENOSPC, "No space left on device")
 
 
-def test_full_disk_in_data_prepare_is_one_line(cli, tmp_path, monkeypatch, shared_data):
+def test_full_disk_in_data_prepare_is_one_line(cli, tmp_path, monkeypatch, sample_data):
     monkeypatch.setattr(os, "fsync", _full)
     out = tmp_path / "prompts.jsonl"
-    line = cli.refused("data", "prepare", shared_data / "amc23.jsonl", out)
+    line = cli.refused("data", "prepare", sample_data / "amc23.jsonl", out)
     assert line.startswith(f"error: disk full while writing {out}")
     assert list(tmp_path.iterdir()) == []  # no temp file left behind
 

@@ -82,5 +82,6 @@ def test_ctrl_c_exits_130_with_how_to_resume(cli, tmp_path, monkeypatch):
     recipe = write_recipe(tmp_path, tmp_path / "run")
     code, _, err = cli("run", recipe)
     assert code == 130 and "Traceback" not in err
-    assert err.splitlines()[-1] == ("interrupted; to resume where it stopped, run the same "
-                                    f"command again: parallel-r1 run {recipe}")
+    assert err.splitlines()[-1] == (
+        f"interrupted; kept no stage finished; sft restarts (no checkpoint yet) (in "
+        f"{tmp_path / 'run'}); to resume where it stopped, run: parallel-r1 run {recipe}")

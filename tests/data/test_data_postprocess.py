@@ -7,14 +7,15 @@ import json
 from typer.testing import CliRunner
 
 from parallel_r1.cli import app
+from parallel_r1.data.sources import PACKAGED_DIR
 from parallel_r1.data.teacher import postprocess, postprocess_rows
 
-V2 = "parallel_gsm8k_v2_sft.jsonl"
+V2 = PACKAGED_DIR / "parallel_gsm8k_v2_sft.jsonl.gz"  # the 341 real traces, shipped gzipped
 
 
-def test_report_on_the_v2_teacher_outputs_matches_spec(shared_data, tmp_path):
+def test_report_on_the_v2_teacher_outputs_matches_spec(tmp_path):
     out = tmp_path / "sft.jsonl"
-    report = postprocess(shared_data / V2, out, field="teacher_output_raw", mode="paper")
+    report = postprocess(V2, out, field="teacher_output_raw", mode="paper")
     print(json.dumps(report, indent=1))
     assert (report["num_rows"], report["num_kept"]) == (341, 341)
     assert report["valid_share"] == 1.0 and report["answer_accuracy"] == 1.0
@@ -40,20 +41,20 @@ def test_rejections_are_counted_by_reason():
     assert report["valid_share"] == 0.75 and report["answer_accuracy"] == 0.5
 
 
-def test_data_commands(shared_data, tmp_path):
+def test_data_commands(sample_data, tmp_path):
     runner = CliRunner()
-    listed = runner.invoke(app, ["data", "list", "--data-dir", str(shared_data)])
+    listed = runner.invoke(app, ["data", "list", "--data-dir", str(sample_data)])
     assert listed.exit_code == 0 and "gsm8k" in listed.output and "local" in listed.output
     out = tmp_path / "gsm.jsonl"
     done = runner.invoke(app, ["data", "prepare", "gsm8k", str(out), "--split", "test",
-                               "--limit", "4", "--data-dir", str(shared_data)])
+                               "--limit", "4", "--data-dir", str(sample_data)])
     assert done.exit_code == 0, done.output
     assert json.loads(done.output)["num_rows"] == 4 and len(out.read_text().splitlines()) == 4
     syn = tmp_path / "syn.jsonl"
     done = runner.invoke(app, ["data", "synthetic", str(syn), "--count", "3", "--no-blocks"])
     assert done.exit_code == 0 and "<Parallel>" not in syn.read_text()
     sft = tmp_path / "sft.jsonl"
-    done = runner.invoke(app, ["data", "postprocess", str(shared_data / V2), "--field",
+    done = runner.invoke(app, ["data", "postprocess", str(V2), "--field",
                                "teacher_output_raw", "--out", str(sft)])
     assert done.exit_code == 0 and json.loads(done.output)["num_kept"] == 341
 

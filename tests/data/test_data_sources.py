@@ -29,6 +29,10 @@ EXPECTED = {
 BY_NAME = {("gsm8k", "train"): 7473, ("gsm8k", "test"): 1319, ("dapo-math-17k", "train"): 17917,
            ("math300", "test"): 316, ("aime24", "test"): 30, ("aime25", "test"): 30,
            ("amc23", "test"): 40, ("parallel-gsm8k-v2", "train"): 341}
+# The same for the few real rows the repository ships (tests/fixtures/shared_data).
+SAMPLE_BY_NAME = {("gsm8k", "train"): 5, ("gsm8k", "test"): 5, ("dapo-math-17k", "train"): 6,
+                  ("math300", "test"): 6, ("aime24", "test"): 6, ("aime25", "test"): 5,
+                  ("amc23", "test"): 5, ("parallel-gsm8k-v2", "train"): 3}
 
 
 def test_every_shared_file_loads(shared_data):
@@ -41,22 +45,27 @@ def test_every_shared_file_loads(shared_data):
         assert all(r.question and r.answer for r in records)
 
 
-def test_every_name_resolves_to_its_offline_copy(shared_data):
-    for (name, split), count in BY_NAME.items():
-        assert resolve(name, split=split, local_dir=shared_data)[0] == "local"
-        records = load_dataset(name, split=split, local_dir=shared_data)
+@pytest.mark.parametrize("folder, counts", [("sample_data", SAMPLE_BY_NAME),
+                                            ("shared_data", BY_NAME)])
+def test_every_name_resolves_to_its_offline_copy(request, folder, counts):
+    data_dir = request.getfixturevalue(folder)
+    for (name, split), count in counts.items():
+        assert resolve(name, split=split, local_dir=data_dir)[0] == "local"
+        records = load_dataset(name, split=split, local_dir=data_dir)
         print(f"{name:18s} {split:5s} rows={len(records)}")
         assert len(records) == count
-    gsm = load_dataset("gsm8k", split="test", local_dir=shared_data)
+    gsm = load_dataset("gsm8k", split="test", local_dir=data_dir)
     assert gsm[0].id == "gsm8k-test-00000" and gsm[0].answer == "18"
     assert gsm[0].extras["solution"].endswith("#### 18")
 
 
-def test_drop_suspect(shared_data):
-    kept, metrics = load_records("aime24", local_dir=shared_data)
-    assert (len(kept), metrics["num_suspect"], metrics["num_dropped"]) == (30, 1, 0)
-    dropped, metrics = load_records("aime24", local_dir=shared_data, drop_suspect=True)
-    assert (len(dropped), metrics["num_dropped"]) == (29, 1)
+@pytest.mark.parametrize("folder, num_rows", [("sample_data", 6), ("shared_data", 30)])
+def test_drop_suspect(request, folder, num_rows):
+    data_dir = request.getfixturevalue(folder)
+    kept, metrics = load_records("aime24", local_dir=data_dir)
+    assert (len(kept), metrics["num_suspect"], metrics["num_dropped"]) == (num_rows, 1, 0)
+    dropped, metrics = load_records("aime24", local_dir=data_dir, drop_suspect=True)
+    assert (len(dropped), metrics["num_dropped"]) == (num_rows - 1, 1)
 
 
 def test_gsm8k_answers():

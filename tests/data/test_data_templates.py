@@ -24,16 +24,16 @@ def test_our_templates_by_name():
     assert render_prompt("none", PROBLEM) == PROBLEM
 
 
-def test_ours_are_not_the_papers_words(shared_data):
-    paper = json.loads((shared_data / "prompt_templates.json").read_text())
+def test_ours_are_not_the_papers_words(sample_data):
+    paper = json.loads((sample_data / "prompt_templates.json").read_text())
     ours = render_prompt("parallel", "P")
     for entry in paper.values():
         lines = [line for line in entry["template"].splitlines() if len(line) > 30]
         assert not any(line in ours for line in lines)
 
 
-def test_the_papers_files_render_like_str_format(shared_data, tmp_path):
-    paper = json.loads((shared_data / "prompt_templates.json").read_text())
+def test_the_papers_files_render_like_str_format(sample_data, tmp_path):
+    paper = json.loads((sample_data / "prompt_templates.json").read_text())
     assert len(paper) == 5
     for i, entry in enumerate(paper.values()):
         path = tmp_path / f"t{i}.txt"
@@ -52,9 +52,9 @@ def test_bad_templates_say_what_to_do(tmp_path):
     assert render_prompt("Q: {problem}\nA:", "1+1") == "Q: 1+1\nA:"
 
 
-def test_prepare_writes_rendered_prompts(shared_data, tmp_path):
+def test_prepare_writes_rendered_prompts(sample_data, tmp_path):
     out = tmp_path / "p.jsonl"
-    metrics = prepare("aime24", out, template="baseline", limit=5, local_dir=shared_data)
+    metrics = prepare("aime24", out, template="baseline", limit=5, local_dir=sample_data)
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert metrics["num_rows"] == 5 and len(rows) == 5
     assert rows[0]["prompt"] == render_prompt("baseline", rows[0]["question"])

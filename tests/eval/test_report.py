@@ -8,9 +8,9 @@ import pytest
 
 from parallel_r1.errors import UnknownNameError
 from parallel_r1.eval.benchmarks import BENCHMARKS, parse_names
+from parallel_r1.eval.plots import plot_lines
 from parallel_r1.eval.report import (
     eval_table,
-    plot_lines,
     sc_figures,
     summarize_eval,
     write_json,
@@ -77,7 +77,7 @@ def test_benchmark_names():
 
 
 def test_phase_plot_stacks_the_logged_phase_times(tmp_path):
-    from parallel_r1.eval.report import plot_phases
+    from parallel_r1.eval.plots import plot_phases
 
     per_step = {1: {"time/rollout_s": 2.0, "time/forward_backward_s": 1.0, "time/step_s": 3.0},
                 2: {"time/rollout_s": 1.5, "time/forward_backward_s": 1.0, "time/step_s": 2.5},

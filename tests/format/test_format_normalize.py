@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -95,10 +93,8 @@ def test_normalize_is_idempotent_and_never_raises(text):  # a path: a second pas
     assert render(parse(once)) == once
 
 
-def test_v2_teacher_text_reproduces_trajectory(shared_data):
-    with open(shared_data / "parallel_gsm8k_v2_sft.jsonl", encoding="utf-8") as handle:
-        rows = [json.loads(line) for line in handle]
-    report = compare_normalized(rows, "teacher_output_raw", "trajectory")
+def test_v2_teacher_text_reproduces_trajectory(v2_rows):
+    report = compare_normalized(v2_rows, "teacher_output_raw", "trajectory")
     assert report.num_rows == 341 and report.num_exact == 341
     assert report.num_source_equal == 3
     assert report.edit_kinds[("tag_whitespace",)] == 290

@@ -50,9 +50,8 @@ def test_summarize_rejects_unknown_mode():
 
 
 @pytest.fixture(scope="module")
-def trajectories(shared_data):
-    with open(shared_data / "parallel_gsm8k_v2_sft.jsonl", encoding="utf-8") as handle:
-        return [json.loads(line)["trajectory"] for line in handle]
+def trajectories(v2_rows):
+    return [row["trajectory"] for row in v2_rows]
 
 
 def test_v2_all_pass_paper_mode(trajectories):

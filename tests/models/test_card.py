@@ -72,3 +72,29 @@ def test_the_cards_python_snippet_runs(tmp_path, capsys):
     exec(code.replace("MODEL_DIR", str(path)).replace("max_new_tokens=256", "max_new_tokens=4"),
          {})
     assert capsys.readouterr().out  # it ran to its print (a random model writes anything)
+
+
+def test_an_rl_model_after_sft_names_both_stages(tmp_path):
+    """The lineage of a model goes through every stage that trained it (issue 22 item 7)."""
+    from parallel_r1.train.recipe import load
+    from parallel_r1.train.stages import card_meta
+
+    path = tmp_path / "r.yaml"
+    path.write_text("name: two\nstages:\n  - {kind: sft, data: 'synthetic:1:4:0'}\n"
+                    "  - {kind: rl, data: 'synthetic:2:4:1', max_steps: 1}\n")
+    recipe = load(path)
+    model, tok = build_tiny(0)
+    sft_dir = save(model, tok, tmp_path / "sft", meta=card_meta(recipe, recipe.stages[0], None))
+    rl = card_meta(recipe, recipe.stages[1], str(sft_dir))
+    assert [(m["stage"], m["kind"]) for m in rl["lineage"]] == [("sft", "sft"), ("rl", "rl")]
+    text = render_card(rl, "model")
+    assert ("from `tiny` by supervised fine-tuning on parallel traces (stage sft, data "
+            "`synthetic:1:4:0`), then GRPO reinforcement learning (stage rl, data "
+            "`synthetic:2:4:1`).") in text
+    assert "| lineage | `tiny -> sft (sft) -> rl (rl)` |" in text
+    # A parent written before lineages were recorded still counts as a step.
+    old = {k: v for k, v in json.loads((sft_dir / "parallel_r1.json").read_text()).items()
+           if k != "lineage"}
+    (sft_dir / "parallel_r1.json").write_text(json.dumps(old))
+    assert [m["stage"] for m in card_meta(recipe, recipe.stages[1], str(sft_dir))["lineage"]] \
+        == ["sft", "rl"]

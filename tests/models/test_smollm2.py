@@ -114,3 +114,22 @@ def test_cached_dir_is_reusable(smollm2_dir):
     _model, tokenizer = load(smollm2_dir)
     print(f"loading the cached directory took {time.perf_counter() - start:.2f} s")
     assert TagIds.from_tokenizer(tokenizer).path_open == 49154
+
+
+def test_the_gguf_readers_bar_obeys_transformers_switch(capsys):
+    """`models prepare` is quiet unless --verbose: the GGUF reader's plain tqdm bar is switched
+    to transformers' own, which the CLI's quiet mode turns off (issue 22 item 7)."""
+    from tqdm.auto import tqdm as plain
+    from transformers import modeling_gguf_pytorch_utils as reader
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    try:
+        for on in (False, True):
+            (hf_logging.enable_progress_bar if on else hf_logging.disable_progress_bar)()
+            with smollm2.gguf_bar_switchable():
+                assert list(reader.tqdm(range(3), desc="de-quantizing")) == [0, 1, 2]
+            assert ("de-quantizing" in capsys.readouterr().err) == on
+    finally:
+        (hf_logging.enable_progress_bar if was_on else hf_logging.disable_progress_bar)()
+    assert reader.tqdm is plain

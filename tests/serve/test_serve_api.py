@@ -148,10 +148,11 @@ def test_concurrent_requests_are_batched(server):
     ({"temperature": -1}, 400, "temperature"),
     ({"n": 0}, 400, "n"),
     ({"max_tokens": 100000}, 400, "exceeds the model's context"),
-    ({"temperature": 0, "top_p": 0.5}, 400, "greedy"),
+    ({"extra_body": {"min_p": 1.5}}, 400, "min_p"),
     ({"model": "gpt-4"}, 404, "not served here"),
     ({"extra_body": {"bogus": 1}}, 400, "bogus"),
-    ({"logprobs": True, "top_logprobs": 3}, 400, "top_logprobs"),
+    ({"top_logprobs": 3}, 400, "needs logprobs=true"),
+    ({"logprobs": True, "top_logprobs": 21}, 400, "top_logprobs"),
 ])
 def test_bad_requests_get_a_clear_4xx(server, client, kwargs, status, words):
     body = {"model": "tiny", "messages": CHAT, "max_tokens": 4} | kwargs

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -57,6 +59,10 @@ def test_grid_runs_resumes_without_redoing_and_matches_the_recipe_run(tmp_path, 
     table = (tmp_path / "grid" / "report" / "table.md").read_text()
     assert "SFT then RL" in table and "Trap-L1 Mean@2 / Pass@2" in table
     assert (tmp_path / "grid" / "report" / "arms.png").is_file()
+    report = (tmp_path / "grid" / "report" / "report.md").read_text()
+    assert re.search(r"The source hash \(sha256 of the parallel_r1 \.py files, not a git "
+                     r"commit\) of every node: [0-9a-f]{12}; git commit of the sessions: "
+                     r"[0-9a-f]{7,}", report)
     assert json.loads((tmp_path / "grid" / "plan.json").read_text())["arms"]["rl"]["1"]
 
     # A rerun redoes nothing and writes the same table.
@@ -156,3 +162,17 @@ def test_paper_scale_grid_loads_and_shares_the_cold_start():
         assert firsts["sft-seen"] == firsts["r1-seen"] != firsts["sft-unseen"]
         assert p.nodes[p.chains[("r1-seen", seed)][1]].stage.mode == "causal"
     assert len(p.nodes) == 14 * len(grid.seeds)
+
+
+def test_the_code_version_is_a_source_hash_and_the_git_commit_is_gits():
+    import subprocess
+
+    from parallel_r1.train.grid_runner import code_version, git_commit
+
+    assert re.fullmatch(r"[0-9a-f]{12}", code_version())
+    import parallel_r1
+
+    src = Path(parallel_r1.__file__).parent
+    head = subprocess.run(["git", "-C", str(src), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True).stdout.strip()
+    assert git_commit().split(" ")[0] == head and head

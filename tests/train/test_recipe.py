@@ -134,3 +134,78 @@ def test_vllm_backend_without_vllm_fails_before_any_work():
     with pytest.raises(ConfigError, match="vllm is not installed") as err:
         rollout_backend(stage, None, None)
     assert err.value.field == "stages.rl.backend"
+
+
+def test_unknown_key_suggests_the_close_one_and_lists_all_when_none_is_close(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nstages:\n  - kind: sft\n    lerning_rate: 1\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml:4, field 'stages\.sft\.lerning_rate': "
+                       r"unknown key 'lerning_rate'; did you mean 'learning_rate'\?$"):
+        load(bad)
+    bad.write_text("name: x\nzzz: 1\nstages:\n  - kind: sft\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml:2, field 'zzz': unknown key 'zzz'; "
+                       r"known: model, name, output_dir, report_to, seed, stages$"):
+        load(bad)
+
+
+def test_an_unknown_stage_in_an_override_lists_the_stages(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text("stages:\n  - {kind: sft}\n  - {kind: rl}\n")
+    with pytest.raises(ConfigError, match=r"no stage 'rlx' in override 'stages\.rlx\.max_steps';"
+                       r" the stages are sft, rl \(by name or index 0\.\.1\)"):
+        load(path, ["stages.rlx.max_steps=3"])
+
+
+def test_a_grid_file_given_to_run_points_to_grid_and_back():
+    from parallel_r1.train.grid import load_grid, mini_grid_path
+
+    grid = mini_grid_path()
+    with pytest.raises(ConfigError, match=rf"this is a grid file .*; run it with: "
+                       rf"parallel-r1 grid {grid}$"):
+        load(grid)
+    recipe = RECIPES / "cpu-demo.yaml"
+    with pytest.raises(ConfigError, match=rf"this is a recipe .*; run it with: "
+                       rf"parallel-r1 run {recipe}$"):
+        load_grid(recipe)
+
+
+@pytest.mark.parametrize("name, message", [
+    ("./no-such-model", r"model directory no-such-model does not exist"),
+    ("{tmp}/empty", r".*empty has no config\.json: not a transformers model directory"),
+])
+def test_check_refuses_a_local_model_path_that_holds_no_model(tmp_path, monkeypatch, name,
+                                                               message):
+    from parallel_r1.train.preflight import check_recipe
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir()
+    path = tmp_path / "r.yaml"
+    path.write_text(f"output_dir: {tmp_path}/out\nmodel:\n  name: {name.format(tmp=tmp_path)}\n"
+                    "stages:\n  - {kind: sft, data: 'synthetic:1:4:0'}\n")
+    with pytest.raises(ConfigError, match=rf"r\.yaml:3, field 'model\.name': {message}"):
+        check_recipe(load(path))
+
+
+def test_check_says_where_a_model_comes_from(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    from parallel_r1.models import save_tiny
+    from parallel_r1.train.preflight import check_model
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    snapshot = tmp_path / "hub/models--Org--cached/snapshots/abc"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (tmp_path / "hub/models--Org--cached/refs").mkdir()
+    (tmp_path / "hub/models--Org--cached/refs/main").write_text("abc")
+    save_tiny(tmp_path / "tiny-dir")
+    path = tmp_path / "r.yaml"
+    path.write_text("stages:\n  - {kind: sft}\n")
+    assert check_model(load(path)) == "model: tiny (built in)"
+    local = load(path, [f"model.name={tmp_path / 'tiny-dir'}"])
+    assert check_model(local) == f"model: {tmp_path / 'tiny-dir'} (local directory)"
+    hub = load(path, ["model.name=Org/not-cached"])
+    assert check_model(hub).endswith("(hub id, not in the local hub cache: the first stage "
+                                     "downloads it)")
+    cached = load(path, ["model.name=Org/cached"])
+    assert check_model(cached) == "model: Org/cached (hub id, in the local hub cache)"

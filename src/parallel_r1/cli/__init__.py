@@ -17,6 +17,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help: typer's rich panels show flags as `<bool>`
 )
 
 # One module per group of commands, so the parts can grow without touching each other.
@@ -49,8 +50,6 @@ for _name in _GROUPS:
     importlib.import_module(f"parallel_r1.cli.{_name}").register(app)
 
 
-# Commands that resume where they stopped when run again (the Ctrl-C line says so).
-RESUMABLE = ("run", "eval", "grid", "demo", "coldstart")
 _NO_ACCESS = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
@@ -75,6 +74,9 @@ def main() -> None:
     if "--verbose" in args[:end]:  # a global flag, accepted after the command too
         args.remove("--verbose")
         args.insert(0, "--verbose")
+    from parallel_r1.outputs import outputs_written
+
+    outputs_written(clear=True)  # what this command writes, for the Ctrl-C line
     try:
         app(args)
     except ParallelR1Error as exc:
@@ -93,10 +95,10 @@ def main() -> None:
 
 
 def _interrupted(args: list[str]) -> None:
+    from parallel_r1.cli.interrupt import interrupted_line
     from parallel_r1.files import command_line
+    from parallel_r1.outputs import outputs_written
 
     words = [a for a in args if not a.startswith("-")][:2]
-    resumable = bool(set(words) & set(RESUMABLE))
-    typer.echo("\ninterrupted" + (f"; to resume where it stopped, run the same command again: "
-                                   f"{command_line()}" if resumable else ""), err=True)
+    typer.echo("\n" + interrupted_line(command_line(), words, outputs_written()), err=True)
     raise SystemExit(130) from None

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import typer
 
+from parallel_r1.cli.data_dir import data_dir_option, use_data_dir
+
 data_app = typer.Typer(help="Data sets, prompts, teacher cold-start traces, the synthetic task.",
-                       no_args_is_help=True)
+                       no_args_is_help=True, rich_markup_mode=None)
 
 
 def register(app: typer.Typer) -> None:
@@ -21,15 +23,15 @@ def _echo(metrics: dict) -> None:
 
 
 @data_app.command("list")
-def list_(data_dir: Path | None = typer.Option(None, help="Offline data dir to look in.")
-          ) -> None:
+def list_(data_dir: Path | None = data_dir_option()) -> None:
     """Print each named data set, its splits and where each split resolves."""
     from parallel_r1.data.sources import DATASETS, resolve
 
+    use_data_dir(data_dir)
     for name in DATASETS.names():
         for split in DATASETS.get(name).splits:
             kind, where = resolve(name, split=split, local_dir=data_dir)
-            typer.echo(f"{name:18s} {split:6s} {kind:7s} {where}")
+            typer.echo(f"{name:18s} {split:6s} {kind:8s} {where}")
 
 
 @data_app.command("prepare")
@@ -40,11 +42,12 @@ def prepare(
     template: str = typer.Option("parallel", help="Template name or a file with {problem}."),
     limit: int | None = typer.Option(None, help="Keep only the first N records."),
     drop_suspect: bool = typer.Option(False, help="Drop records flagged suspect_truncated."),
-    data_dir: Path | None = typer.Option(None, help="Offline data dir."),
+    data_dir: Path | None = data_dir_option(),
 ) -> None:
     """Load a data set and write one JSONL row per record with its rendered prompt."""
     from parallel_r1.data.templates import prepare as prepare_prompts
 
+    use_data_dir(data_dir)
     _echo(prepare_prompts(name, out, split=split, template=template, limit=limit,
                           drop_suspect=drop_suspect, local_dir=data_dir))
 
@@ -79,7 +82,7 @@ def coldstart(
     timeout: float = typer.Option(300.0, help="Per-request timeout in seconds."),
     temperature: float = typer.Option(0.7, help="Sampling temperature."),
     max_tokens: int = typer.Option(4096, help="Completion token limit."),
-    data_dir: Path | None = typer.Option(None, help="Offline data dir."),
+    data_dir: Path | None = data_dir_option(),
     progress: bool = typer.Option(True, help="Show a progress bar."),
     backend: str = typer.Option("chat", help="chat: the teacher writes whole traces "
                                 "(/v1/chat/completions); openai: a teacher that writes the tags, "
@@ -95,6 +98,7 @@ def coldstart(
     from parallel_r1.data.sources import load_dataset
     from parallel_r1.data.teacher import TeacherConfig, generate
 
+    use_data_dir(data_dir)
     cfg = TeacherConfig(base_url=base_url, model=model, api_key_env=api_key_env,
                         max_concurrency=concurrency, max_retries=max_retries, backoff_s=backoff,
                         timeout_s=timeout, temperature=temperature, max_tokens=max_tokens)

@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
+from parallel_r1.cli.data_dir import DATA_DIR_HELP, use_data_dir
 from parallel_r1.cli.options import Threads, use_threads
+from parallel_r1.eval.benchmarks import names_text
 
 RECORDED = "the model's recorded"  # help: a default that MODEL's parallel_r1.json may set
 LAST = "its last recorded eval's"  # help: replayed when --benchmarks is not given
@@ -24,8 +26,8 @@ def eval_model(
     model: Annotated[str, typer.Argument(
         help="A model dir or hub id, or 'tiny' (random, offline).")],
     benchmarks: Annotated[str | None, typer.Option(
-        help="Comma-separated: aime24,aime25,amc23,math300,math500,gsm8k,synthetic-l1..l5 "
-        f"(default: {RECORDED} last eval and its settings, else gsm8k).", show_default=False)
+        help=f"Comma-separated, any of: {names_text()} (default: {RECORDED} last eval and its "
+        "settings, else gsm8k).", show_default=False)
     ] = None,
     samples: Annotated[int | None, typer.Option(
         help=f"Samples per problem k (default: {LAST}, else each benchmark's own, 16 for "
@@ -54,12 +56,19 @@ def eval_model(
     grader: Annotated[str | None, typer.Option(
         help=f"Comma-separated graders, the first is the headline one (default: {LAST}, else "
         "math-verify,paper).", show_default=False)] = None,
+    answer_reader: Annotated[str | None, typer.Option(
+        help="Where answers are read: final-answer (the Final-Answer contract, as the RL "
+        "reward reads) or common (that, else the last '#### X', else the last 'the answer is X' "
+        f"/ 'Answer: X'; for models not trained on the contract) (default: {LAST}, else "
+        "final-answer).", show_default=False)
+    ] = None,
     sc_baseline: Annotated[bool, typer.Option(
         "--sc-baseline", help="Add self-consistency (causal, majority vote) at the same budget.")
     ] = False,
     batch_size: Annotated[int, typer.Option(help="Problems sampled side by side.")] = 8,
     drop_suspect: Annotated[bool, typer.Option(
         "--drop-suspect", help="Drop problems flagged suspect_truncated.")] = False,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help=DATA_DIR_HELP)] = None,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda.")] = "auto",
     backend: Annotated[str, typer.Option(
         help="torch (built in) | openai (a server: --base-url) | vllm (in process).")] = "torch",
@@ -87,10 +96,12 @@ def eval_model(
     from parallel_r1.eval.engines import EngineChoice, open_engine
     from parallel_r1.eval.evaluate import evaluate
 
+    use_data_dir(data_dir)
     cfg, warnings = settle_eval(model, dict(
         benchmarks=benchmarks, samples=samples, limit=limit, mode=mode, template=template,
         max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed,
         graders=tuple(grader.split(",")) if grader is not None else None,
+        answer_reader=answer_reader,
         sc_baseline=sc_baseline, batch_size=batch_size, drop_suspect=drop_suspect))
     for line in warnings:
         typer.echo(line, err=True)

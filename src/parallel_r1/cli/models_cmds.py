@@ -10,7 +10,8 @@ import typer
 
 from parallel_r1.cli.options import Threads, use_threads
 
-models_app = typer.Typer(help="Prepare and inspect model directories.", no_args_is_help=True)
+models_app = typer.Typer(help="Prepare and inspect model directories.", no_args_is_help=True,
+                         rich_markup_mode=None)
 
 
 @models_app.command("prepare")

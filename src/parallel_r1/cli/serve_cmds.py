@@ -53,7 +53,11 @@ def serve(
         64, "--stream-buffer", help="Unread stream events per choice before the generation "
         "is stopped."),
 ) -> None:
-    """Serve MODEL with the OpenAI API: /v1/completions, /v1/chat/completions, /v1/models.
+    """Serve MODEL with the OpenAI API: /v1/completions, /v1/chat/completions, /v1/models, and
+    vLLM's /tokenize, /detokenize, /tokenizer_info. vLLM's fields are taken (echo, logprobs up to
+    20, prompt_logprobs, min_p, ignore_eos, seed -1, 32 stop strings); repetition_penalty,
+    min_tokens and skip_special_tokens=true are not honoured and named in the
+    X-Parallel-R1-Ignored reply header (README: "The server for vLLM clients").
 
     The layout and paths per block default to what MODEL's parallel_r1.json records; a given
     --mode or --paths that contradicts it is used, with a warning."""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 
+from parallel_r1.cli.data_dir import data_dir_option, use_data_dir
 from parallel_r1.cli.options import Threads, use_threads
 
 
@@ -16,7 +18,10 @@ def register(app: typer.Typer) -> None:
     def run(recipe: str = typer.Argument(..., help="Recipe YAML file."),
             overrides: list[str] | None = typer.Argument(
                 None, help="key=value overrides, e.g. stages.rl.max_steps=20 output_dir=runs/x"),
-            check: bool = typer.Option(False, "--check", help="Validate the recipe and stop."),
+            check: bool = typer.Option(
+                False, "--check", help="Validate the recipe, say where each data set comes "
+                "from, and stop."),
+            data_dir: Path | None = data_dir_option(),
             threads: Threads = None) -> None:
         """Run a recipe; rerunning it resumes from the last checkpoint of the unfinished stage.
 
@@ -26,6 +31,7 @@ def register(app: typer.Typer) -> None:
         from parallel_r1.train.recipe import load
 
         use_threads(threads)
+        use_data_dir(data_dir)
         loaded = load(recipe, list(overrides or []))
         if check:
             from parallel_r1.train.preflight import check_recipe

@@ -1,25 +1,27 @@
 """Data sets by name or path -> a list of `Record` (id, question, answer, source, extras).
 
-A name resolves in this order: an explicit local file or directory (JSONL, JSON, Parquet); the
-offline copy in the local data dir (`local_dir`, else $PARALLEL_R1_DATA, else `shared/data` beside
-the repository); the hub layout under a local mirror dir ($PARALLEL_R1_HUB_MIRROR); the hub itself
-through `datasets.load_dataset`. Hub rows go through the data set's own column mapping whether they
-come from a mirror or from the hub. Every malformed row is a `DataError` naming file, line, field.
+A name resolves in this order: an explicit local file or directory (JSONL, JSON, Parquet, the JSON
+kinds optionally gzipped); the offline copy in the local data dir (`local_dir`, else
+$PARALLEL_R1_DATA, else `shared/data` beside the repository); the gzipped copy packaged with this
+library (`data/packaged/`, for sets with no hub copy); the hub layout under a local mirror dir
+($PARALLEL_R1_HUB_MIRROR); the hub itself through `datasets.load_dataset`. A name found nowhere is
+refused with what to do. Hub rows go through the data set's own column mapping whether they come
+from a mirror or from the hub. Every malformed row is a `DataError` naming file, line, field.
 """
 
 from __future__ import annotations
 
-import json
+import importlib.util
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from parallel_r1.data.rows import SUFFIXES, files_in, iter_json_rows  # noqa: F401  (re-exported)
 from parallel_r1.errors import ConfigError, DataError
-from parallel_r1.files import decode_line
 from parallel_r1.files import write_jsonl_atomic as write_jsonl  # noqa: F401  (re-exported)
 from parallel_r1.format.answer import is_blank_answer
 from parallel_r1.registry import Registry
@@ -27,7 +29,7 @@ from parallel_r1.registry import Registry
 log = logging.getLogger(__name__)
 DATA_ENV = "PARALLEL_R1_DATA"
 HUB_MIRROR_ENV = "PARALLEL_R1_HUB_MIRROR"
-SUFFIXES = (".jsonl", ".json", ".parquet")
+PACKAGED_DIR = Path(__file__).resolve().parent / "packaged"  # gzipped copies: <local file>.gz
 _GSM8K_ANSWER = re.compile(r"####\s*(.+?)\s*$", re.DOTALL)
 _INTEGER = re.compile(r"-?\d+")
 EMPTY = "empty: every row needs a question and a gold answer; fill it in or drop the row"
@@ -163,7 +165,8 @@ _add("aime25", hub_name="math-ai/aime25", hub_config=None, splits={"test": "test
 _add("amc23", hub_name="math-ai/amc23", hub_config=None, splits={"test": "test"},
      local_files={"test": "amc23.jsonl"}, hub_files={"test": "test.jsonl"},
      map_row=_map_problem("amc23", "math-ai/amc23", 16))
-# The 341-trace pilot of the paper's cold-start set: offline only (map_row is never reached).
+# The 341-trace pilot of the paper's cold-start set: no hub copy, so it ships gzipped in
+# data/packaged/ (provenance and licence: data/packaged/NOTICE.md); map_row is never reached.
 _add("parallel-gsm8k-v2", hub_name=None, hub_config=None, splits={"train": "train"},
      local_files={"train": "parallel_gsm8k_v2_sft.jsonl"}, hub_files={}, map_row=_map_gsm8k)
 
@@ -176,69 +179,14 @@ def default_data_dir() -> Path | None:
     return beside if beside.is_dir() else None
 
 
-def iter_json_rows(path: Path) -> Iterator[tuple[int, dict]]:
-    """(line or row number, object) for each row of a JSONL, JSON (list) or Parquet file.
-
-    Raises:
-        DataError: unreadable JSON or a row that is not an object, naming file and line.
-    """
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        import pyarrow.parquet as pq  # optional extra: only needed for Parquet
-
-        yield from enumerate(pq.read_table(path).to_pylist(), start=1)
-        return
-    if suffix == ".json":
-        raw = _read_bytes(path)
-        try:
-            data = json.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError as exc:  # name the line: decode it alone
-            first = raw.rfind(b"\n", 0, exc.start) + 1
-            decode_line(raw[first:].split(b"\n", 1)[0], str(path),
-                        raw.count(b"\n", 0, exc.start) + 1)
-            raise
-        except json.JSONDecodeError as exc:
-            raise DataError(f"invalid JSON: {exc.msg}", file=str(path), line=exc.lineno) from None
-        if not isinstance(data, list):
-            raise DataError("expected a JSON list of objects", file=str(path))
-        rows: Iterable[tuple[int, Any]] = enumerate(data, start=1)
-    else:
-        rows = _jsonl_lines(path)
-    for number, row in rows:
-        if not isinstance(row, dict):
-            raise DataError(f"expected an object, got {type(row).__name__}", file=str(path),
-                            line=number)
-        yield number, row
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"cannot read: {exc.strerror or exc}", file=str(path)) from None
-
-
-def _jsonl_lines(path: Path) -> Iterator[tuple[int, Any]]:
-    for number, raw in enumerate(_read_bytes(path).split(b"\n"), start=1):
-        line = decode_line(raw, str(path), number)
-        if not line.strip():
-            continue
-        try:
-            yield number, json.loads(line.rstrip("\r\n"))
-        except json.JSONDecodeError as exc:
-            raise DataError(f"invalid JSON: {exc.msg} (column {exc.colno})", file=str(path),
-                            line=number) from None
-
-
-def _files_in(path: Path, split: str | None) -> list[Path]:
-    if path.is_file():
-        return [path]
-    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
-    if split and any(p.name.startswith(split) for p in files):
-        files = [p for p in files if p.name.startswith(split)]
-    if not files:
-        raise DataError(f"no {'/'.join(SUFFIXES)} files", file=str(path))
-    return files
+def _data_dir(local_dir: str | Path | None) -> Path | None:
+    """The data dir to look in; one named explicitly must exist (never skipped silently)."""
+    named, field = (local_dir, "local_dir") if local_dir else (os.environ.get(DATA_ENV), DATA_ENV)
+    if not named:
+        return default_data_dir()
+    if not Path(named).expanduser().is_dir():
+        raise ConfigError(f"not a directory: {named}", field=field)
+    return Path(named).expanduser()
 
 
 def _record_from_row(row: dict, number: int, path: Path) -> Record:
@@ -274,7 +222,7 @@ def read_records(path: str | Path, *, split: str | None = None) -> list[Record]:
     """
     records: list[Record] = []
     seen: dict[str, str] = {}
-    for file in _files_in(Path(path), split):
+    for file in files_in(Path(path), split):
         rows = list(iter_json_rows(file))
         if not rows:
             raise DataError("empty file: no records", file=str(file))
@@ -297,7 +245,7 @@ def read_hub_rows(spec: DatasetSpec, split: str, mirror: Path | None) -> tuple[l
         DataError: the mirror lacks the split's files, or the data set has no hub copy.
     """
     if spec.hub_name is None:
-        raise DataError("no hub copy of this data set; give a local file or --data-dir")
+        raise DataError(f"no hub copy of this data set; set {DATA_ENV} to a folder holding its file")
     if mirror is not None:
         root = mirror / spec.hub_name
         files = sorted(root.glob(spec.hub_files[split]))
@@ -332,20 +280,50 @@ def map_hub_rows(spec: DatasetSpec, rows: list[dict], split: str, where: str) ->
 def resolve(name_or_path: str | Path, *, split: str | None = None,
             local_dir: str | Path | None = None,
             hub_mirror: str | Path | None = None) -> tuple[str, str]:
-    """Where a data set would be read from: ("file" | "local" | "mirror" | "hub", location)."""
+    """Where a data set would be read from, found without reading it (the order above).
+
+    Returns:
+        (kind, location): "file" (the path given), "local" (its file in the data dir),
+        "packaged" (the gzipped copy in this package), "mirror" (its files under the hub
+        mirror), "hub" (a download by `datasets`; the hub id), or "missing" with, as location,
+        the one-line reason and what to do.
+    Raises:
+        UnknownNameError: neither an existing path nor a known name. ConfigError: an unknown
+            split, or a data dir (`local_dir`, else $PARALLEL_R1_DATA) that is not a directory.
+    """
     if Path(name_or_path).exists():
         return "file", str(name_or_path)
-    spec = DATASETS.get(str(name_or_path))
-    split = _check_split(spec, str(name_or_path), split)
-    data_dir = Path(local_dir) if local_dir else default_data_dir()
-    if data_dir is not None and split in spec.local_files:
-        local = data_dir / spec.local_files[split]
-        if local.exists():
-            return "local", str(local)
+    name = str(name_or_path)
+    spec = DATASETS.get(name)
+    split = _check_split(spec, name, split)
+    data_dir = _data_dir(local_dir)
+    file = spec.local_files.get(split)
+    if file and data_dir is not None and (data_dir / file).exists():
+        return "local", str(data_dir / file)
+    if file and (PACKAGED_DIR / f"{file}.gz").is_file():
+        return "packaged", str(PACKAGED_DIR / f"{file}.gz")
     mirror = hub_mirror or os.environ.get(HUB_MIRROR_ENV)
-    if mirror and spec.hub_name:
-        return "mirror", str(Path(mirror) / spec.hub_name / spec.hub_files[split])
-    return "hub", spec.hub_name or "(none)"
+    if spec.hub_name and mirror:
+        root = Path(mirror) / spec.hub_name
+        if any(root.glob(spec.hub_files[split])):
+            return "mirror", str(root / spec.hub_files[split])
+        return "missing", (f"{root}: hub mirror has no files matching '{spec.hub_files[split]}' "
+                           f"(${HUB_MIRROR_ENV}){_offline_hint(file, data_dir)}")
+    if spec.hub_name and importlib.util.find_spec("datasets") is None:
+        return "missing", (f"data set '{name}' needs a hub download, and the `datasets` package "
+                           f"is not installed: pip install 'parallel-r1[data]'"
+                           f"{_offline_hint(file, data_dir)}")
+    if spec.hub_name:
+        return "hub", spec.hub_name
+    return "missing", (f"data set '{name}' (split {split}) is not available: no hub copy"
+                       f"{_offline_hint(file, data_dir, lead='')}")
+
+
+def _offline_hint(file: str | None, data_dir: Path | None, lead: str = "or ") -> str:
+    if not file:
+        return ""
+    where = f"none in {data_dir}" if data_dir else "no data dir given"
+    return f"; {lead}give --data-dir DIR or set {DATA_ENV}=DIR to a folder holding {file} ({where})"
 
 
 def _check_split(spec: DatasetSpec, name: str, split: str | None) -> str:
@@ -370,11 +348,14 @@ def load_records(name_or_path: str | Path, *, split: str | None = None,
     Returns:
         (records, metrics) with metrics num_rows, num_suspect, num_dropped, resolved_from, location.
     Raises:
-        DataError: malformed input. UnknownNameError: neither a path nor a known name.
+        DataError: malformed input, or a name found nowhere (says what to do).
+        UnknownNameError: neither a path nor a known name.
     """
     mirror = hub_mirror or os.environ.get(HUB_MIRROR_ENV)
     kind, location = resolve(name_or_path, split=split, local_dir=local_dir, hub_mirror=mirror)
-    if kind in ("file", "local"):
+    if kind == "missing":
+        raise DataError(location)
+    if kind in ("file", "local", "packaged"):
         records = read_records(location, split=split if kind == "file" else None)
     else:
         spec = DATASETS.get(str(name_or_path))

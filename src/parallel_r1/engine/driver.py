@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from parallel_r1.engine.program import Rules, SampleProgram
+from parallel_r1.engine.prompts import as_prompt_ids, check_prompt_ids
 from parallel_r1.engine.types import Request, Rollout, SamplingParams
 from parallel_r1.errors import EngineError
 from parallel_r1.format.tags import TagIds
@@ -51,6 +52,7 @@ class Engine:
             model, tokenizer)
         config = getattr(model, "config", None)
         self.max_context = max_context or getattr(config, "max_position_embeddings", 1 << 30)
+        self.vocab_size = vocab_size_of(model, tokenizer)  # prompt ids must be below it
         newline = tuple(tokenizer.encode("\n", add_special_tokens=False))
         self.rules = Rules(self.tags or NO_TAGS, frozenset(self.stop_ids), newline,
                            "score" in backend.capabilities)
@@ -71,8 +73,9 @@ class Engine:
         """Queue a request; its samples start at the next step the KV budget allows.
 
         Raises:
-            EngineError: a layout the tokenizer or the backend cannot run, an empty or too long
-                prompt, or a sample larger than the whole KV budget.
+            EngineError: a layout the tokenizer or the backend cannot run, prompt ids that are
+                not a non-empty list of ints in the vocabulary, a too long prompt, or a sample
+                larger than the whole KV budget.
         """
         self.check_request(request)
         self.waiting.append([request, 0])
@@ -86,8 +89,8 @@ class Engine:
         if mode == "structured" and not {"structured_join", "score"} <= self.capabilities:
             raise EngineError("the structured layout needs the built-in engine (backend 'torch');"
                               " this backend runs the causal and threads layouts")
-        if not request.prompt_ids:
-            raise EngineError(f"request {request.request_id}: empty prompt")
+        check_prompt_ids(request.prompt_ids, self.vocab_size,
+                         f"request {request.request_id}: prompt_ids")
         need = len(request.prompt_ids) + p.max_tokens
         if need > self.max_context:
             raise EngineError(
@@ -139,21 +142,35 @@ class Engine:
                 self._submit(prog, prog.on_result(res))
         return self._outputs()
 
-    def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams, *,
-                 seeds: Sequence[Sequence[int]] | None = None, progress: bool = False
+    def generate(self, prompts: Sequence[Sequence[int]] | Sequence[int], params: SamplingParams,
+                 *, seeds: Sequence[Sequence[int]] | None = None, progress: bool = False
                  ) -> list[Rollout]:
         """Sample params.n completions per prompt; returns them prompt-major ([B * n]).
 
-        With params.seed set, sample j of prompt i uses seed + i * n + j (unless `seeds` gives
-        them explicitly), so no two samples share a seed and each is reproducible alone.
+        Args:
+            prompts: token ids: B prompts as list[list[int]] (or 1-D integer tensors), or one
+                prompt as list[int]; `parallel_r1.apply_template` turns text into them.
+            params: sampling settings and the layout (`params.parallel.mode`).
+            seeds: explicit per-sample seeds [B][n]. With params.seed set instead, sample j of
+                prompt i uses seed + i * n + j, so no two samples share a seed and each is
+                reproducible alone.
+
+        Raises:
+            EngineError: prompts that are not token ids (text, a BatchEncoding, a dict, a 2-D
+                tensor, None...), ids outside the vocabulary, or a request `add_request` refuses;
+                all before any sampling.
         """
+        prompts = as_prompt_ids(prompts, vocab_size=self.vocab_size)
         ids = [f"gen-{i}" for i in range(len(prompts))]
         if seeds is None and params.seed is not None:  # distinct seeds across prompts too
             seeds = [[params.seed + i * params.n + j for j in range(params.n)]
                      for i in range(len(prompts))]
-        for i, prompt in enumerate(prompts):
-            self.add_request(Request(ids[i], list(prompt), params,
-                                     list(seeds[i]) if seeds is not None else None))
+        requests = [Request(ids[i], prompt, params, list(seeds[i]) if seeds is not None else None)
+                    for i, prompt in enumerate(prompts)]
+        for request in requests:  # every prompt checked before any is queued
+            self.check_request(request)
+        for request in requests:
+            self.add_request(request)
         done: dict[tuple[str, int], Rollout] = {}
         bar = _progress(len(prompts) * params.n, progress)
         while self.has_unfinished():
@@ -243,6 +260,18 @@ def rows_per_sample(params: SamplingParams) -> int:
         return 1
     paths = par.num_paths or par.max_paths
     return paths + 1 if par.mode == "threads" else paths
+
+
+def vocab_size_of(model: Any, tokenizer: Any) -> int | None:
+    """Rows of the model's input embedding (else the tokenizer's size): the ids a prompt may hold."""
+    embed = getattr(model, "get_input_embeddings", None)
+    weight = getattr(embed() if callable(embed) else None, "weight", None)
+    if weight is not None and getattr(weight, "ndim", 0) == 2:
+        return int(weight.shape[0])
+    try:
+        return len(tokenizer)
+    except TypeError:
+        return None
 
 
 def default_stop_ids(model: Any, tokenizer: Any) -> set[int]:

@@ -120,6 +120,8 @@ class OpenAIBackend:
             "return_tokens_as_token_ids": True}
         if seg.top_k:
             body["top_k"] = seg.top_k
+        if seg.min_p:
+            body["min_p"] = seg.min_p
         if self.ours:
             body["parallel"] = {"mode": "causal"}
         return body

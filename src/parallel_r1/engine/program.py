@@ -83,7 +83,8 @@ class SampleProgram:
     def __init__(self, request: Request, index: int, seed: int, rules: Rules, keys: Iterator[int]):
         self.request, self.index, self.seed, self.rules = request, index, seed, rules
         self.params, self.par = request.params, request.params.parallel
-        self.stops = rules.stop_ids | frozenset(self.params.stop_token_ids)
+        eos = frozenset() if self.params.ignore_eos else rules.stop_ids
+        self.stops = eos | frozenset(self.params.stop_token_ids)
         self.completion: list[int] = []
         self.logprobs: list[float] = []
         self.mask: list[int] = []
@@ -297,7 +298,8 @@ class SampleProgram:
         context = (*self.request.prompt_ids, *self.completion, *tail_ids)
         return Segment(key, context, extension, max_tokens, stops, p.temperature, p.top_p,
                        p.top_k, seed, parent=parent, join=join, watch_ids=watch, score_ids=score,
-                       logprob_tail=logprob_tail if self.rules.can_score else 0)
+                       logprob_tail=logprob_tail if self.rules.can_score else 0,
+                       min_p=p.min_p)
 
     def _add(self, tok: int, logp: float, sampled: int) -> None:
         self.completion.append(tok)

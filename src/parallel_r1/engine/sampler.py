@@ -40,13 +40,15 @@ def uniform(seeds: torch.Tensor, counters: torch.Tensor) -> torch.Tensor:
     return (_shr(x, 11).to(torch.float64) + 0.5) / float(1 << 53)
 
 
-def filter_logits(scaled: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
-    """Mask everything outside each row's top-k and top-p nucleus with -inf.
+def filter_logits(scaled: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor,
+                  min_p: torch.Tensor | None = None) -> torch.Tensor:
+    """Mask everything outside each row's top-k, top-p nucleus and min-p floor with -inf.
 
     Args:
         scaled: [B, V] logits already divided by temperature.
         top_k: [B] long, 0 = off.
         top_p: [B] float, 1.0 = off.
+        min_p: [B] float, 0.0 = off: drop tokens less likely than min_p x the likeliest one.
     """
     sorted_logits, order = scaled.sort(dim=-1, descending=True)  # [B, V]
     vocab = scaled.shape[-1]
@@ -56,6 +58,8 @@ def filter_logits(scaled: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor
     probs = sorted_logits.softmax(dim=-1)  # [B, V]
     before = probs.cumsum(dim=-1) - probs  # [B, V] mass strictly before each token
     drop |= before >= top_p[:, None]  # keeps the smallest prefix with mass >= top_p
+    if min_p is not None:
+        drop |= probs < min_p.to(probs.dtype)[:, None] * probs[:, :1]  # [B, V]
     drop[:, 0] = False  # the most likely token always survives
     sorted_logits = sorted_logits.masked_fill(drop, _NEG_INF)
     return torch.empty_like(scaled).scatter_(-1, order, sorted_logits)
@@ -63,16 +67,16 @@ def filter_logits(scaled: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor
 
 def sample(logits: torch.Tensor, temperature: torch.Tensor, top_k: torch.Tensor,
            top_p: torch.Tensor, seeds: torch.Tensor, counters: torch.Tensor, *,
-           filtered: bool = True, scaled: bool = True, greedy: bool | None = None
-           ) -> tuple[torch.Tensor, torch.Tensor]:
+           filtered: bool = True, scaled: bool = True, greedy: bool | None = None,
+           min_p: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Draw one token per row, without reading anything back to the host.
 
     Args:
         logits: [B, V] raw logits.
         temperature: [B]; 0 = greedy.
-        top_k: [B] long; top_p: [B] float.
+        top_k: [B] long; top_p: [B] float; min_p: [B] float or None (off).
         seeds, counters: [B] int64; the noise of a row depends on these alone.
-        filtered: some row uses top-k or top-p (the caller knows; False skips the sort).
+        filtered: some row uses top-k, top-p or min-p (the caller knows; False skips the sort).
         scaled: some row has a temperature other than 0 or 1 (False skips the division, which
             is exact then).
         greedy: every row is greedy (True), none is (False), or unknown / mixed (None); the
@@ -80,7 +84,8 @@ def sample(logits: torch.Tensor, temperature: torch.Tensor, top_k: torch.Tensor,
 
     Returns:
         ids [B] and logp [B, V] = log_softmax(logits / T) (log_softmax(logits) for greedy rows),
-        unfiltered: the distribution a trainer recomputes. float64 logits stay float64;
+        unfiltered (top-k / top-p / min-p shape the draw only): the distribution a trainer
+        recomputes. float64 logits stay float64;
         lower precisions are computed in float32. The same bits whatever the hints say.
     """
     is_greedy = temperature <= 0  # [B]
@@ -91,7 +96,7 @@ def sample(logits: torch.Tensor, temperature: torch.Tensor, top_k: torch.Tensor,
     logp = work.log_softmax(dim=-1)  # [B, V]
     if greedy:
         return work.argmax(dim=-1), logp
-    kept = filter_logits(work, top_k, top_p) if filtered else work  # [B, V]
+    kept = filter_logits(work, top_k, top_p, min_p) if filtered else work  # [B, V]
     cdf = kept.softmax(dim=-1).cumsum(dim=-1, dtype=torch.float64)  # [B, V]
     target = uniform(seeds, counters) * cdf[:, -1]  # [B]
     drawn = torch.searchsorted(cdf, target[:, None], right=True)[:, 0]  # [B]

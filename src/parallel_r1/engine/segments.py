@@ -50,6 +50,7 @@ class Segment:
     watch_ids: tuple[int, ...] = ()  # log-probs of these at every draw
     score_ids: tuple[int, ...] = ()  # log-probs of these after the context (with max_tokens=0)
     logprob_tail: int = 0  # log-probs wanted for this many trailing extension tokens
+    min_p: float = 0.0  # drop tokens less likely than min_p x the likeliest (0 = off)
 
 
 @dataclass

@@ -276,12 +276,14 @@ class TorchBackend:
         ints = torch.tensor([[s.top_k, s.seed, len(a.result.tokens), *s.watch_ids, *s.score_ids]
                              + [0] * (width - len(s.watch_ids) - len(s.score_ids))
                              for s, a in zip(segs, acts)], dtype=torch.long).to(dev)  # [R, 3+W+S]
-        floats = torch.tensor([[s.temperature, s.top_p] for s in segs]).to(dev)  # [R, 2]
-        temps = {s.temperature for s in segs}
+        floats = torch.tensor([[s.temperature, s.top_p, s.min_p] for s in segs]).to(dev)  # [R, 3]
+        temps, has_min_p = {s.temperature for s in segs}, any(s.min_p for s in segs)
         ids, logp = sample(logits, floats[:, 0], ints[:, 0], floats[:, 1], ints[:, 1],
-                           ints[:, 2], filtered=any(s.top_k or s.top_p < 1 for s in segs),
+                           ints[:, 2], filtered=has_min_p or any(s.top_k or s.top_p < 1
+                                                                 for s in segs),
                            scaled=bool(temps - {0.0, 1.0}),
-                           greedy=True if temps == {0.0} else False if 0.0 not in temps else None)
+                           greedy=True if temps == {0.0} else False if 0.0 not in temps else None,
+                           min_p=floats[:, 2] if has_min_p else None)
         cols = torch.cat([ids[:, None], ints[:, 3:]], dim=1)  # [R, 1 + W + S]
         out = torch.cat([ids[:, None].to(torch.float64), logp.gather(1, cols).to(torch.float64)],
                         dim=1)  # [R, 2 + W + S]

@@ -62,17 +62,19 @@ class SamplingParams:
     """Per-request sampling settings, in the shape of vLLM's.
 
     temperature 0 means greedy. Log-probs are always those of the sampled token under
-    softmax(logits / temperature) (softmax(logits) when greedy), before top-k/top-p filtering:
-    the quantity a trainer recomputes.
+    softmax(logits / temperature) (softmax(logits) when greedy), before top-k/top-p/min-p
+    filtering: the quantity a trainer recomputes.
     """
 
     temperature: float = 1.0
     top_p: float = 1.0
     top_k: int = 0  # 0 = no top-k
+    min_p: float = 0.0  # drop tokens less likely than min_p x the likeliest (0 = off)
     max_tokens: int = 256  # hard cap on response tokens (all paths included); never exceeded
     n: int = 1
     seed: int | None = None  # sample i of a request uses seed + i; None draws one (recorded)
     stop_token_ids: tuple[int, ...] = ()  # besides the model's end-of-sequence tokens
+    ignore_eos: bool = False  # do not stop at the model's end-of-sequence tokens (vLLM's)
     parallel: ParallelParams = field(default_factory=ParallelParams)
 
     def __post_init__(self) -> None:
@@ -82,9 +84,11 @@ class SamplingParams:
             raise EngineError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.top_k < 0:
             raise EngineError(f"top_k must be >= 0 (0 disables it), got {self.top_k}")
-        if self.temperature == 0 and (self.top_p < 1 or self.top_k > 0):
-            raise EngineError("temperature=0 is greedy decoding, which ignores top_p and top_k; "
-                              "set temperature > 0 or leave top_p=1 and top_k=0")
+        if not 0 <= self.min_p <= 1:
+            raise EngineError(f"min_p must be in [0, 1], got {self.min_p}")
+        if self.temperature == 0 and (self.top_p < 1 or self.top_k > 0 or self.min_p > 0):
+            raise EngineError("temperature=0 is greedy decoding, which ignores top_p, top_k and "
+                              "min_p; set temperature > 0 or leave top_p=1, top_k=0, min_p=0")
         if self.max_tokens < 1:
             raise EngineError(f"max_tokens must be >= 1, got {self.max_tokens}")
         if self.n < 1:

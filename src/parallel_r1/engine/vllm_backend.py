@@ -52,7 +52,7 @@ class VLLMBackend:
             return out
         prompts = [TokensPrompt(prompt_token_ids=list(s.context_ids)) for s in todo]
         params = [SamplingParams(max_tokens=s.max_tokens, temperature=s.temperature,
-                                 top_p=s.top_p, top_k=s.top_k if s.top_k else -1,
+                                 top_p=s.top_p, top_k=s.top_k if s.top_k else -1, min_p=s.min_p,
                                  seed=s.seed % 2**62, stop_token_ids=sorted(s.stop_ids),
                                  logprobs=0, detokenize=False) for s in todo]
         for seg, result in zip(todo, self.llm.generate(prompts, params, use_tqdm=False)):

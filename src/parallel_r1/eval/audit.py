@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from parallel_r1.rewards.grading import GRADERS, grade_response_detail
+from parallel_r1.rewards.readers import ANSWER_READERS, DEFAULT_READER
 
 
 @dataclass
@@ -50,7 +51,8 @@ def _short(text: object, width: int = 40) -> str:
 
 def audit_file(path: Path, graders: list[str] | None = None, *,
                response_field: str = "response", answer_field: str = "answer",
-               kind_field: str = "kind", max_trace_mb: float | None = 8.0) -> AuditReport:
+               kind_field: str = "kind", max_trace_mb: float | None = 8.0,
+               reader: str = DEFAULT_READER) -> AuditReport:
     """Grade every row of a JSONL file with each grader and collect the rows they disagree on.
 
     Args:
@@ -58,22 +60,25 @@ def audit_file(path: Path, graders: list[str] | None = None, *,
         graders: grader names (default: every registered grader).
         response_field, answer_field: the row fields; kind_field: a row field naming the row's
             kind, if present. max_trace_mb: refuse a longer line (None: any length).
+        reader: where every grader reads answers (`rewards.readers`).
 
     Returns:
         The report (rows in file order, each with line, kind, gold and every grader's verdict).
 
     Raises:
-        DataError: a bad row (file, line, field). UnknownNameError: an unknown grader.
+        DataError: a bad row (file, line, field). UnknownNameError: an unknown grader or reader.
     """
     from parallel_r1.eval.graded import read_rows
 
+    ANSWER_READERS.get(reader)
     graders = list(graders or GRADERS.names())
     for name in graders:
         GRADERS.get(name)
     report = AuditReport(graders, num_correct={g: 0 for g in graders})
     for line, row in read_rows(path, response_field, answer_field, max_trace_mb=max_trace_mb):
         gold = str(row[answer_field])
-        verdicts = {g: grade_response_detail(row[response_field], gold, g) for g in graders}
+        verdicts = {g: grade_response_detail(row[response_field], gold, g, reader)
+                    for g in graders}
         report.num_rows += 1
         for g, v in verdicts.items():
             report.num_correct[g] += v.correct

@@ -71,6 +71,27 @@ for _level in range(1, 6):
         loader=_synthetic_loader(f"trap{_level}", 200)))
 
 
+def names_text() -> str:
+    """Every benchmark name in registration order, a run of 3+ consecutive numbers written once:
+    "aime25, ..., synthetic-l1..5, synthetic-trap1..5" (the `eval --help` list)."""
+    runs: dict[str, list[int]] = {}
+    for name in BENCHMARKS:
+        stem = name.rstrip("0123456789")
+        if stem != name:
+            runs.setdefault(stem, []).append(int(name[len(stem):]))
+    parts, done = [], set()
+    for name in BENCHMARKS:
+        stem = name.rstrip("0123456789")
+        nums = runs.get(stem, [])
+        if len(nums) >= 3 and nums == list(range(nums[0], nums[0] + len(nums))):
+            if stem not in done:
+                parts.append(f"{stem}{nums[0]}..{nums[-1]}")
+                done.add(stem)
+        else:
+            parts.append(name)
+    return ", ".join(parts)
+
+
 def parse_names(names: str | list[str]) -> list[Benchmark]:
     """Benchmarks from "aime24,gsm8k" or a list of names, in the given order, duplicates dropped.
 

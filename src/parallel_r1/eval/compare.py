@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from parallel_r1.errors import DataError
-from parallel_r1.eval.report import main_row, md_table
+from parallel_r1.eval.report import main_row, md_table, size_note
 
 SUMMARY = "summary.json"
 
@@ -38,6 +38,8 @@ def summary_cells(summary: dict, name: str, grader: str | None) -> dict[str, str
     if grader not in graders:
         raise DataError(f"unknown grader '{grader}' for this summary; it has "
                         f"{', '.join(graders)}")
+    reader = summary.get("answer_reader", "final-answer")  # named unless it is the contract's
+    name = name if reader == "final-answer" else f"{name} (answer reader {reader})"
     header, cells = main_row(summary, name, grader, ci_too=True)
     return dict(zip(header, cells))
 
@@ -91,4 +93,7 @@ def compare_table(paths: Sequence[str | Path], *, grader: str | None = None) -> 
     header, rows = compare_rows(paths, grader=grader)
     note = ("Mean@k / Pass@k (unbiased) in %, [95% bootstrap CI over problems]; parallel ratio "
             "in % of responses with a valid block; Avg = mean of the Mean@k columns")
-    return note + "\n\n" + md_table(header, rows)
+    summaries = [json.loads(file.read_text(encoding="utf-8")) for path in map(Path, paths)
+                 for _, file in find_summaries(path)]
+    small = size_note(summaries)
+    return note + "\n\n" + md_table(header, rows) + (f"\n\n{small}" if small else "")

@@ -26,6 +26,7 @@ from parallel_r1.eval.benchmarks import Benchmark, load_problems, parse_names
 from parallel_r1.format.stats import response_stats
 from parallel_r1.format.validate import is_valid
 from parallel_r1.rewards.grading import grade_response_detail
+from parallel_r1.rewards.readers import ANSWER_READERS, DEFAULT_READER
 from parallel_r1.sampling_checks import check_sampling
 
 SAMPLES_FILE, SUMMARY_FILE, TABLE_FILE, CONFIG_FILE = (
@@ -56,6 +57,9 @@ class EvalConfig:
     seed: int = field(default=0, metadata={"help": "Base seed; each sample derives its own."})
     graders: tuple[str, ...] = field(default=("math-verify", "paper"), metadata={
         "help": "Graders, the first is the headline one."})
+    answer_reader: str = field(default=DEFAULT_READER, metadata={
+        "help": "Where answers are read: final-answer (the contract) | common (also ####, "
+                "'the answer is'; models not trained on the contract). See rewards.readers."})
     sc_baseline: bool = field(default=False, metadata={
         "help": "Also run self-consistency (causal, sc_template) at the model's token budget."})
     sc_template: str = field(default="baseline", metadata={"help": "Template of the SC runs."})
@@ -64,9 +68,10 @@ class EvalConfig:
     drop_suspect: bool = field(default=False, metadata={
         "help": "Drop problems flagged suspect_truncated (kept and counted by default)."})
 
-    # Fields that change what a sample is: a resumed run must agree on them.
+    # Fields that change what a row holds (its sample, or its grades): a resumed run must agree.
     SAMPLING_KEYS = ("mode", "template", "chat", "max_tokens", "temperature", "top_p", "top_k",
-                     "num_paths", "max_path_tokens", "max_blocks", "seed", "sc_template")
+                     "num_paths", "max_path_tokens", "max_blocks", "seed", "sc_template",
+                     "answer_reader")
 
     def __post_init__(self) -> None:
         if self.mode not in ("causal", "structured", "threads"):
@@ -84,6 +89,10 @@ class EvalConfig:
                                                       "max_blocks")})
         if not self.graders:
             raise ConfigError("give at least one grader", field="graders")
+        try:
+            ANSWER_READERS.get(self.answer_reader)
+        except UnknownNameError as exc:
+            raise ConfigError(str(exc).split(": ", 1)[-1], field="answer_reader") from None
         if self.sc_baseline and (self.samples or 16) * self.sc_max_rounds > MAX_SAMPLES:
             raise ConfigError(f"samples x sc_max_rounds must be <= {MAX_SAMPLES}",
                               field="sc_max_rounds")
@@ -145,13 +154,13 @@ def sample_key(row: dict) -> tuple:
 
 
 def build_row(job: Job, sample: int, rollout: Any, prompt_text: str,
-              graders: tuple[str, ...]) -> dict:
+              graders: tuple[str, ...], reader: str = DEFAULT_READER) -> dict:
     """The per-sample record: prompt, tagged response, structure, graded answers, seed, tokens."""
     text, gold = rollout.text, job.record.answer
     stats = response_stats(text)
     grades = {}
     for grader in graders:  # one answer contract (rewards.contract); a timed-out grade is wrong
-        verdict = grade_response_detail(text, gold, grader)
+        verdict = grade_response_detail(text, gold, grader, reader)
         grades[grader] = {"pred": verdict.pred, "correct": verdict.correct,
                           "timed_out": verdict.timed_out, "refused": verdict.refused}
     head = grades[graders[0]]
@@ -160,6 +169,7 @@ def build_row(job: Job, sample: int, rollout: Any, prompt_text: str,
         "problem_index": job.problem_index, "sample": sample, "seed": rollout.seed,
         "prompt": prompt_text, "response": text, "answer": gold,
         "pred": head["pred"], "correct": head["correct"], "grades": grades,
+        "answer_reader": reader,
         "finish_reason": rollout.finish_reason, "num_tokens": rollout.num_tokens,
         "critical_path_length": rollout.critical_path_length,
         "structure": {"num_blocks": stats.num_blocks,
@@ -217,8 +227,10 @@ def sampling_params(cfg: EvalConfig, *, causal: bool = False) -> Any:
 class SampleWriter:
     """Appends graded rows to the samples file and keeps the progress bar's running accuracy."""
 
-    def __init__(self, path: Path, rows: list[dict], graders: tuple[str, ...], bar: Any):
+    def __init__(self, path: Path, rows: list[dict], graders: tuple[str, ...], bar: Any,
+                 reader: str = DEFAULT_READER):
         self.path, self.rows, self.graders, self.bar = path, rows, graders, bar
+        self.reader = reader
         self.prompts: dict[str, str] = {}
         self.done = {sample_key(r) for r in rows}
         self.counts: dict[str, list[int]] = {}  # run -> [correct, total], for the bar
@@ -233,7 +245,7 @@ class SampleWriter:
     def __call__(self, job: Job, sample: int, rollout: Any) -> None:
         from parallel_r1.files import append_jsonl
 
-        row = build_row(job, sample, rollout, self.prompts[job.key], self.graders)
+        row = build_row(job, sample, rollout, self.prompts[job.key], self.graders, self.reader)
         append_jsonl(self.path, row)
         self.rows.append(row)
         self.done.add(sample_key(row))
@@ -278,7 +290,8 @@ def _check_resume(out: Path, cfg: EvalConfig, model_name: str) -> None:
         return
     old = json.loads(path.read_text(encoding="utf-8"))
     new = {"model": model_name, **cfg.sampling()}
-    diff = [k for k in new if k in old.get("sampling", {}) and old["sampling"][k] != new[k]]
+    old_settings = {"answer_reader": DEFAULT_READER, **old.get("sampling", {})}  # older folders
+    diff = [k for k in new if k in old_settings and old_settings[k] != new[k]]
     if diff:
         raise ConfigError(f"{out} holds samples drawn with other settings ({', '.join(diff)}); "
                           "use another --out or the same settings", field=diff[0])
@@ -328,7 +341,7 @@ def _evaluate(model: Any, tokenizer: Any, cfg: EvalConfig, out: Path, model_name
     rows = read_samples(out / SAMPLES_FILE)
     engine = engine if engine is not None else TorchEngine(model, tokenizer)
     bar = tqdm(total=0, desc="eval", unit="sample", disable=not progress)
-    writer = SampleWriter(out / SAMPLES_FILE, rows, cfg.graders, bar)
+    writer = SampleWriter(out / SAMPLES_FILE, rows, cfg.graders, bar, cfg.answer_reader)
     prompt_ids = _prompter(tokenizer, cfg)
     jobs = make_jobs("model", problems, k, None, prompt_ids, writer, cfg.seed)
     try:
@@ -340,6 +353,7 @@ def _evaluate(model: Any, tokenizer: Any, cfg: EvalConfig, out: Path, model_name
     summary = report.summarize_eval(writer.rows, [problems[n][0] for n in problems], k,
                                     cfg.graders, load_metrics)
     summary["model"], summary["config"] = model_name, dataclasses.asdict(cfg)
+    summary["answer_reader"] = cfg.answer_reader  # the tables name it
     summary["engine"] = type(getattr(engine, "backend", engine)).__name__  # what sampled
     summary["table"] = report.eval_table(summary, model_name)
     report.write_json(out / SUMMARY_FILE, summary)

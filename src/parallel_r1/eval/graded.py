@@ -2,6 +2,7 @@
 
 Every row keeps all its fields and gains `pred` (the answer as read, null when none), `correct`
 (bool) and `timed_out` (the grade ran out of time and counts as wrong); see `rewards.contract`.
+Answers are read by the answer contract, or by another named reader (`rewards.readers`).
 Rows stream: one is in memory at a time, and the output is written as they are graded to a
 temporary file beside it, moved into place with `os.replace` at the end, so a crash never leaves a
 half-written file. A line longer than `MAX_TRACE_MB` is refused (see there).
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from parallel_r1.rewards.grading import DEFAULT_GRADER, GRADERS, grade_response_detail
+from parallel_r1.rewards.readers import ANSWER_READERS, DEFAULT_READER
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,8 @@ def read_rows(path: Path, response_field: str, answer_field: str, *,
 
 def grade_file(path: Path, output: Path | None = None, *, grader: str = DEFAULT_GRADER,
                response_field: str = "response", answer_field: str = "answer",
-               max_trace_mb: float | None = MAX_TRACE_MB) -> GradeReport:
+               max_trace_mb: float | None = MAX_TRACE_MB,
+               reader: str = DEFAULT_READER) -> GradeReport:
     """Grade every row of `path`, one row in memory at a time; write the rows with `pred` and
     `correct` to `output` as they are graded (a temp file beside it, moved into place at the end).
 
@@ -74,20 +77,24 @@ def grade_file(path: Path, output: Path | None = None, *, grader: str = DEFAULT_
         response_field: field holding the response text.
         answer_field: field holding the gold answer (a string or a number).
         max_trace_mb: refuse a line longer than this many MB (None: any length).
+        reader: where answers are read: "final-answer" (the contract) or "common" (also
+            `####` and `the answer is`; see `rewards.readers`).
 
     Returns:
         The counts (rows, correct, without an answer, timed out, refused).
 
     Raises:
         DataError: a bad row (see `read_rows`); `output` is then left as it was.
-        UnknownNameError: an unknown grader.
+        UnknownNameError: an unknown grader or reader.
     """
     GRADERS.get(grader)  # fail before reading anything
+    ANSWER_READERS.get(reader)
     counts = dict.fromkeys(("rows", "correct", "none", "timed_out", "refused"), 0)
 
     def graded() -> Iterator[dict]:
         for _, row in read_rows(path, response_field, answer_field, max_trace_mb=max_trace_mb):
-            verdict = grade_response_detail(row[response_field], str(row[answer_field]), grader)
+            verdict = grade_response_detail(row[response_field], str(row[answer_field]), grader,
+                                            reader)
             counts["rows"] += 1
             counts["correct"] += verdict.correct
             counts["none"] += verdict.pred is None

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from parallel_r1.eval.report import pyplot, save_png
+from parallel_r1.eval.plots import integer_steps, pyplot, save_png
 
 SMOOTH = 5  # steps in the moving average of the evolution curves
 
@@ -71,16 +71,17 @@ def plot_deltas(result: dict, titles: dict[str, str], path: Path) -> Path:
     return save_png(fig, path)
 
 
-def _curve(per_seed: dict, figure: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Steps, mean over seeds, min and max over seeds of a moving-average figure."""
+def _curve(per_seed: dict, figure: str, window: int) -> tuple[np.ndarray, ...]:
+    """Steps, mean over seeds, min and max over seeds of a figure's trailing mean over the last
+    `window` steps (fewer at the start)."""
     steps = sorted({s for steps in per_seed.values() for s in steps})
     table = []
     for steps_of_seed in per_seed.values():
         row = []
         for s in steps:
-            window = [steps_of_seed[t][figure] for t in steps if s - SMOOTH < t <= s
+            inside = [steps_of_seed[t][figure] for t in steps if s - window < t <= s
                       and t in steps_of_seed]
-            num, den = sum(w[0] for w in window), sum(w[1] for w in window)
+            num, den = sum(w[0] for w in inside), sum(w[1] for w in inside)
             row.append(num / den if den else np.nan)
         table.append(row)
     arr = np.asarray(table, dtype=float)  # [seeds, steps]
@@ -92,17 +93,25 @@ def _curve(per_seed: dict, figure: str) -> tuple[np.ndarray, np.ndarray, np.ndar
             return (np.asarray(steps), np.nanmean(arr, 0), np.nanmin(arr, 0), np.nanmax(arr, 0))
 
 
-def plot_evolution(ev: dict, title: str, path: Path) -> Path:
-    """Block position and exploration / verification shares over RL steps (mean of seeds, band =
-    min..max over seeds, moving average of SMOOTH steps); early and late thirds shaded."""
+def smoothing_window(ev: dict) -> int:
+    """Steps in the moving average: SMOOTH, or fewer when the run has fewer steps."""
+    num_steps = len({s for steps in ev["per_seed"].values() for s in steps})
+    return max(1, min(SMOOTH, num_steps))
+
+
+def draw_evolution(ev: dict, title: str) -> Any:
+    """The Figure of `plot_evolution`: block position and exploration / verification shares over
+    RL steps (mean of seeds, band = min..max over seeds, trailing moving average of
+    `smoothing_window(ev)` steps); early and late thirds shaded."""
     plt = pyplot()
-    fig, axes = plt.subplots(2, 1, figsize=(7, 5.2), dpi=100, sharex=True)
+    window = smoothing_window(ev)
+    fig, axes = plt.subplots(2, 1, figsize=(7, 5.2), dpi=100, sharex=True, layout="constrained")
     panels = ((axes[0], (("position", "relative position of <Parallel>", "tab:blue"),)),
               (axes[1], (("exploration", "exploration share", "tab:green"),
                          ("verification", "verification share", "tab:red"))))
     for ax, items in panels:
         for figure, label, color in items:
-            xs, mean, low, high = _curve(ev["per_seed"], figure)
+            xs, mean, low, high = _curve(ev["per_seed"], figure, window)
             ax.plot(xs, mean, color=color, label=label)
             ax.fill_between(xs, low, high, color=color, alpha=0.2)
         first, last = ev["phase"]
@@ -114,11 +123,18 @@ def plot_evolution(ev: dict, title: str, path: Path) -> Path:
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper left")
-    axes[0].set_title(f"{title}: strategy over RL ({SMOOTH}-step moving average; dashed: next "
-                      "stage; grey: early/late third)", fontsize=9)
+    integer_steps(axes[1])
+    smoothing = (f"moving average of the last {window} steps" if window > 1
+                 else "per step, not smoothed")
+    fig.suptitle(f"{title}: strategy over RL\n{smoothing}; dashed: next stage; grey: early/late "
+                 "third", fontsize=9, wrap=True)
     axes[1].set_xlabel("RL step (stages numbered on)")
-    fig.tight_layout()
-    return save_png(fig, path)
+    return fig
+
+
+def plot_evolution(ev: dict, title: str, path: Path) -> Path:
+    """`draw_evolution` written to `path` as a PNG (atomically)."""
+    return save_png(draw_evolution(ev, title), path)
 
 
 def plot_early_late(evolutions: dict[str, dict], titles: dict[str, str], path: Path) -> Path:

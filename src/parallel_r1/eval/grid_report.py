@@ -48,8 +48,9 @@ def _rows(path: Path, grader: str) -> list[dict]:
         raise DataError("the eval of this run has no samples file", file=str(path))
     rows = [r for r in read_samples(path) if r["run"] == "model"]
     if grader:
-        rows = [{**r, "correct": grade_response(r["response"], r["answer"], grader)[1]}
-                for r in rows]
+        rows = [{**r, "correct": grade_response(r["response"], r["answer"], grader,
+                                                r.get("answer_reader", "final-answer"))[1]}
+                for r in rows]  # read as the eval read them
     return rows
 
 
@@ -342,10 +343,14 @@ def _report_text(name: str, grader: str, seeds: list[int], timing: dict | None, 
                      f"{timing.get('sessions', 1)} session(s); compute "
                      f"{timing.get('compute_s', 0) / 60:.1f} min in {timing.get('nodes', 0)} "
                      "nodes.")
-        codes = timing.get("code") or []
-        lines.append(f"Code version of every node: {codes[0]}." if len(codes) == 1 else
-                     f"**Nodes ran under {len(codes)} code versions ({', '.join(codes)}): "
-                     "numbers may mix code changes; rerun in a fresh folder to be sure.**")
+        codes, gits = timing.get("source_hash") or [], timing.get("git") or []
+        what = "source hash (sha256 of the parallel_r1 .py files, not a git commit)"
+        lines.append(f"The {what} of every node: {codes[0]}" if len(codes) == 1 else
+                     f"**Nodes ran under {len(codes)} different sources ({what}: "
+                     f"{', '.join(codes)}): numbers may mix code changes; rerun in a fresh "
+                     "folder to be sure.**")
+        lines[-1] += (f"; git commit{'s' if len(gits) > 1 else ''} of the sessions: "
+                      f"{', '.join(gits)}." if gits else "; no git checkout recorded.")
     lines += ["", table, "", "What the intervals call real:", "", *_verdicts(result, titles), "",
               "## Noise", "",
               "Intervals: `eval.paired.crossed_bootstrap` (2000 resamples; seeds and problems "

@@ -228,3 +228,40 @@ def bootstrap_ci(per_problem_values: Sequence[float], *, confidence: float = 0.9
     alpha = (1.0 - confidence) / 2.0
     low, high = np.quantile(stats, [alpha, 1.0 - alpha])
     return float(statistic(data)), float(low), float(high)
+
+
+# A table whose widest possible 95% interval is over ±20 points cannot tell models apart.
+MAX_HALF_WIDTH = 0.20
+
+
+def worst_half_width(num_problems: int) -> float:
+    """Half-width of the 95% normal interval of a share over `num_problems` problems at its
+    widest (true rate 1/2): 1.96 * sqrt(0.25 / n), as a fraction (8 problems: 0.35)."""
+    return 1.96 * float(np.sqrt(0.25 / max(num_problems, 1)))
+
+
+def small_sample_note(benchmarks: Sequence[tuple[str, int, float]]) -> str | None:
+    """One line saying why a table of these sizes means little, or None when it does not apply.
+
+    Args:
+        benchmarks: (title, problems, Mean@k as a fraction or NaN) per benchmark and model.
+    Returns:
+        The note when some benchmark has fewer problems than keep the worst-case 95% interval
+        within ±MAX_HALF_WIDTH (25 problems), naming each, its size and its interval; a Mean@k
+        of exactly 0 or 1 there adds the rule of three (the 95% bound is 3/n, not 0).
+    """
+    small = {title: n for title, n, _ in benchmarks if worst_half_width(n) > MAX_HALF_WIDTH}
+    if not small:
+        return None
+    need = int(np.ceil((1.96 / (2 * MAX_HALF_WIDTH)) ** 2))
+    sizes = "; ".join(f"{title}: {n} problems, a 95% interval up to ±"
+                      f"{100 * worst_half_width(n):.0f} points" for title, n in small.items())
+    note = (f"Note: too few problems for these figures to tell models apart ({sizes}; "
+            f"{need}+ problems keep it within ±{100 * MAX_HALF_WIDTH:.0f}).")
+    extreme = [n for title, n, value in benchmarks if title in small and value in (0.0, 1.0)]
+    if extreme:
+        n = min(extreme)
+        note += (f" 0.0 [0.0, 0.0] only says none was solved (100.0 [100.0, 100.0]: all): over "
+                 f"{n} problems the true rate may still be {100 * min(3 / n, 1):.0f} points from "
+                 "it (rule of three, 3/n).")
+    return note

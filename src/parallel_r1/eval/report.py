@@ -9,7 +9,6 @@ matplotlib (Agg) only inside `pyplot`, on first use.
 from __future__ import annotations
 
 import json
-import os
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from parallel_r1.eval import metrics as M
-from parallel_r1.outputs import temp_name
+from parallel_r1.eval.plots import plot_phases, plot_run_curves
 
 CI_RESAMPLES = 1000
 
@@ -220,13 +219,30 @@ def md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(map(str, r)) + " |" for r in rows])
 
 
+def size_note(summaries: Sequence[dict]) -> str | None:
+    """`metrics.small_sample_note` of eval summaries (headline grader's Mean@k per benchmark)."""
+    items = []
+    for summary in summaries:
+        head = (summary.get("graders") or ["math-verify"])[0]
+        for b in summary.get("benchmarks", {}).values():
+            value = (b.get("grades", {}).get(head) or {}).get("mean", {}).get("value")
+            if b.get("num_problems"):  # an older summary without the count says nothing
+                items.append((b.get("title", "?"), b["num_problems"],
+                              float("nan") if value is None else float(value)))
+    return M.small_sample_note(items)
+
+
 def eval_table(summary: dict, name: str) -> str:
     """Markdown: the paper's main table (headline grader), then every figure with its CI."""
-    graders = summary["graders"]
+    graders, reader = summary["graders"], summary.get("answer_reader", "final-answer")
     header, cells = main_row(summary, name, graders[0])
-    parts = [(f"Main table (grader {graders[0]}; Pass@k unbiased; 95% bootstrap CI over problems; "
-              "parallel ratio = % responses with a valid block, mean over benchmarks)"),
+    parts = [(f"Main table (grader {graders[0]}, answer reader {reader}; Pass@k unbiased; 95% "
+              "bootstrap CI over problems; parallel ratio = % responses with a valid block, mean "
+              "over benchmarks)"),
              md_table(header, [cells]), "", "All figures, per grader (%, 95% CI)"]
+    note = size_note([summary])
+    if note:
+        parts[2:2] = [note]
     rows = []
     for b in summary["benchmarks"].values():
         for g in graders:
@@ -259,101 +275,7 @@ def eval_table(summary: dict, name: str) -> str:
     return "\n".join(parts)
 
 
-# --------------------------------------------------------------------------- plots
-def pyplot() -> Any:
-    """matplotlib.pyplot on the Agg backend (imported on first use: plotting is optional)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def save_png(fig: Any, path: str | Path) -> Path:
-    """Write `fig` to `path` atomically (a hidden temporary, then a rename) and close it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_name(path.with_name(path.stem), suffix=".png")
-    fig.savefig(tmp)
-    pyplot().close(fig)
-    os.replace(tmp, path)
-    return path
-
-
-def plot_lines(path: str | Path, title: str, xlabel: str, series: dict[str, tuple[list, list]],
-               ylabel: str = "") -> Path:
-    """One PNG with a line per series {label: (xs, ys)} (matplotlib Agg), written atomically."""
-    plt = pyplot()
-
-    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
-    for label, (xs, ys) in series.items():
-        ax.plot(xs, ys, marker="o", markersize=3, label=label)
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    if len(series) > 1:
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    return save_png(fig, path)
-
-
-def plot_phases(path: str | Path, per_step: dict[int, dict]) -> Path | None:
-    """Stacked bars of seconds per step by phase (the `time/<phase>_s` metrics), or None."""
-    names = list(dict.fromkeys(k for figs in per_step.values() for k in figs
-                               if k.startswith("time/") and k != "time/step_s"))
-    names = [k for k in names if any(f.get(k) for f in per_step.values())]
-    steps = [s for s, f in per_step.items() if any(k in f for k in names)]
-    if not names or not steps:
-        return None
-    plt = pyplot()
-    from matplotlib.ticker import MaxNLocator
-
-    fig, ax = plt.subplots(figsize=(7, 3.8), dpi=100)
-    bottom = np.zeros(len(steps))
-    for key in names:
-        ys = np.array([float(per_step[s].get(key) or 0.0) for s in steps])
-        ax.bar(steps, ys, bottom=bottom, width=0.8, label=key[5:-2], linewidth=0)
-        bottom += ys
-    ax.set(title="Where a step's time goes", xlabel="step", ylabel="seconds per step")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    fig.tight_layout()
-    return save_png(fig, path)
-
-
 # --------------------------------------------------------------------------- run report
-_CURVES = (  # (file, title, [(label, key)], y label)
-    ("reward.png", "Reward", [("reward", "reward")], "mean reward"),
-    ("accuracy.png", "Accuracy", [("accuracy", "accuracy")], "share correct"),
-    ("parallel_ratio.png", "Parallel ratio", [("parallel ratio", "parallel_ratio")],
-     "share with a valid block"),
-    ("response_length.png", "Response length", [("length", "response_length")], "mean length"),
-    ("blocks_per_response.png", "Blocks per response", [("blocks", "blocks_per_response")],
-     "mean blocks"),
-    ("block_position.png", "Where blocks sit (0 = start of response, 1 = end)",
-     [("mean", "block_position"), ("q25", "q0"), ("median", "q1"), ("q75", "q2")],
-     "relative position of <Parallel>"),
-    ("block_roles.png", "What blocks do",
-     [("exploration", "share_exploration"), ("verification", "share_verification"),
-      ("undetermined", "share_undetermined")], "share of blocks"),
-    ("path_similarity.png", "Similarity of sibling paths",
-     [("token Jaccard", "path_similarity")], "mean pairwise Jaccard"),
-)
-
-
-def _series(per_step: dict[int, dict], key: str) -> tuple[list, list]:
-    xs, ys = [], []
-    for step, figs in per_step.items():
-        value = figs.get(key)
-        if key in ("q0", "q1", "q2") and figs.get("block_position_q"):
-            value = figs["block_position_q"][int(key[1])]
-        if isinstance(value, (int, float)) and np.isfinite(value):
-            xs.append(step), ys.append(float(value))
-    return xs, ys
-
-
 def run_report(per_step: dict[int, dict], out: str | Path, *, title: str = "run",
                early_late: dict[str, tuple[float, float]] | None = None) -> dict[str, Any]:
     """PNG curves over steps and `report.md` (a per-step table, early-vs-late figures).
@@ -363,12 +285,7 @@ def run_report(per_step: dict[int, dict], out: str | Path, *, title: str = "run"
         not drawn.
     """
     out = Path(out)
-    plots = []
-    for file, name, keys, ylabel in _CURVES:
-        series = {label: _series(per_step, key) for label, key in keys}
-        series = {k: v for k, v in series.items() if v[0]}
-        if series:
-            plots.append(plot_lines(out / file, name, "step", series, ylabel))
+    plots = plot_run_curves(per_step, out)
     phases = plot_phases(out / "phase_time.png", per_step)
     plots += [phases] if phases else []
     cols = [("reward", "reward"), ("acc", "accuracy"), ("parallel", "parallel_ratio"),

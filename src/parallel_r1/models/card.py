@@ -73,7 +73,10 @@ def render_card(meta: dict[str, Any], name: str) -> str:
     meta = {**meta, "name": meta.get("name") or label or name}
     data = card_metadata(meta)
     base = meta.get("base_model") or meta.get("source") or "unknown"
-    kind = KINDS.get(meta.get("kind", ""), meta.get("kind") or "a model")
+    steps = meta.get("lineage") or [meta]
+    kind = ", then ".join(KINDS.get(m.get("kind", ""), m.get("kind") or "a model")
+                          + (f" (stage {m['stage']}, data `{m['data']}`)"
+                             if len(steps) > 1 and m.get("stage") else "") for m in steps)
     title = " / ".join(str(meta[k]) for k in ("recipe", "stage") if meta.get(k)) or name
     lines = [f"---\n{data.to_yaml()}\n---", "", f"# {title}", "",
              f"A language model that can think in parallel (`<Parallel>` blocks of `<Path>`s "
@@ -86,6 +89,9 @@ def render_card(meta: dict[str, Any], name: str) -> str:
 
 def _training(meta: dict[str, Any]) -> list[str]:
     rows = [("base model", meta.get("base_model") or meta.get("source")),
+            ("lineage", " -> ".join([str(meta.get("base_model") or meta.get("source")), *(
+                f"{m.get('stage')} ({m.get('kind')})" for m in meta.get("lineage") or [])])
+             if meta.get("lineage") else None),
             ("recipe", meta.get("recipe")), ("stage", meta.get("stage")),
             ("stage kind", meta.get("kind")), ("data", meta.get("data")),
             ("layout", meta.get("mode")), ("paths per block", meta.get("num_paths")),
@@ -145,7 +151,9 @@ def _usage(meta: dict[str, Any]) -> list[str]:
         "parallel-r1 engine:", "", "```bash",
         f"parallel-r1 serve MODEL_DIR --mode {mode} --paths 2   # OpenAI-compatible, port 8000",
         "```", "",
-        "or in Python: `parallel_r1.engine.torch_engine.TorchEngine(model, tok).generate(...)`.",
+        "or in Python: `pr.TorchEngine(model, tok).generate([pr.apply_template(tok, question)], "
+        "pr.SamplingParams())` after `import parallel_r1 as pr` (its README: \"Use it from "
+        "Python\").",
         "",
         *(["Framework versions: " + ", ".join(
             f"{k} {meta[k]}" for k in ("transformers", "trl", "torch") if meta.get(k)), ""]

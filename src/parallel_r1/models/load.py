@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from parallel_r1.errors import ConfigError
+from parallel_r1.errors import ConfigError, describe_type
 from parallel_r1.format.tags import TAGS
 from parallel_r1.outputs import temp_name
 
@@ -20,8 +20,12 @@ PROVENANCE_FILE = "parallel_r1.json"
 DTYPES = ("float32", "bfloat16", "float16", "auto")
 
 
-def _resolve(name_or_path: str | os.PathLike, gguf_file: str | None = None) -> str:
-    """A local directory (checked) or a hub id (left to transformers)."""
+def resolve_source(name_or_path: str | os.PathLike, gguf_file: str | None = None) -> str:
+    """A local directory (checked) or a hub id (left to transformers).
+
+    Raises:
+        ConfigError: a local path that is missing, a file, or a folder without config.json.
+    """
     text = str(name_or_path)
     path = Path(text).expanduser()
     # A hub id is "name" or "org/name"; anything else is meant as a local path.
@@ -83,7 +87,7 @@ def load_model(
     """
     from transformers import AutoModelForCausalLM
 
-    source = _resolve(name_or_path, gguf_file)
+    source = resolve_source(name_or_path, gguf_file)
     torch_dtype = _torch_dtype(dtype)
     extra = {"gguf_file": gguf_file} if gguf_file else {}
     try:
@@ -124,7 +128,7 @@ def load_tokenizer(name_or_path: str | os.PathLike, *, gguf_file: str | None = N
     """
     from transformers import AutoTokenizer
 
-    source = _resolve(name_or_path, gguf_file)
+    source = resolve_source(name_or_path, gguf_file)
     extra = {"gguf_file": gguf_file} if gguf_file else {}
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **extra)
@@ -216,7 +220,12 @@ def apply_template(
 
     Returns:
         prompt_ids  # [T]
+
+    Raises:
+        ConfigError: `question_or_messages` is neither non-empty text nor a non-empty list of
+            {"role", "content"} messages (e.g. None, token ids, a BatchEncoding).
     """
+    check_prompt_text(question_or_messages)
     if isinstance(question_or_messages, str):
         messages = [{"role": "user", "content": question_or_messages}]
     else:
@@ -230,6 +239,23 @@ def apply_template(
         return list(tokenizer.encode(text, add_special_tokens=False))
     text = "\n\n".join(m["content"] for m in messages)
     return list(tokenizer.encode(text, add_special_tokens=True))
+
+
+def check_prompt_text(prompt: Any, where: str = "prompt") -> None:
+    """Raise ConfigError unless `prompt` is non-empty text or a non-empty list of chat messages
+    (dicts with string "role" and "content"), naming what was given."""
+    accepted = 'text (str) or chat messages (list of {"role": ..., "content": ...} dicts)'
+    if isinstance(prompt, str):
+        if not prompt.strip():
+            raise ConfigError(f"{where} is an empty string; give the question's text")
+        return
+    if isinstance(prompt, list) and prompt and all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and
+            isinstance(m.get("content"), (str, list)) for m in prompt):
+        return  # content may be typed parts ([{"type": "text", ...}]), as chat templates take
+    raise ConfigError(f"{where} is {describe_type(prompt)}; expected {accepted}"
+                      + ("; token ids need no template: pass them to engine.generate as they are"
+                         if describe_type(prompt).endswith(" of int") else ""))
 
 
 def read_provenance(directory: str | os.PathLike) -> dict[str, Any] | None:

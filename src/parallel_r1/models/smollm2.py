@@ -86,6 +86,24 @@ def is_prepared(directory: str | os.PathLike, record: dict[str, str]) -> bool:
     return all(saved.get(key) == value for key, value in record.items())
 
 
+@contextlib.contextmanager
+def gguf_bar_switchable() -> Iterator[None]:
+    """Inside: transformers' GGUF reader draws its "de-quantizing" bar with transformers' own
+    tqdm, which obeys `transformers.utils.logging.disable_progress_bar()` and
+    $HF_HUB_DISABLE_PROGRESS_BARS (the CLI's quiet mode), instead of a plain tqdm that nothing
+    switches off (transformers 5.x `modeling_gguf_pytorch_utils`)."""
+    from transformers import modeling_gguf_pytorch_utils as reader
+    from transformers.utils import logging as hf_logging
+
+    plain = getattr(reader, "tqdm", None)
+    reader.tqdm = hf_logging.tqdm
+    try:
+        yield
+    finally:
+        if plain is not None:
+            reader.tqdm = plain
+
+
 def convert(gguf: Path) -> tuple[Any, Any]:
     """Dequantise the GGUF into a plain float32 model that `save_pretrained` accepts.
 
@@ -97,8 +115,9 @@ def convert(gguf: Path) -> tuple[Any, Any]:
 
     from parallel_r1.models.load import load_model, load_tokenizer
 
-    loaded = load_model(gguf.parent, gguf_file=gguf.name, dtype="float32")
-    tokenizer = load_tokenizer(gguf.parent, gguf_file=gguf.name)
+    with gguf_bar_switchable():
+        loaded = load_model(gguf.parent, gguf_file=gguf.name, dtype="float32")
+        tokenizer = load_tokenizer(gguf.parent, gguf_file=gguf.name)
     config = loaded.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config

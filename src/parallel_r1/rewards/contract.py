@@ -24,6 +24,9 @@ compare a final answer. One statement, in three steps; the code of each step is 
      300 characters of the text with its tags removed — paths included, unclosed blocks included;
      `\\boxed{}` is not read. "paper-gsm8k" reads the paper's `gsm8k.py` way: the last number right
      after `Final Answer: ` in those 300 characters.
+   - common (`rewards.readers`, only by name in `eval --answer-reader common` and `grade
+     --answer-reader common`, never in a reward): the grader's reading, else the last `#### X`,
+     else the last `the answer is X` / `Answer: X`; for models not trained on this contract.
 2. How an answer line reduces to its expression (`rewards.expression`, `rewards.plaintext`).
    - Markdown (`**18**`, `*18*`, backticks, `#`), boxes (nested boxes unwrapped; several boxes on
      the line form a list), `\\text{}`/`\\textbf{}`/`\\mathrm{}`/`\\mbox{}` (their words become

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from types import EllipsisType
 
 from parallel_r1.registry import Registry
-from parallel_r1.rewards.answer import extract_gsm8k_number, read_answer, strip_tags
 from parallel_r1.rewards.deadline import GradeTimeout, run_with_limit
 from parallel_r1.rewards.equivalence import AnswerRefused, math_equal, parse_latex
 from parallel_r1.rewards.expression import reduce_answer
 from parallel_r1.rewards.letters import choice_letter, is_choice, text_equal
 from parallel_r1.rewards.paper import normalize_paper
+from parallel_r1.rewards.readers import ANSWER_READERS, DEFAULT_READER
 
 Grader = Callable[[str, str], bool]
 GRADERS: Registry[Grader] = Registry("grader")
@@ -114,32 +114,38 @@ def grade(pred: str | None, gold: str, grader: str = DEFAULT_GRADER) -> bool | N
     return None if pred is None else verdict.correct
 
 
-def grade_response_detail(response: str, gold: str, grader: str = DEFAULT_GRADER) -> Verdict:
-    """Read the answer of a whole response the grader's way and grade it (see `grade_detail`).
+def grade_response_detail(response: str, gold: str, grader: str = DEFAULT_GRADER,
+                          reader: str = DEFAULT_READER) -> Verdict:
+    """Read the answer of a whole response and grade it (see `grade_detail`).
+
+    Args:
+        response: the response text, with its tags if it has any.
+        gold: the gold answer.
+        grader: a name in GRADERS.
+        reader: where the answer is read (`rewards.readers`): "final-answer" (the grader's own
+            reading of the contract; what the RL reward uses) or "common" (that, else `####`
+            and `the answer is` forms, for models not trained on the contract).
 
     Raises:
-        UnknownNameError: `grader` is not registered.
+        UnknownNameError: `grader` or `reader` is not registered.
     """
     GRADERS.get(grader)
     reading = reading_of(grader)
-    if reading == "paper-gsm8k":
-        pred = extract_gsm8k_number(strip_tags(response), first=False)
-    else:
-        pred = read_answer(response, reading)
+    pred = ANSWER_READERS.get(reader)(response, reading)
     if reading == "paper" and pred is None:
         # The paper grades "[INVALID]" against the gold: wrong unless the gold normalises to it.
         return Verdict(None, paper_equal("[INVALID]", str(gold)))
     return grade_detail(pred, gold, grader)
 
 
-def grade_response(response: str, gold: str,
-                   grader: str = DEFAULT_GRADER) -> tuple[str | None, bool]:
+def grade_response(response: str, gold: str, grader: str = DEFAULT_GRADER,
+                   reader: str = DEFAULT_READER) -> tuple[str | None, bool]:
     """Read and grade a whole response: (pred, correct); pred None means no answer was found.
 
     Raises:
-        UnknownNameError: `grader` is not registered.
+        UnknownNameError: `grader` or `reader` is not registered.
     """
-    verdict = grade_response_detail(response, gold, grader)
+    verdict = grade_response_detail(response, gold, grader, reader)
     return verdict.pred, verdict.correct
 
 

@@ -30,7 +30,7 @@ from parallel_r1.engine.types import ParallelParams, Request, SamplingParams
 from parallel_r1.errors import EngineError
 from parallel_r1.format.tags import TagIds
 from parallel_r1.serve.access import add_guarded_docs, docs_settings, key_check
-from parallel_r1.serve.choice import ChoiceSpec
+from parallel_r1.serve.choice import ChoiceSpec, ChoiceState
 from parallel_r1.serve.generation import ClientGone, Generation, ShuttingDown
 from parallel_r1.serve.intake import (
     DEFAULT_MAX_BODY_MB,
@@ -41,15 +41,12 @@ from parallel_r1.serve.intake import (
     min_tokens,
     validate,
 )
-from parallel_r1.serve.payloads import (
-    chat_choice,
-    chat_delta,
-    completion_choice,
-    error_body,
-    sse,
-    usage,
-)
+from parallel_r1.serve.logprobs import prompt_logprobs
+from parallel_r1.serve.payloads import chat_choice, completion_choice, error_body, usage
 from parallel_r1.serve.schemas import ChatRequest, CompletionRequest
+from parallel_r1.serve.scoring import score
+from parallel_r1.serve.streaming import stream_chat, stream_completion
+from parallel_r1.serve.tokenization import tokenization_router
 from parallel_r1.serve.worker import EngineWorker
 
 APIError = RequestError  # an error answered as OpenAI's error JSON with `status`
@@ -79,6 +76,7 @@ class ServerState:
         1, thread_name_prefix="prep"))  # chat template + tokenizer, off the event loop
     draining: bool = False
     stop_streams: asyncio.Event | None = None  # set once the shutdown grace has passed
+    model: Any = None  # the engine's model, for scoring (echo, alternatives, prompt log-probs)
 
     def begin_shutdown(self) -> None:
         """Refuse new requests; end the ones in flight after `shutdown_grace` seconds."""
@@ -144,7 +142,10 @@ def create_app(engine: Any, tokenizer: Any, model_name: str, *, api_key: str | N
         paths, as it answers without the key."""
         return {"status": "ok", **state.worker.snapshot()}
 
+    state.model = getattr(engine, "model", None)
     app.include_router(_v1_router(state), prefix="/v1")
+    app.include_router(tokenization_router(
+        state, lambda request, model: _parse(state, request, model)))
     return app
 
 
@@ -157,7 +158,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def http_error(request: HTTPRequest, exc: HTTPException) -> JSONResponse:
         where = f"{request.method} {request.url.path}"
         message = {404: f"no such route: {where} (see /v1/models, /v1/completions, "
-                        "/v1/chat/completions, /health)",
+                        "/v1/chat/completions, /tokenize, /detokenize, /health)",
                    405: f"method not allowed: {where}"}.get(exc.status_code, str(exc.detail))
         return JSONResponse(error_body(message, code={404: "not_found", 405: "method_not_allowed"
                                                       }.get(exc.status_code)),
@@ -209,7 +210,7 @@ def _v1_router(state: ServerState) -> APIRouter:
         _check_samples(state, len(body.prompts()), body.n)
         _check_length(state, [len(p) for p in body.prompts() if isinstance(p, str)])
         prompts = await state.prepare(
-            lambda: [_encode_prompt(state, p) for p in body.prompts()])
+            lambda: [_encode_prompt(state, p, body.add_special_tokens) for p in body.prompts()])
         return await _respond(state, body, prompts, request, chat=False)
 
     @router.post("/chat/completions")
@@ -255,9 +256,10 @@ def _check_length(state: ServerState, num_chars: list[int]) -> None:
                        param="messages", code="context_length_exceeded")
 
 
-def _encode_prompt(state: ServerState, prompt: str | list[int]) -> list[int]:
+def _encode_prompt(state: ServerState, prompt: str | list[int], special: bool = True
+                   ) -> list[int]:
     if isinstance(prompt, str):
-        return list(state.tokenizer.encode(prompt, add_special_tokens=True))
+        return list(state.tokenizer.encode(prompt, add_special_tokens=special))
     vocab = len(state.tokenizer)
     bad = [t for t in prompt if not 0 <= t < vocab]
     if bad:
@@ -275,106 +277,104 @@ async def _respond(state: ServerState, body: Any, prompts: list[list[int]],
     limit = body.token_limit if chat else body.max_tokens
     if limit is None:  # as much as fits, up to the server default
         limit = max(1, min(state.default_max_tokens, state.max_context - max(map(len, prompts))))
-    params = body.sampling_params(limit, state.parallel)
-    gen = Generation(state.worker, _engine_requests(prompts, params),
-                     [_spec(state, p, body, params) for p in prompts],
+    params = body.sampling_params(max(limit, 1), state.parallel)
+    specs = [_spec(state, p, body, params) for p in prompts]
+    gen = Generation(state.worker, _engine_requests(prompts, params), specs,
                      state.stream_buffer * len(prompts) * params.n if body.stream else None)
-    await gen.start()  # EngineError -> 400 before any byte is sent
+    if limit == 0:  # echo only: score the prompts, generate nothing
+        _check_scored_length(state, prompts)
+        gen.choices = [ChoiceState.empty(spec) for spec in specs for _ in range(params.n)]
+    else:
+        await gen.start()  # EngineError -> 400 before any byte is sent
     meta = {"id": f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}",
             "created": int(time.time()), "model": state.model_name}
     num_prompt = sum(map(len, prompts))
+    headers = {"X-Parallel-R1-Ignored": ", ".join(body.ignored())} if body.ignored() else {}
+
+    async def finish(index: int) -> None:
+        await _score(state, body, [gen.choices[index]], params)
+
     if body.stream:
-        stream = _stream_chat if chat else _stream_completion
+        stream = stream_chat if chat else stream_completion
         gen.stop = state.stop_streams
-        return StreamingResponse(stream(gen, body, meta, num_prompt, request),
+        return StreamingResponse(stream(gen, body, meta, num_prompt, request, finish),
                                  media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache"})
+                                 headers={"Cache-Control": "no-cache", **headers})
+    if limit:
+        await _run(state, gen, request)
+    await _score(state, body, gen.choices, params)
+    mode, want_lp = params.parallel.mode, body.wants_logprobs
+    if chat:
+        choices = [chat_choice(c, i, mode, logprobs=want_lp, num_top=body.num_top)
+                   for i, c in enumerate(gen.choices)]
+    else:
+        choices = [completion_choice(c, i, mode, logprobs=want_lp, num_top=body.num_top,
+                                     echo=body.echo, num_prompt_top=body.prompt_logprobs,
+                                     token_ids=body.return_token_ids,
+                                     ids_as_tokens=body.return_tokens_as_token_ids)
+                   for i, c in enumerate(gen.choices)]
+    reply = {**meta, "object": "chat.completion" if chat else "text_completion",
+             "choices": choices, "usage": usage(gen.choices, num_prompt)}
+    if chat and body.prompt_logprobs is not None:  # vLLM puts them beside the choices
+        reply["prompt_logprobs"] = prompt_logprobs(gen.choices[0], body.prompt_logprobs)
+    return JSONResponse(reply, headers=headers)
+
+
+async def _run(state: ServerState, gen: Generation, request: HTTPRequest) -> None:
+    """Run a non-streaming generation to its end; its failures as API errors."""
     try:
         await gen.run(request.is_disconnected, state.stop_streams)
     except ClientGone:
-        return JSONResponse(error_body("client disconnected"), status_code=499)
+        raise APIError(499, "client disconnected") from None
     except ShuttingDown as exc:
         raise APIError(503, str(exc), "server_error", code="server_shutting_down") from None
     except RuntimeError as exc:
         raise APIError(500, str(exc), "server_error") from None
-    mode, want_lp = params.parallel.mode, _wants_logprobs(body)
-    if chat:
-        choices = [chat_choice(c, i, mode, logprobs=want_lp) for i, c in enumerate(gen.choices)]
-    else:
-        choices = [completion_choice(c, i, mode, logprobs=want_lp,
-                                     token_ids=body.return_token_ids,
-                                     ids_as_tokens=body.return_tokens_as_token_ids)
-                   for i, c in enumerate(gen.choices)]
-    return {**meta, "object": "chat.completion" if chat else "text_completion",
-            "choices": choices, "usage": usage(gen.choices, num_prompt)}
 
 
-def _wants_logprobs(body: Any) -> bool:
-    """Chat sends logprobs=true; completions send an integer (0 here) when they want them."""
-    return bool(body.logprobs) if isinstance(body, ChatRequest) else body.logprobs is not None
+async def _score(state: ServerState, body: Any, choices: list[ChoiceState],
+                 params: SamplingParams) -> None:
+    """Put on each choice the scores its response shows (echoed prompt, alternatives, prompt
+    log-probs), from one forward per distinct sequence on the engine thread."""
+    echo = isinstance(body, CompletionRequest) and body.echo and body.wants_logprobs
+    num_top, prompt_top = body.num_top, body.prompt_logprobs
+    if not (echo or num_top or prompt_top is not None):
+        return
+    if state.model is None:
+        raise APIError(400, "this engine cannot score tokens: prompt log-probs and alternatives "
+                       "need the built-in engine", param="logprobs")
+    layout = params.parallel.mode if num_top else "causal"
+    jobs = [(c, c.spec.prompt_ids + (c.ids if num_top else [])) for c in choices]
+
+    def run() -> None:
+        done: dict[tuple[int, ...], Any] = {}
+        for choice, ids in jobs:
+            key = tuple(ids)
+            if key not in done:
+                done[key] = score(state.model, ids, len(choice.spec.prompt_ids),
+                                  tags=state.tags, layout=layout,
+                                  temperature=params.temperature,
+                                  num_top=max(num_top, prompt_top or 0))
+            choice.scores = done[key]
+
+    await state.worker.call(run, asyncio.get_running_loop())
+
+
+def _check_scored_length(state: ServerState, prompts: list[list[int]]) -> None:
+    longest = max(map(len, prompts))
+    if longest > state.max_context:
+        raise APIError(400, f"the prompt has {longest} tokens, more than the model's context of "
+                       f"{state.max_context} tokens", param="prompt",
+                       code="context_length_exceeded")
 
 
 def _engine_requests(prompts: list[list[int]], params: SamplingParams) -> list[Request]:
-    """One engine request per prompt; with a seed, sample j of prompt i uses seed + i*n + j."""
-    base, n = uuid.uuid4().hex, params.n
-    return [Request(f"{base}-{i}", prompt, params,
-                    None if params.seed is None else [params.seed + i * n + j for j in range(n)])
-            for i, prompt in enumerate(prompts)]
+    """One engine request per prompt. With a seed, sample j of every prompt uses seed + j, so a
+    prompt samples as it would alone in a request (as in vLLM), wherever it sits in the batch."""
+    base = uuid.uuid4().hex
+    return [Request(f"{base}-{i}", prompt, params) for i, prompt in enumerate(prompts)]
 
 
 def _spec(state: ServerState, prompt: list[int], body: Any, params: SamplingParams) -> ChoiceSpec:
     return ChoiceSpec(state.tokenizer, prompt, tuple(body.stop), state.tags,
                       params.parallel.mode, incremental=body.stream)
-
-
-async def _stream_completion(gen: Generation, body: CompletionRequest, meta: dict[str, Any],
-                             num_prompt: int, request: HTTPRequest) -> AsyncIterator[str]:
-    mode, want_lp = gen.requests[0].params.parallel.mode, _wants_logprobs(body)
-
-    def choice(index: int, delta: str, finished: bool) -> dict[str, Any]:
-        return completion_choice(gen.choices[index], index, mode, logprobs=want_lp, text=delta,
-                                 final=finished)
-
-    async for chunk in _stream(gen, {**meta, "object": "text_completion"}, num_prompt, request,
-                               body.include_usage, choice):
-        yield chunk
-
-
-async def _stream_chat(gen: Generation, body: ChatRequest, meta: dict[str, Any],
-                       num_prompt: int, request: HTTPRequest) -> AsyncIterator[str]:
-    mode = gen.requests[0].params.parallel.mode
-
-    def choice(index: int, delta: str, finished: bool) -> dict[str, Any]:
-        return chat_delta(gen.choices[index], index, mode, delta, logprobs=body.logprobs,
-                          final=finished)
-
-    roles = [chat_delta(c, i, mode, None, logprobs=False, final=False, first=True)
-             for i, c in enumerate(gen.choices)]  # the role comes first, as OpenAI sends it
-    async for chunk in _stream(gen, {**meta, "object": "chat.completion.chunk"}, num_prompt,
-                               request, body.include_usage, choice, roles):
-        yield chunk
-
-
-async def _stream(gen: Generation, head: dict[str, Any], num_prompt: int, request: HTTPRequest,
-                  include_usage: bool, choice: Any, preamble: list[dict] | None = None
-                  ) -> AsyncIterator[str]:
-    """SSE chunks of one generation: preamble choices, a chunk per delta, usage, [DONE]."""
-    try:
-        for first in preamble or []:
-            yield sse({**head, "choices": [first]})
-        async for index, delta, finished in gen.deltas(request.is_disconnected, gen.stop):
-            if delta or finished:
-                yield sse({**head, "choices": [choice(index, delta, finished)]})
-        if include_usage:
-            yield sse({**head, "choices": [], "usage": usage(gen.choices, num_prompt)})
-        yield sse("[DONE]")
-    except ClientGone:
-        return
-    except ShuttingDown as exc:
-        yield sse(error_body(str(exc), "server_error", code="server_shutting_down"))
-        yield sse("[DONE]")
-    except RuntimeError as exc:
-        yield sse(error_body(str(exc), "server_error"))
-        yield sse("[DONE]")
-    finally:
-        gen.close()

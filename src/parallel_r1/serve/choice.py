@@ -50,6 +50,14 @@ class ChoiceState:
         self._decoded = ""
         self._checked = 0  # characters already searched for stop strings
         self._hold = max((len(s) for s in spec.stops), default=1) - 1
+        self.scores: Any = None  # scoring.Scores of prompt + ids, when the response shows them
+
+    @classmethod
+    def empty(cls, spec: ChoiceSpec) -> ChoiceState:
+        """A choice that generated nothing (max_tokens 0 with echo): finished by "length"."""
+        choice = cls(spec)
+        choice._finish("", "length", 0, None)
+        return choice
 
     @property
     def done(self) -> bool:
@@ -122,13 +130,13 @@ class ChoiceState:
         token's own bytes, so they join to the text's UTF-8. Offsets count characters.
         """
         text = self.text or ""
-        pieces = _pieces(self.spec.tokenizer, self.ids)
-        if not "".join(p[0] for p in pieces).startswith(text):  # a decoder that rewrites text
-            pieces = [(self.spec.tokenizer.decode([i], skip_special_tokens=False), b"", 0)
-                      for i in self.ids]
-            pieces = [(s, s.encode("utf-8"), 0) for s, _, _ in pieces]
+        parts = pieces(self.spec.tokenizer, self.ids)
+        if not "".join(p[0] for p in parts).startswith(text):  # a decoder that rewrites text
+            parts = [(self.spec.tokenizer.decode([i], skip_special_tokens=False), b"", 0)
+                     for i in self.ids]
+            parts = [(s, s.encode("utf-8"), 0) for s, _, _ in parts]
         tokens, logprobs, offsets, raw, pos = [], [], [], [], 0
-        for (piece, data, pending), logprob in zip(pieces, self.logprobs):
+        for (piece, data, pending), logprob in zip(parts, self.logprobs):
             if pos >= len(text):
                 break
             if pos + len(piece) > len(text):  # cut by a stop string (or the text's end)
@@ -157,7 +165,7 @@ def describe_trace(trace: Trace) -> dict[str, Any]:
     return {"num_blocks": len(blocks), "blocks": blocks}
 
 
-def _pieces(tokenizer: Any, ids: list[int]) -> list[tuple[str, bytes, int]]:
+def pieces(tokenizer: Any, ids: list[int]) -> list[tuple[str, bytes, int]]:
     """Per token: (the characters it completes, its bytes, bytes it leaves pending)."""
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
     out = []

@@ -4,7 +4,10 @@ Types are strict (`"max_tokens": "3"` and `"stream": "yes"` are refused, not coe
 fields are rejected (a typo should not be ignored silently). Every other field of OpenAI's API
 that we do not implement is accepted at its neutral value only (`logit_bias: {}`, `tools: []`,
 `response_format: {"type": "text"}`, ...), as clients such as LangChain send them; any other
-value is a 400 saying what to send instead.
+value is a 400 saying what to send instead. vLLM's sampling extras are accepted as vLLM takes
+them: honoured where the engine does so exactly (`min_p`, `ignore_eos`, `prompt_logprobs`, a
+seed of -1 = no seed, top_k -1 = off), else answered with their names in the
+`X-Parallel-R1-Ignored` header (`IGNORED`).
 """
 
 from __future__ import annotations
@@ -17,8 +20,20 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from parallel_r1.engine.types import ParallelParams, SamplingParams
 
 MAX_N = 64  # samples per request; a bound so one request cannot take every slot
-MAX_STOP = 4  # stop strings, as in the OpenAI API
-MAX_PROMPTS = 64  # prompts in one completions request
+MAX_STOP = 32  # stop strings (vLLM: 4 by default, VLLM_MAX_STOP_STRINGS; older vLLM: no bound)
+MAX_LOGPROBS = 20  # alternatives per token (`logprobs`, `top_logprobs`, `prompt_logprobs`),
+# as vLLM's default --max-logprobs; prompts per request are bounded by serve --max-samples
+INT64 = 2**63
+
+# vLLM extras accepted but not honoured, with the values this server's behaviour equals: a
+# request setting another value is answered, and the field named in X-Parallel-R1-Ignored.
+IGNORED: dict[str, tuple[Any, ...]] = {
+    "repetition_penalty": (1.0,),
+    "min_tokens": (0,),
+    "skip_special_tokens": (False,),  # the text keeps the tags (special tokens) as written
+    "spaces_between_special_tokens": (True,),
+    "include_stop_str_in_output": (False,),
+}
 
 
 # Neutral values of the OpenAI fields this server does not implement (None = left out).
@@ -99,11 +114,12 @@ class _Sampling(BaseModel):
     model: str
     temperature: float = Field(default=1.0, ge=0.0, le=2.0)
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
-    top_k: int = Field(default=0, ge=0, description="extension: 0 disables it")
+    top_k: int = Field(default=0, ge=-1, description="extension: 0 or -1 (vLLM) disables it")
     n: int = Field(default=1, ge=1, le=MAX_N)
     max_tokens: int | None = Field(default=None, ge=1)
     stop: str | list[str] | None = Field(default=None, validate_default=True)
-    seed: int | None = Field(default=None, ge=0, lt=2**62)
+    seed: int | None = Field(default=None, ge=-INT64, lt=INT64,
+                             description="-1: no seed, as in vLLM")
     stream: bool = False
     stream_options: StreamOptions | None = None
     presence_penalty: float = 0.0
@@ -112,6 +128,15 @@ class _Sampling(BaseModel):
     parallel: ParallelOverride | None = None
     stop_token_ids: list[int] | None = Field(default=None, description="extension (vLLM): also "
                                              "stop after any of these token ids (returned)")
+    # vLLM's sampling extras (see the module docstring and IGNORED)
+    min_p: float = Field(default=0.0, ge=0.0, le=1.0)
+    ignore_eos: bool = False
+    prompt_logprobs: int | None = Field(default=None, ge=0, le=MAX_LOGPROBS)
+    repetition_penalty: float = Field(default=1.0, gt=0.0)
+    min_tokens: int = Field(default=0, ge=0)
+    skip_special_tokens: bool = True
+    spaces_between_special_tokens: bool = True
+    include_stop_str_in_output: bool = False
     # OpenAI fields without an effect here: hints we may ignore, and features at their neutral
     # value (see NEUTRAL); annotated Any because only those values pass `_check_neutral`.
     metadata: dict[str, str] | None = None
@@ -142,7 +167,14 @@ class _Sampling(BaseModel):
                              "leave them at 0")
         if self.stream_options is not None and not self.stream:
             raise ValueError("stream_options is only allowed with stream=true")
+        if self.prompt_logprobs is not None and self.stream:
+            raise ValueError("prompt_logprobs are not available with stream=true (as in vLLM)")
         return self
+
+    def ignored(self) -> list[str]:
+        """vLLM extras this request sets to something the server does not do (IGNORED)."""
+        return sorted(name for name in self.model_fields_set & IGNORED.keys()
+                      if getattr(self, name) not in IGNORED[name])
 
     @property
     def include_usage(self) -> bool:
@@ -155,8 +187,12 @@ class _Sampling(BaseModel):
             EngineError: settings the engine rejects (e.g. temperature 0 with top_p < 1).
         """
         parallel = self.parallel.apply(base) if self.parallel is not None else base
-        return SamplingParams(temperature=self.temperature, top_p=self.top_p, top_k=self.top_k,
-                              max_tokens=max_tokens, n=self.n, seed=self.seed, parallel=parallel,
+        greedy = self.temperature == 0  # vLLM: greedy ignores top_p, top_k and min_p
+        return SamplingParams(temperature=self.temperature, top_p=1.0 if greedy else self.top_p,
+                              top_k=0 if greedy else max(self.top_k, 0),
+                              min_p=0.0 if greedy else self.min_p, max_tokens=max_tokens,
+                              n=self.n, seed=None if self.seed == -1 else self.seed,
+                              parallel=parallel, ignore_eos=self.ignore_eos,
                               stop_token_ids=tuple(self.stop_token_ids or ()))
 
 
@@ -164,8 +200,14 @@ class CompletionRequest(_Sampling):
     """POST /v1/completions: one prompt (text or token ids) or a list of them."""
 
     prompt: str | list[str] | list[int] | list[list[int]]
-    logprobs: int | None = Field(default=None, description="0: the sampled tokens' log-probs")
-    echo: bool = False
+    max_tokens: int | None = Field(default=None, ge=0, description="0 only with echo: score the "
+                                   "prompt, generate nothing")
+    logprobs: int | None = Field(default=None, ge=0, le=MAX_LOGPROBS, description="log-probs of "
+                                 "each token and of its `logprobs` likeliest alternatives")
+    echo: bool = Field(default=False, description="the prompt comes first in the text (and "
+                       "its tokens in `logprobs`)")
+    add_special_tokens: bool = Field(default=True, description="extension (vLLM): special "
+                                     "tokens (e.g. BOS) are added to text prompts")
     best_of: int | None = None
     suffix: str | None = None
     return_token_ids: bool = Field(default=False, description="extension (vLLM): each choice "
@@ -175,8 +217,11 @@ class CompletionRequest(_Sampling):
 
     @model_validator(mode="after")
     def _check_completion(self):
-        if self.echo:
-            raise ValueError("echo is not supported; the prompt is not repeated in the text")
+        if self.max_tokens == 0 and not self.echo:
+            raise ValueError("max_tokens=0 needs echo=true (score the prompt only)")
+        if self.max_tokens == 0 and self.stream:
+            raise ValueError("max_tokens=0 (score the prompt only) is not streamed; send "
+                             "stream=false")
         if self.best_of is not None and self.best_of != self.n:
             raise ValueError("best_of is not supported; leave it unset or equal to n")
         if self.suffix:
@@ -184,15 +229,18 @@ class CompletionRequest(_Sampling):
         if self.stream and (self.return_token_ids or self.return_tokens_as_token_ids):
             raise ValueError("return_token_ids and return_tokens_as_token_ids are supported "
                              "without streaming")
-        if self.logprobs not in (None, 0):
-            raise ValueError(f"logprobs={self.logprobs}: alternative tokens are not computed; "
-                             "send logprobs=0 for the log-prob of each sampled token")
         if isinstance(self.prompt, list) and not self.prompt:
             raise ValueError("prompt must not be an empty list")
-        if len(self.prompts()) > MAX_PROMPTS:
-            raise ValueError(f"at most {MAX_PROMPTS} prompts per request, got "
-                             f"{len(self.prompts())}")
         return self
+
+    @property
+    def num_top(self) -> int:
+        """Alternatives wanted per token (the `logprobs` count)."""
+        return self.logprobs or 0
+
+    @property
+    def wants_logprobs(self) -> bool:
+        return self.logprobs is not None
 
     def prompts(self) -> list[str | list[int]]:
         """The prompts as a list: each one text or token ids."""
@@ -235,7 +283,7 @@ class ChatRequest(_Sampling):
 
     messages: list[Message] = Field(min_length=1)
     logprobs: bool = False
-    top_logprobs: int | None = None
+    top_logprobs: int | None = Field(default=None, ge=0, le=MAX_LOGPROBS)
     max_completion_tokens: int | None = Field(default=None, ge=1)
     response_format: Any = None
     tools: Any = None
@@ -253,13 +301,21 @@ class ChatRequest(_Sampling):
 
     @model_validator(mode="after")
     def _check_chat(self):
-        if self.top_logprobs:
-            raise ValueError(f"top_logprobs={self.top_logprobs}: alternative tokens are not "
-                             "computed; send logprobs=true alone for the sampled tokens")
+        if self.top_logprobs and not self.logprobs:
+            raise ValueError(f"top_logprobs={self.top_logprobs} needs logprobs=true")
         if self.max_tokens is not None and self.max_completion_tokens is not None \
                 and self.max_tokens != self.max_completion_tokens:
             raise ValueError("max_tokens and max_completion_tokens disagree; send one of them")
         return self
+
+    @property
+    def num_top(self) -> int:
+        """Alternatives wanted per token (`top_logprobs`)."""
+        return (self.top_logprobs or 0) if self.logprobs else 0
+
+    @property
+    def wants_logprobs(self) -> bool:
+        return self.logprobs
 
     @property
     def token_limit(self) -> int | None:

@@ -93,6 +93,7 @@ class EngineWorker:
         self._jobs: deque[tuple[Handle, deque[tuple[int, Request]]]] = deque()  # not yet fed
         self._is_idle = True  # nothing ran since the cache was last given back
         self._aborts: list[str] = []
+        self._calls: list[tuple[Any, asyncio.Future]] = []  # run on this thread between steps
         self._owners: dict[str, tuple[Handle, int]] = {}  # engine request id -> (handle, prompt)
         self._left: dict[str, int] = {}  # engine request id -> samples without a rollout yet
         self._received: dict[tuple[str, int], int] = {}  # tokens delivered per sample
@@ -139,6 +140,15 @@ class EngineWorker:
             self._aborts.append(request_id)
         self._wake.set()
 
+    def call(self, fn: Any, loop: asyncio.AbstractEventLoop) -> asyncio.Future:
+        """Run `fn()` on the engine thread between two steps (the model is used from that
+        thread only); the returned future gets its result or its exception."""
+        future = loop.create_future()
+        with self._lock:
+            self._calls.append((fn, future))
+        self._wake.set()
+        return future
+
     def snapshot(self) -> dict[str, int]:
         """Counters for /health: requests in flight, engine rows, steps and tokens so far, the
         KV cache's bytes now and at its peak."""
@@ -147,7 +157,7 @@ class EngineWorker:
     # ---- the engine thread -----------------------------------------------------------------------
     def _has_work(self) -> bool:
         with self._lock:
-            return bool(self._inbox or self._aborts or self._jobs
+            return bool(self._inbox or self._aborts or self._jobs or self._calls
                         or self.engine.has_unfinished())
 
     def _run(self) -> None:
@@ -158,8 +168,11 @@ class EngineWorker:
             with self._lock:
                 inbox, self._inbox = self._inbox, []
                 aborts, self._aborts = self._aborts, []
+                calls, self._calls = self._calls, []
             for request_id in aborts:
                 self._drop(request_id)
+            for fn, future in calls:
+                _settle(future, fn)
             for handle, requests in inbox:
                 self._admit(handle, requests)
             self._feed()
@@ -177,6 +190,10 @@ class EngineWorker:
                 self._is_idle = release_idle(self.engine)
             self._publish()
         self._fail_all(RuntimeError("the server is shutting down"))
+        with self._lock:
+            calls, self._calls = self._calls, []
+        for _, future in calls:
+            _deliver(future, RuntimeError("the server is shutting down"), failed=True)
 
     def _admit(self, handle: Handle, requests: list[Request]) -> None:
         """Check every prompt now (a bad one is the caller's error at once); queue the job."""
@@ -308,3 +325,23 @@ class EngineWorker:
                           waiting=len(getattr(self.engine, "waiting", ()))
                           + sum(len(pending) for _, pending in self._jobs),
                           updated=int(time.time()))
+
+
+def _settle(future: asyncio.Future, fn: Any) -> None:
+    """Run `fn` here and hand its result (or exception) to `future` on its own loop."""
+    try:
+        result, failed = fn(), False
+    except Exception as exc:  # the caller's error, raised where it awaits
+        result, failed = exc, True
+    _deliver(future, result, failed=failed)
+
+
+def _deliver(future: asyncio.Future, value: Any, *, failed: bool) -> None:
+    def put() -> None:
+        if not future.done():
+            future.set_exception(value) if failed else future.set_result(value)
+
+    try:
+        future.get_loop().call_soon_threadsafe(put)
+    except RuntimeError:  # that loop is closed
+        pass

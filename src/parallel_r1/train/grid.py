@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from parallel_r1.errors import ConfigError
+from parallel_r1.errors import ConfigError, unknown_name
 from parallel_r1.outputs import output_path
 from parallel_r1.train.recipe import Recipe, Stage, load
 from parallel_r1.train.yaml_text import load_yaml
@@ -160,6 +160,9 @@ def load_grid(path: str | Path, overrides: list[str] | None = None) -> Grid:
     tree = load_yaml(text, file)[0] or {}  # bounded whatever the YAML (aliases, nesting)
     if not isinstance(tree, dict):
         raise ConfigError("a grid file holds a mapping", file=file)
+    if "stages" in tree and "arms" not in tree:
+        raise ConfigError(f"this is a recipe (it has stages, no arms); run it with: "
+                          f"parallel-r1 run {file}", file=file)
     for item in overrides or []:
         key, sep, raw = item.partition("=")
         if not sep or key not in {f.name for f in dataclasses.fields(Grid)} or key == "arms":
@@ -184,7 +187,7 @@ def _build(cls: type, data: Any, where: str, file: str) -> Any:
     known = {f.name for f in dataclasses.fields(cls)}
     for key in data:
         if key not in known:
-            raise ConfigError(f"unknown key '{key}'; known: {', '.join(sorted(known))}",
+            raise ConfigError(unknown_name("key", key, known),
                               field=f"{where}.{key}" if where else key, file=file)
     try:
         return cls(**data)

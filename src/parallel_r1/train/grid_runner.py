@@ -175,8 +175,9 @@ class _Lock:
 
 
 def code_version() -> str:
-    """A fingerprint of the installed parallel_r1 sources (recorded per node: a node's key holds
-    its settings, not the code, so the report says when nodes ran under different code)."""
+    """Source hash: sha256 (first 12 hex digits) of the installed parallel_r1/*.py files, not a
+    git commit. Recorded per node: a node's key holds its settings, not the code, so the report
+    says when nodes ran under different sources."""
     import hashlib
 
     root = Path(__file__).resolve().parents[1]
@@ -184,6 +185,25 @@ def code_version() -> str:
     for path in sorted(root.rglob("*.py")):
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:12]
+
+
+def git_commit() -> str | None:
+    """The git commit of the sources ("2a873af", "+ changes" when files differ from it), or
+    None outside a git checkout (an installed package)."""
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(root), *args], capture_output=True,
+                                  text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "--short", "HEAD")
+    if not commit:
+        return None
+    return commit + (" + changes" if git("status", "--porcelain", "--", ".") else "")
 
 
 def write_plan(grid: Grid, plan_: Plan) -> Path:
@@ -247,7 +267,7 @@ def _run(grid: Grid, plan_: Plan, folder: Path, progress: bool, inline: bool) ->
     state, started, code = _read_state(folder), time.monotonic(), code_version()
     write_plan(grid, plan_)
     session = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "wall_s": 0.0, "nodes_run": 0,
-               "code": code}
+               "code": code, "git": git_commit()}
     state["sessions"].append(session)
     cost, priority = {k: node_cost(n) for k, n in plan_.nodes.items()}, critical_path(plan_)
     finished = {k for k, n in plan_.nodes.items() if is_done(grid, n)}
@@ -340,7 +360,9 @@ def report_grid(grid: Grid, plan_: Plan, state: dict[str, Any] | None = None,
 
     state = state or _read_state(Path(grid.output_dir))
     codes = {state["nodes"].get(n.label, {}).get("code", "?") for n in plan_.nodes.values()}
-    timing = {"wall_s": sum(s["wall_s"] for s in state["sessions"]), "code": sorted(codes),
+    gits = {s["git"] for s in state["sessions"] if s.get("git")}
+    timing = {"wall_s": sum(s["wall_s"] for s in state["sessions"]),
+              "source_hash": sorted(codes), "git": sorted(gits),
               "sessions": len(state["sessions"]), "nodes": len(plan_.nodes),
               "compute_s": sum(state["nodes"].get(n.label, {}).get("seconds", 0.0)
                                for n in plan_.nodes.values())}

@@ -53,13 +53,19 @@ class ParallelGRPOTrainer(CpuFsdp, PhaseTimedTrainer, LogprobCheck, CardedCheckp
     with timed phases, the log-prob check at no extra pass, and our card in each checkpoint.
 
     Args:
-        layout: causal | structured | threads (the rollouts').
+        layout: causal | structured | threads (the rollouts'); None: that of a
+            `parallel_r1.rollout_func`, else causal without a rollout_func (TRL's own sampling).
         check_logprobs: log |engine - trainer| log-prob (max, mean, p99) on trained tokens.
         logprob_check_every: ... every N optimiser steps.
+
+    Raises:
+        ConfigError: `layout` is unknown, differs from the rollout function's, or is None with a
+            rollout function of another kind (its layout is unknown); before any work.
     """
 
-    def __init__(self, *args: Any, layout: str = "structured", check_logprobs: bool = True,
+    def __init__(self, *args: Any, layout: str | None = None, check_logprobs: bool = True,
                  logprob_check_every: int = 1, **kwargs: Any):
+        layout = layout_of(kwargs.get("rollout_func"), layout)
         from parallel_r1.train.prompt_order import EpochOrder
         from parallel_r1.train.vllm_colocate import colocated_llm
 
@@ -222,6 +228,26 @@ class ParallelGRPOTrainer(CpuFsdp, PhaseTimedTrainer, LogprobCheck, CardedCheckp
         frac = self._metrics[mode].get("frac_reward_zero_std")
         if frac:
             frac[-1] = tied.double().mean().item()
+
+
+def layout_of(rollouts: Any, layout: str | None) -> str:
+    """The layout a ParallelGRPOTrainer trains in: `layout`, checked against the rollouts'."""
+    from parallel_r1.engine.types import MODES
+    from parallel_r1.errors import ConfigError
+
+    if layout is not None and layout not in MODES:
+        raise ConfigError(f"unknown layout {layout!r}; known: {', '.join(MODES)}", field="layout")
+    if isinstance(rollouts, EngineRollouts):
+        mode = rollouts.params.parallel.mode
+        if layout not in (None, mode):
+            raise ConfigError(f"layout={layout!r} but the rollout function samples the {mode} "
+                              f"layout; leave layout unset or pass {mode!r}", field="layout")
+        return mode
+    if layout is None and rollouts is not None:
+        raise ConfigError("pass layout= (causal | structured | threads): the layout your "
+                          "rollout_func samples, which the log-prob pass must follow",
+                          field="layout")
+    return layout or "causal"
 
 
 def _gather_mean(trainer: GRPOTrainer, value: float) -> float:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from parallel_r1.errors import ConfigError
+from parallel_r1.errors import ConfigError, unknown_name
 from parallel_r1.outputs import output_path
 from parallel_r1.sampling_checks import check_sampling
 from parallel_r1.train.config_types import check_type
@@ -131,6 +131,9 @@ class Stage:
              "refilling needs dynamic_sampling: true"),
             (self.max_length >= 1, "max_length", "must be >= 1"),
             (self.dump_every >= 0, "dump_every", "must be >= 0 (0 = never)"),
+            (self.kind == "eval" or not self.eval, "eval", "eval settings (answer_reader, ...) "
+             "belong to a kind: eval stage; training never reads them (the RL reward reads the "
+             "Final-Answer contract)"),
         ]
         for ok, name, fix in checks:
             if not ok:
@@ -262,7 +265,7 @@ def _build(cls: type, data: Any, where: str, file: str, lines: Where,
     known = {f.name for f in dataclasses.fields(cls) if f.init}
     for key in data:
         if key not in known:
-            raise ConfigError(f"unknown key '{key}'; known: {', '.join(sorted(known))}",
+            raise ConfigError(unknown_name("key", key, known),
                               **at(f"{where}.{key}" if where else key))
     types = {f.name: f.type for f in dataclasses.fields(cls)}
     data = {k: check_type(v, types[k], **at(f"{where}.{k}" if where else k))
@@ -309,7 +312,10 @@ def _index(stages: list, key: str, dotted: str) -> int:
     for i, stage in enumerate(stages):
         if isinstance(stage, dict) and stage.get("name", stage.get("kind")) == key:
             return i
-    raise ConfigError(f"no stage '{key}' in override '{dotted}'", field=dotted)
+    names = [s.get("name", s.get("kind")) if isinstance(s, dict) else "?" for s in stages]
+    raise ConfigError(f"no stage '{key}' in override '{dotted}'; the stages are "
+                      f"{', '.join(map(str, names))} (by name or index 0..{len(stages) - 1})",
+                      field=dotted)
 
 
 def load(path: str | Path, overrides: list[str] | None = None) -> Recipe:
@@ -329,6 +335,10 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     if not isinstance(tree, dict):
         raise ConfigError(f"a recipe is a mapping (name, model, stages, ...), got "
                           f"{type(tree).__name__}", file=file)
+    if "arms" in tree and "stages" not in tree:
+        raise ConfigError(f"this is a grid file (it has arms, no stages); run it with: "
+                          f"parallel-r1 grid {file}", file=file, line=lines.get("arms",
+                                                                              (None, None))[1])
     for item in overrides or []:
         key, sep, raw = item.partition("=")
         if not sep or not key:

@@ -5,7 +5,8 @@ and reads prompt_ids, completion_ids, logprobs and env_mask (1 = trained, 0 = ke
 loss) from the returned dict; every other key reaches the reward functions. We score here (the
 reward schedule reads the trainer's global step) so that DAPO dynamic sampling and NPR's
 malformed-rollout drop can act on the rewards: a dropped completion keeps its place in the batch
-with env_mask all 0, so it adds nothing to the loss or to the token count.
+with env_mask all 0, so it adds nothing to the loss or to the token count. Without a reward
+(`rollout_func`, for a user's own GRPOTrainer) it samples only, and TRL's reward_funcs score.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ class EngineRollouts:
     engine: Any  # an Engine (TorchEngine holds the live model); None: the trainer's vLLM
     tokenizer: Any
     params: SamplingParams  # n is ignored: the group size comes from the repeated prompts
-    reward: Callable[..., tuple[list[float], list[dict]]]  # ComposedReward.score_parts
-    golds: Mapping[str, str]  # prompt text -> gold answer
+    # ComposedReward.score_parts; None leaves scoring to the trainer's reward_funcs (no filter)
+    reward: Callable[..., tuple[list[float], list[dict]]] | None = None
+    golds: Mapping[str, str] = field(default_factory=dict)  # prompt text -> gold answer
     chat: bool = True
     seed: int = 0
     dynamic_sampling: bool = False  # DAPO: drop groups whose rewards are all equal
@@ -55,15 +57,26 @@ class EngineRollouts:
     def __call__(self, prompts: Sequence[Any], trainer: Any) -> dict[str, list]:
         if self.engine is None:  # TRL built its vLLM with the trainer and syncs its weights
             self.engine = vllm_engine(trainer, self.tokenizer)
+        check_trainer_fits(self.params, trainer)
         step = trainer.state.global_step + 1  # rewards count steps from 1
-        texts = [p if isinstance(p, str) else p[-1]["content"] for p in prompts]
+        texts = [prompt_key(p, i) for i, p in enumerate(prompts)]
         process = getattr(getattr(trainer, "accelerator", None), "process_index", 0)
         offset = process * len(texts)  # where TRL's slice of this process starts
         slots = group_slots(texts, trainer.num_generations, offset)
         group = trainer.num_generations if len(texts) % trainer.num_generations == 0 and \
             offset % trainer.num_generations == 0 and slots[0] == 0 else 0  # whole groups here
         with phase_of(trainer, "rollout"):
-            rollouts = self.generate_slots(texts, slots, step, trainer.model)
+            rollouts = self.generate_slots(list(prompts), slots, step, trainer.model)
+        if self.reward is None:
+            self.last_metrics = {k: v for k, v in rollout_metrics(
+                rollouts, [0.0] * len(rollouts), [{}] * len(rollouts)).items()
+                if k not in ("rollout/reward", "rollout/accuracy")}
+            return {"prompt_ids": [r.prompt_ids for r in rollouts],
+                    "completion_ids": [r.completion_ids for r in rollouts],
+                    "logprobs": [r.logprobs for r in rollouts],
+                    "env_mask": [r.loss_mask for r in rollouts],
+                    "rollout_text": [r.text for r in rollouts],
+                    "num_blocks": [r.num_blocks for r in rollouts]}
         with phase_of(trainer, "reward"):
             scores, parts = self.reward([r.text for r in rollouts],
                                         [self.golds[t] for t in texts], step)
@@ -133,18 +146,19 @@ class EngineRollouts:
         texts = [p for p in prompts for _ in range(group)]
         return self.generate_slots(texts, list(range(group)) * len(prompts), step, model)
 
-    def generate_slots(self, texts: Sequence[str], slots: Sequence[int], step: int, model: Any,
-                       *, salts: Sequence[int] | None = None) -> list[Rollout]:
-        """One sample per entry of `texts` [B]; entry i is seeded by (its prompt, the step, the
-        base seed, slots[i] = its index in its global group), so a completion is the same on 1,
-        2 or 4 processes, however the group is split; `salts` [B] (refills) shift entry i's seed.
-        Consecutive equal prompts of one salt are sampled as one request (`n`, one prefill)."""
+    def generate_slots(self, texts: Sequence[str | list[dict]], slots: Sequence[int], step: int,
+                       model: Any, *, salts: Sequence[int] | None = None) -> list[Rollout]:
+        """One sample per entry of `texts` [B] (text, or chat messages templated whole); entry
+        i is seeded by (its prompt, the step, the base seed, slots[i] = its index in its global
+        group), so a completion is the same on 1, 2 or 4 processes, however the group is split;
+        `salts` [B] (refills) shift entry i's seed. Consecutive equal prompts of one salt are
+        sampled as one request (`n`, one prefill)."""
         from dataclasses import replace
 
         from parallel_r1.models.load import apply_template
 
         salts = list(salts) if salts is not None else [0] * len(texts)
-        runs: list[tuple[str, list[int], int]] = []  # (prompt, its slots, salt), in order
+        runs: list[tuple[Any, list[int], int]] = []  # (prompt, its slots, salt), in order
         for i, (text, slot) in enumerate(zip(texts, slots)):
             if i and text == texts[i - 1] and slot == slots[i - 1] + 1 and \
                     salts[i] == salts[i - 1]:
@@ -158,7 +172,8 @@ class EngineRollouts:
             for n in sorted({len(s) for _, s, _ in runs}):  # one engine call per run length
                 chosen = [k for k, (_, s, _) in enumerate(runs) if len(s) == n]
                 ids = [apply_template(self.tokenizer, runs[k][0], chat=self.chat) for k in chosen]
-                seeds = [[prompt_seed(runs[k][0], step, self.seed + runs[k][2] * 7919) + j
+                seeds = [[prompt_seed(prompt_key(runs[k][0]), step,
+                                      self.seed + runs[k][2] * 7919) + j
                           for j in runs[k][1]] for k in chosen]
                 with torch.no_grad():
                     got = self.engine.generate(ids, replace(self.params, n=n, seed=None),
@@ -200,6 +215,87 @@ class EngineRollouts:
                             "reward": s, "num_blocks": r.num_blocks,
                             "finish_reason": r.finish_reason}
                            for i, (prompt, r, s) in enumerate(zip(prompts, rollouts, scores))))
+
+
+def rollout_func(engine: Any, params: SamplingParams | None = None, *, chat: bool = True,
+                 seed: int = 0) -> EngineRollouts:
+    """TRL's `rollout_func` over a parallel-r1 engine, for a GRPOTrainer of your own.
+
+    `GRPOTrainer(..., rollout_func=rollout_func(engine, params))`: each call samples one
+    completion per prompt TRL hands over (TRL repeats each prompt `num_generations` times; a
+    prompt is text or chat messages, templated with the tokenizer's chat template when `chat`),
+    seeded by (prompt, step, its place in its group, `seed`). Scoring is left to the trainer's
+    `reward_funcs`.
+
+    Args:
+        engine: an Engine built on the very model given to the trainer (e.g.
+            `TorchEngine(model, tokenizer)`), so that it samples with the live weights.
+        params: sampling settings and layout (`params.parallel.mode`); default SamplingParams().
+            `n` is ignored; `temperature` must equal GRPOConfig.temperature.
+
+    Returns:
+        A callable `(prompts, trainer) -> dict` with, per completion [B]: prompt_ids,
+        completion_ids, logprobs (the engine's, [T]), env_mask (0 on tokens the engine injected:
+        never trained), rollout_text (the completion with its tags, which TRL's decoded
+        `completions` lose: the tags are special tokens) and num_blocks; the last two reach the
+        reward functions as keyword arguments.
+
+    Raises (at the first call, before any update):
+        ConfigError: a trainer whose log-prob pass does not follow the layout (TRL's own
+            GRPOTrainer is causal: the structured and threads layouts need ParallelGRPOTrainer),
+            bf16/fp16 autocast over a float32 model, a temperature other than the trainer's;
+            a prompt that is not text or messages.
+    """
+    return EngineRollouts(engine, engine.tokenizer, params or SamplingParams(), chat=chat,
+                          seed=seed)
+
+
+def prompt_key(prompt: Any, index: int | None = None) -> str:
+    """The text that names a TRL prompt (for gold answers and seeds): the text itself, or the
+    last message's content.
+
+    Raises:
+        ConfigError: `prompt` is not text nor chat messages (names its index in the batch).
+    """
+    from parallel_r1.models.load import check_prompt_text
+
+    check_prompt_text(prompt, "prompt" if index is None else f"prompt {index} of the batch")
+    if isinstance(prompt, str):
+        return prompt
+    content = prompt[-1]["content"]
+    return content if isinstance(content, str) else "".join(
+        part.get("text", "") for part in content if isinstance(part, dict))
+
+
+def check_trainer_fits(params: SamplingParams, trainer: Any) -> None:
+    """Raise ConfigError when `trainer` would score rollouts sampled with `params` under another
+    mask, precision or temperature than the engine's: the trainer's log-probs would silently
+    differ from the sampling ones (or, under autocast, the engine's cache would mix dtypes). A
+    stand-in without TRL's log-prob pass is not checked.
+    """
+    if not hasattr(trainer, "_get_per_token_logps_and_entropies"):
+        return
+    mode, layout = params.parallel.mode, getattr(trainer, "layout", "causal")
+    if layout != mode:
+        fix = (f"train with parallel_r1.ParallelGRPOTrainer(..., layout='{mode}'), or sample "
+               "with ParallelParams(mode='causal')" if layout == "causal" else
+               f"give the trainer layout='{mode}'")
+        raise ConfigError(f"the rollouts use the {mode} layout but {type(trainer).__name__} "
+                          f"computes log-probs in the {layout} layout; {fix}", field="layout")
+    args, model = getattr(trainer, "args", None), getattr(trainer, "model", None)
+    autocast = "bf16" if getattr(args, "bf16", False) else "fp16" if getattr(args, "fp16", False) \
+        else None
+    dtype = getattr(model, "dtype", None)
+    if autocast and dtype is not None and str(dtype) == "torch.float32":
+        raise ConfigError(f"{autocast}=True (GRPOConfig's default is bf16=True) runs this "
+                          f"float32 model under {autocast} autocast, which the engine does not "
+                          f"sample with; set {autocast}=False, or load the model in "
+                          f"{'bfloat16' if autocast == 'bf16' else 'float16'}", field=autocast)
+    temperature = getattr(trainer, "temperature", None)
+    if temperature is not None and abs((params.temperature or 1.0) - temperature) > 1e-9:
+        raise ConfigError(f"the rollouts sample at temperature {params.temperature} but the "
+                          f"trainer's log-probs use {temperature} (GRPOConfig.temperature); set "
+                          "both the same", field="temperature")
 
 
 def rollout_backend(stage: Any, model: Any, tokenizer: Any) -> tuple[Any, dict[str, Any]]:

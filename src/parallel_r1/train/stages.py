@@ -72,6 +72,21 @@ def base_model_of(recipe: Recipe, source: str | None) -> str:
     return smollm2.HUB_ID if recipe.model.name == smollm2.NAME else recipe.model.name
 
 
+def lineage_of(source: str | None) -> list[dict[str, Any]]:
+    """The training steps that made the model in `source` ({recipe, stage, kind, data} each,
+    oldest first; [] for the recipe's own model): its provenance's lineage, or its own stage
+    when an older provenance has none."""
+    if source is None:
+        return []
+    from parallel_r1.models.load import read_provenance
+
+    meta = read_provenance(source) or {}
+    if "lineage" in meta:
+        return list(meta["lineage"])
+    return [{k: meta.get(k) for k in ("recipe", "stage", "kind", "data")}] \
+        if meta.get("kind") in ("sft", "rl") else []
+
+
 def card_meta(recipe: Recipe, stage: Stage, source: str | None) -> dict[str, Any]:
     """The provenance of a stage's model (its card, `parallel_r1.models.card`)."""
     training = {"learning_rate": stage.learning_rate, "max_steps": stage.max_steps,
@@ -82,7 +97,9 @@ def card_meta(recipe: Recipe, stage: Stage, source: str | None) -> dict[str, Any
         training |= {"num_generations": stage.num_generations, "loss_type": stage.loss_type,
                      "reward": stage.reward, "grader": stage.grader,
                      "max_tokens": stage.max_tokens, "temperature": stage.temperature}
+    step = {"recipe": recipe.name, "stage": stage.name, "kind": stage.kind, "data": stage.data}
     return {"recipe": recipe.name, "stage": stage.name, "kind": stage.kind,
+            "lineage": [*lineage_of(source), step],
             "base_model": base_model_of(recipe, source), "parent": source, "data": stage.data,
             "mode": stage.mode, "num_paths": stage.num_paths if stage.mode == "structured"
             else None, "lora_r": recipe.model.lora_r or None, "training": training}
