@@ -44,11 +44,20 @@ def test_a_flag_is_listed_bare_and_a_value_option_with_its_type():
 
 def test_eval_help_names_every_benchmark():
     text = re.sub(r"-\n\s+", "-", _help(("eval",)))  # the wrapper may break after a hyphen
-    listed = re.search(r"any of: (.*?)\.\s+\[default", text, re.S).group(1)
+    listed = re.search(r"any of: (.*?)(?:\.\s+\[default| \(default)", text, re.S).group(1)
     names = set()
-    for item in re.sub(r"\s+", " ", listed).split(", "):
+    for item in re.sub(r"\s+", " ", listed).strip().split(", "):
         run = re.fullmatch(r"(.*?)(\d+)\.\.(\d+)", item)
         names |= ({f"{run[1]}{n}" for n in range(int(run[2]), int(run[3]) + 1)} if run
                   else {item})
     assert names == set(BENCHMARKS.names())
     assert "synthetic-trap3" in names  # a family the old hand-written list left out
+
+
+def test_the_command_list_shows_every_summary_whole():
+    """click cuts a long first sentence with '...' at the terminal's width; each command and
+    group has a one-line summary that fits 80 columns."""
+    for path in [(), ("data",), ("models",)]:
+        listing = _help(path).split("Commands:", 1)[1]
+        rows = [line for line in listing.splitlines() if line.strip()]
+        assert rows and not [row for row in rows if row.rstrip().endswith("...")], listing

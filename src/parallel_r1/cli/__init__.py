@@ -49,6 +49,41 @@ def version() -> None:
 for _name in _GROUPS:
     importlib.import_module(f"parallel_r1.cli.{_name}").register(app)
 
+# One line per command in `--help`'s list (click cuts a docstring's first sentence at the width).
+SUMMARIES = {
+    "version": "Print the installed version.",
+    "check-format": "Check the parallel format of a file's responses.",
+    "grade": "Grade a file of responses against gold answers.",
+    "run": "Run a recipe's stages (SFT, RL, eval); rerun to resume.",
+    "eval": "Evaluate a model on benchmarks: Mean@k, pass@k, maj@k.",
+    "analyze": "Plots and a report of a training run.",
+    "compare": "One table across evals and runs.",
+    "serve": "Serve a model over the OpenAI (and vLLM) API.",
+    "demo": "The offline CPU demo: cold start, SFT, RL, eval.",
+    "grid": "Run a grid of arms x seeds and compare them.",
+    "data": "Data sets, prompts, teacher traces, the synthetic task.",
+    "models": "Prepare and inspect model folders.",
+    "data list": "The named data sets and where each resolves.",
+    "data prepare": "Write a data set's rendered prompts as JSONL.",
+    "data synthetic": "Write the synthetic task and its teacher's traces.",
+    "data coldstart": "Ask a teacher to write parallel traces.",
+    "data postprocess": "Normalise, validate and grade teacher traces.",
+    "models prepare": "Write a known model with the six tags added.",
+    "models info": "Parameters, tags and provenance of a model folder.",
+}
+
+
+def _summarise(group: typer.Typer, prefix: str = "") -> None:
+    for info in group.registered_commands:
+        name = info.name or info.callback.__name__.replace("_", "-")
+        info.short_help = SUMMARIES.get(prefix + name, info.short_help)
+    for sub in group.registered_groups:
+        sub.short_help = SUMMARIES.get(prefix + sub.name, sub.short_help)
+        _summarise(sub.typer_instance, f"{prefix}{sub.name} ")
+
+
+_summarise(app)
+
 
 _NO_ACCESS = (errno.EACCES, errno.EPERM, errno.EROFS)
 
