@@ -87,17 +87,3 @@ def test_block_tallies_and_evolution_by_hand(tmp_path):
     plain.mkdir()
     (plain / "rollouts.jsonl").write_text(json.dumps({"step": 1, "response": "1"}) + "\n")
     assert evolution(ArmRuns("b", "B", {}, {0: [(plain, 1, "x")]})) is None
-
-
-def test_verdicts_name_every_starred_gap_and_only_those():
-    from parallel_r1.eval.grid_report import _verdicts
-
-    def fig(low: float, high: float) -> dict:
-        return {"value": (low + high) / 2, "low": low, "high": high}
-
-    bench = {"synthetic-trap1": {"delta": {"mean": fig(-0.1, 0.1), "pass": fig(0.02, 0.2)}}}
-    arm = {"bench": bench, "delta_avg": fig(-0.1, 3e-17), "delta_ratio": fig(2.9e-17, 0.3)}
-    result = {"baseline": "base", "benchmarks": {"synthetic-trap1": {"title": "Trap-L1", "k": 4}},
-              "arms": {"base": {}, "arm": arm}}
-    assert _verdicts(result, {}) == ["- arm: interval excludes 0 for Trap-L1 Pass@4 "
-                                     "+11.0 [+2.0, +20.0]"]

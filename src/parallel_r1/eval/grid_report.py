@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from parallel_r1.errors import DataError
-from parallel_r1.eval import paired
+from parallel_r1.eval import grid_design, grid_verdicts, paired
+from parallel_r1.eval.grid_design import last_phase
 from parallel_r1.eval.metrics import pass_at_k
 from parallel_r1.eval.report import md_table, write_json, write_text
 
@@ -198,18 +199,13 @@ def evolution(arm: ArmRuns) -> dict[str, Any] | None:
 
     per_seed, boundaries, phase = {}, [], None
     for seed, stages in sorted(arm.rl.items()):
-        offset, steps, phase_start = 0, {}, 1
-        levels = [_level(d) for _, _, d in stages]
-        first_of_phase = next((i for i in range(len(stages)) if all(
-            v == levels[-1] for v in levels[i:])), 0)
-        bounds = []
-        for i, (folder, max_steps, _) in enumerate(stages):
+        offset, steps, bounds = 0, {}, []
+        _, phase_start = last_phase(stages)
+        for folder, max_steps, _ in stages:
             path = folder / "rollouts.jsonl"
             rows = last_chunks(_read_jsonl(path)) if path.is_file() else []
             steps.update({offset + s: t for s, t in block_tallies(rows).items()})
             bounds.append(offset + 1)
-            if i == first_of_phase:
-                phase_start = offset + 1
             offset += max_steps
         per_seed[seed], boundaries, phase = steps, bounds[1:], [phase_start, offset]
     tallies = [t["parallel"] for steps in per_seed.values() for t in steps.values()]
@@ -228,89 +224,37 @@ def evolution(arm: ArmRuns) -> dict[str, Any] | None:
     return {"per_seed": per_seed, "boundaries": boundaries, "phase": phase, "shift": shift}
 
 
-def _level(spec: str) -> str:
-    """The data a stage trains on, without the sampling seed of a synthetic spec."""
-    head, _, tail = spec.rpartition(":")
-    return head if spec.startswith("synthetic:") and tail.isdigit() and head.count(":") >= 2 \
-        else spec
-
-
-def noise_table(result: dict, titles: dict[str, str]) -> str:
-    """Where the variance of Mean@k comes from: sd between seeds, between problems, residual."""
-    rows = []
-    for arm, e in result["arms"].items():
-        for b, fig in e["bench"].items():
-            n = fig.get("noise")
-            if n:
-                rows.append([titles.get(arm, arm), result["benchmarks"][b]["title"]]
-                            + [f"{100 * np.sqrt(n[k]):.1f}" for k in (
-                                "var_seed", "var_problem", "var_resid")] + [f"{100 * n['se']:.1f}"])
-    return md_table(["Arm", "Benchmark", "sd seeds", "sd problems", "sd residual",
-                     "se of Mean@k"], rows)
-
-
-def seed_table(result: dict, titles: dict[str, str], seeds: list[int]) -> str:
-    """Each seed's Avg Mean@k per arm (%), to show the seed-to-seed spread plainly."""
-    rows = [[titles.get(arm, arm)] + [f"{100 * v:.1f}" for v in e["per_seed_avg"]]
-            for arm, e in result["arms"].items()]
-    return md_table(["Arm"] + [f"seed {s}" for s in seeds], rows)
-
-
-def shift_table(evolutions: dict[str, dict], titles: dict[str, str]) -> str:
-    """Early vs late third of the last RL phase: block position and role shares, with deltas."""
-    rows = []
-    for arm, ev in evolutions.items():
-        for figure, label in (("position", "block position (0 start, 1 end)"),
-                              ("exploration", "exploration share"),
-                              ("verification", "verification share")):
-            s = ev["shift"][figure]
-            rows.append([titles.get(arm, arm), label, _num(s["early"]), _num(s["late"]),
-                         _num(s["delta"], signed=True)
-                         + (" *" if paired.is_resolved(s["delta"]) else "")])
-    return md_table(["Arm", "Figure", "Early third", "Late third", "Late - early"], rows)
-
-
-def _num(fig: dict, signed: bool = False) -> str:
-    if not np.isfinite(fig["value"]):
-        return "–"
-    f = "+.3f" if signed else ".3f"
-    return f"{fig['value']:{f}} [{fig['low']:{f}}, {fig['high']:{f}}]"
-
-
-def _verdicts(result: dict, titles: dict[str, str]) -> list[str]:
-    """One line per paired delta: whether its interval excludes 0."""
-    lines = []
-    for arm, e in result["arms"].items():
-        if arm == result["baseline"]:
-            continue
-        named = [(f"{b['title']} {name}@{b['k']}", e["bench"][key]["delta"][fig])
-                 for fig, name in (("mean", "Mean"), ("pass", "Pass"))
-                 for key, b in result["benchmarks"].items()]
-        named += [("Avg Mean@k", e["delta_avg"]), ("parallel ratio", e["delta_ratio"])]
-        real = [f"{n} {pct(f, signed=True)}" for n, f in named if paired.is_resolved(f)]
-        lines.append(f"- {titles.get(arm, arm)}: " + (
-            "interval excludes 0 for " + "; ".join(real) if real else "no gap resolved"))
-    return lines
-
-
 def write_grid_report(out: str | Path, arms: list[ArmRuns], baseline: str, *, seeds: list[int],
-                      grader: str = "", name: str = "grid", timing: dict | None = None
-                      ) -> dict[str, Any]:
+                      grader: str = "", name: str = "grid", timing: dict | None = None,
+                      endpoints: list[dict] | None = None, gates: dict | None = None,
+                      alpha: float = 0.05) -> dict[str, Any]:
     """Tables, PNG figures, `report.md` and `results.json` of a finished grid, in `out`.
 
+    Args:
+        endpoints, gates, alpha: the grid file's pre-registered comparisons and design bounds
+            (`train.grid_prereg`); the verdicts follow `eval.grid_verdicts`.
+
     Returns:
-        {"table": markdown of the main and delta tables, "report", "plots": [paths], "result"}.
+        {"table": markdown of the main, delta and design tables, "report", "plots": [paths],
+         "result", "verdicts", "design"}.
 
     Raises:
         DataError: a missing eval, or arms that cannot be paired with the baseline.
     """
-    from parallel_r1.eval import grid_plots
+    from parallel_r1.eval import grid_plots, grid_text
 
     out = Path(out)
     titles = {a.name: a.title for a in arms}
-    mats = {a.name: cell_matrices([_rows(a.evals[s] / "samples.jsonl", grader) for s in seeds])
+    rows = {a.name: {s: _rows(a.evals[s] / "samples.jsonl", grader) for s in seeds}
             for a in arms}
+    mats = {a: cell_matrices([by_seed[s] for s in seeds]) for a, by_seed in rows.items()}
     result = compare_arms(mats, baseline)
+    endpoints = endpoints or []
+    pairs = list(dict.fromkeys([(a.name, baseline) for a in arms if a.name != baseline]
+                               + [(e["arm"], e["against"]) for e in endpoints]))
+    design = grid_design.collect(arms, rows, pairs)
+    verdicts = grid_verdicts.compare(mats, baseline, endpoints=endpoints, gates=gates or {},
+                                     alpha=alpha, design=design)
     evolutions = {a.name: ev for a in arms if (ev := evolution(a)) is not None}
     plots = [grid_plots.plot_arms(result, titles, out / "arms.png"),
              grid_plots.plot_deltas(result, titles, out / "deltas.png")]
@@ -318,52 +262,14 @@ def write_grid_report(out: str | Path, arms: list[ArmRuns], baseline: str, *, se
               for a, ev in evolutions.items()]
     if evolutions:
         plots.append(grid_plots.plot_early_late(evolutions, titles, out / "early_late.png"))
-    table = "\n".join([
-        "Mean@k / Pass@k and parallel ratio in %, [95% interval resampling seeds and problems]",
-        "", main_table(result, titles), "",
-        f"Paired deltas to {titles[baseline]} in points (paired by seed and problem); "
-        "* = the interval excludes 0", "", delta_table(result, titles)])
-    text = _report_text(name, grader, seeds, timing, table, result, titles, evolutions, plots)
+    table = grid_text.tables(result, verdicts, design, mats, titles)
+    text = grid_text.report_text(name, grader, seeds, timing, table, result, verdicts, titles,
+                                 evolutions, plots)
     write_text(out / "table.md", table + "\n")
-    write_json(out / "results.json", {"result": result, "grader": grader or "eval headline",
-                                      "seeds": seeds, "timing": timing, "evolution": {
-                                          a: {"phase": ev["phase"], "shift": ev["shift"]}
-                                          for a, ev in evolutions.items()}})
+    write_json(out / "results.json", {
+        "result": result, "grader": grader or "eval headline", "seeds": seeds, "timing": timing,
+        "verdicts": verdicts, "design": grid_design.as_json(design),
+        "evolution": {a: {"phase": ev["phase"], "shift": ev["shift"]}
+                      for a, ev in evolutions.items()}})
     return {"table": table, "report": write_text(out / "report.md", text), "plots": plots,
-            "result": result}
-
-
-def _report_text(name: str, grader: str, seeds: list[int], timing: dict | None, table: str,
-                 result: dict, titles: dict[str, str], evolutions: dict, plots: list) -> str:
-    lines = [f"# Grid {name}", "",
-             f"Seeds {seeds}; grader: {grader or 'each eval headline grader'}; baseline: "
-             f"{titles[result['baseline']]}."]
-    if timing:
-        lines.append(f"Wall time of the runs: {timing.get('wall_s', 0) / 60:.1f} min over "
-                     f"{timing.get('sessions', 1)} session(s); compute "
-                     f"{timing.get('compute_s', 0) / 60:.1f} min in {timing.get('nodes', 0)} "
-                     "nodes.")
-        codes, gits = timing.get("source_hash") or [], timing.get("git") or []
-        what = "source hash (sha256 of the parallel_r1 .py files, not a git commit)"
-        lines.append(f"The {what} of every node: {codes[0]}" if len(codes) == 1 else
-                     f"**Nodes ran under {len(codes)} different sources ({what}: "
-                     f"{', '.join(codes)}): numbers may mix code changes; rerun in a fresh "
-                     "folder to be sure.**")
-        lines[-1] += (f"; git commit{'s' if len(gits) > 1 else ''} of the sessions: "
-                      f"{', '.join(gits)}." if gits else "; no git checkout recorded.")
-    lines += ["", table, "", "What the intervals call real:", "", *_verdicts(result, titles), "",
-              "## Noise", "",
-              "Intervals: `eval.paired.crossed_bootstrap` (2000 resamples; seeds and problems "
-              "drawn with replacement in every resample; deltas paired cell by cell). Where the "
-              "variance of Mean@k comes from (two-way ANOVA, percentage points):", "",
-              noise_table(result, titles), "", "Avg Mean@k of each seed (%):", "",
-              seed_table(result, titles, seeds), ""]
-    if evolutions:
-        lines += ["## Strategy evolution", "",
-                  "Over the last RL phase (the trailing RL stages on the last stage's data): "
-                  "first third of its steps against the last third; intervals resample seeds, "
-                  "then steps within each seed. Block roles by "
-                  "`parallel_r1.eval.analysis.classify_block`.", "",
-                  shift_table(evolutions, titles), ""]
-    lines += [f"![{p.stem}]({p.name})" for p in plots]
-    return "\n".join(lines) + "\n"
+            "result": result, "verdicts": verdicts, "design": design}

@@ -29,6 +29,7 @@ from typing import Any
 
 from parallel_r1.errors import ConfigError, unknown_name
 from parallel_r1.outputs import output_path
+from parallel_r1.train.grid_prereg import check_columns, check_prereg
 from parallel_r1.train.recipe import Recipe, Stage, load
 from parallel_r1.train.yaml_text import load_yaml
 
@@ -96,6 +97,12 @@ class Grid:
                            "--config_file recipes/accelerate/fsdp.yaml'); empty: worker processes")
     grader: str = _f("", "grader of the comparison (regraded from the samples); empty: each "
                          "eval's headline grader")
+    endpoints: list = _f([], "pre-registered primary comparisons [{arm, column, against?, "
+                             "gates?}] (train.grid_prereg); empty: every arm against the "
+                             "baseline in every column")
+    gates: dict = _f({}, "pre-registered design bounds (eval.grid_design.GATES): a comparison "
+                         "that fails one is reported uninformative")
+    alpha: float = _f(0.05, "family-wise error rate of the primary comparisons (Holm)")
     file: str = _f("", "where the grid was read from (set by load_grid)")
 
     def __post_init__(self) -> None:
@@ -115,6 +122,7 @@ class Grid:
             if not ok:
                 raise ConfigError(f"{fix}, got {getattr(self, name)!r}", field=name,
                                   file=self.file or None)
+        check_prereg(self)
 
 
 @dataclass(frozen=True)
@@ -290,7 +298,10 @@ def plan(grid: Grid) -> Plan:
                 if stage.kind != "eval":  # an eval leaves the model as it is
                     parent = key
             chains[(arm.name, seed)], recipes[(arm.name, seed)] = chain, recipe
-    return Plan(nodes, chains, recipes)
+    result = Plan(nodes, chains, recipes)
+    base = result.nodes[result.result(grid.baseline, grid.seeds[0])].stage
+    check_columns(grid, [b.strip() for b in str(base.eval.get("benchmarks", "")).split(",")])
+    return result
 
 
 def measured_as_trained(stage: Stage, trained: Stage) -> Stage:
