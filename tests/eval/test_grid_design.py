@@ -117,7 +117,7 @@ def test_report_marks_uninformative_tests_the_family_and_prints_the_design(tmp_p
     assert s1["p"] == pytest.approx(0.005865, abs=1e-5) and s1["p_holm"] == s1["p"]
     assert s1["verdict"] == "significant after Holm" and out["verdicts"]["family_size"] == 1
     assert by[("s2", "s1", "ratio")]["verdict"].startswith(
-        "uninformative (rollouts_differ of s2 vs s1 0 < 0.05")
+        "uninformative (rollouts_differ of s2 vs s1 (RL rollouts) 0 < 0.05")
     assert "start_accuracy of base 0.04 < 0.1" in by[("s2", "base", "avg")]["verdict"]
     assert by[("s1", "base", "ratio")]["verdict"].startswith("uninformative")
     table = out["table"]
@@ -137,3 +137,12 @@ def test_one_seed_gives_no_interval(tmp_path):
     assert "+50.0 (1 seed: no interval)" in out["table"]
     assert "Smallest detectable effect: none (1 seed(s)" in out["table"]
     assert not np.isnan(c["value"])
+
+
+def test_arm_difference_gate_falls_back_to_eval_samples():
+    from parallel_r1.eval.grid_verdicts import gate_values
+
+    no_rl = {"rollouts_differ": None, "rewards_differ": None, "eval_differ": 0.0}
+    design = {"runs": {}, "chance": {}, "pairs": {("a", "b"): {0: no_rl, 1: no_rl}}}
+    assert gate_values({}, design, "a", "b", "ratio") == {
+        "rollouts_differ": [("a vs b (eval samples)", 0.0)]}

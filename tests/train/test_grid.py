@@ -176,3 +176,65 @@ def test_the_code_version_is_a_source_hash_and_the_git_commit_is_gits():
     head = subprocess.run(["git", "-C", str(src), "rev-parse", "--short", "HEAD"],
                           capture_output=True, text=True).stdout.strip()
     assert git_commit().split(" ")[0] == head and head
+
+
+def test_preregistered_endpoints_and_gates_are_checked_up_front(tmp_path, make_grid):
+    ok = load_grid(make_grid(tmp_path, endpoints=[{"arm": "rl", "column": "avg"}],
+                             gates={"min_start_accuracy": 0.1}))
+    assert ok.endpoints == [{"arm": "rl", "column": "avg", "against": "sft-only", "gates": {}}]
+    bad = [
+        ({"endpoints": [{"arm": "nope", "column": "avg"}]}, "endpoints.0.arm", "names no arm"),
+        ({"endpoints": [{"arm": "rl", "column": "acc"}]}, "endpoints.0.column",
+         "avg, ratio or BENCH:mean|pass|ratio"),
+        ({"endpoints": [{"arm": "rl", "column": "avg", "why": 1}]}, "endpoints.0",
+         "an endpoint is"),
+        ({"endpoints": [{"arm": "rl", "column": "avg", "gates": {"min_x": 0.1}}]},
+         "endpoints.0.gates.min_x", "unknown gate"),
+        ({"endpoints": [{"arm": "rl", "column": "avg"}] * 2}, "endpoints.1", "named twice"),
+        ({"gates": {"max_zero_adv_share": 1.5}}, "gates.max_zero_adv_share", r"\[0, 1\]"),
+        ({"gates": {"min_arm_diff": 0.1}}, "gates.min_arm_diff", "known: "),
+        ({"alpha": 0}, "alpha", r"\(0, 1\)"),
+    ]
+    for keys, field, message in bad:
+        with pytest.raises(ConfigError, match=message) as err:
+            load_grid(make_grid(tmp_path, **keys))
+        assert err.value.field == field, keys
+    grid = load_grid(make_grid(tmp_path, endpoints=[{"arm": "rl", "column": "gsm8k:mean"}]))
+    with pytest.raises(ConfigError, match="no benchmark 'gsm8k' in the baseline's eval") as err:
+        plan(grid)  # the benchmarks are known once the recipes are loaded
+    assert err.value.field == "endpoints.0.column"
+    assert plan(load_grid(make_grid(tmp_path, endpoints=[
+        {"arm": "rl", "column": "synthetic-trap1:pass"}]))).chains
+
+
+def test_packaged_grids_preregister_endpoints_and_gates():
+    from parallel_r1.eval.grid_design import GATES
+    from parallel_r1.train.grid import mini_grid_path
+
+    gpu = Path(__file__).resolve().parents[2] / "recipes" / "qwen3-0.6b" / "grid.yaml"
+    for path in (mini_grid_path(), gpu):
+        grid = load_grid(path)
+        assert grid.endpoints and set(grid.gates) <= set(GATES)
+        assert {"min_start_accuracy", "max_zero_adv_share", "min_arm_difference",
+                "min_over_chance"} <= set(grid.gates)
+        assert len(plan(grid).chains) == len(grid.arms) * len(grid.seeds)
+
+
+@pytest.mark.slow  # 1-2.5 minutes on 2 cores: outside the default suite
+def test_quick_mini_grid_prints_design_checks_and_marks_uninformative(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "parallel_r1", "grid", "--mini", "--quick",
+                           "--out", str(tmp_path / "g")], capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    assert out.index("Design checks (before any verdict)") < out.index("Paired deltas")
+    # at the quick sizes RL sees no correct rollout: every RL comparison is uninformative,
+    # and S2 sampled exactly S1's rollouts
+    row = next(line for line in out.splitlines() if line.startswith(
+        "| Parallel-R1-Unseen (S2) - Parallel-R1-Unseen (S1) | Parallel ratio"))
+    assert "uninformative" in row and "rollouts_differ of r1-s2 vs r1-s1 (RL rollouts) 0" in row
+    results = json.loads((tmp_path / "g" / "report" / "results.json").read_text())
+    assert results["verdicts"]["family_size"] == 0

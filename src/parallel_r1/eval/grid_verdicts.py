@@ -67,7 +67,8 @@ def gate_values(mats: dict, design: dict, arm: str, against: str, column: str
                 ) -> dict[str, list[tuple[str, float | None]]]:
     """Diagnostic -> [(whose, value)] that the gates of one comparison are checked on: each arm's
     run diagnostics (mean over seeds; arms without RL have none), the better arm's margin over
-    the chance level (accuracy columns), and how often the two arms' rollouts differed."""
+    the chance level (accuracy columns), and how often the two arms' last-phase RL rollouts
+    differed (where no RL step matches, how often their eval samples differed)."""
     values: dict[str, list] = {}
     for who in (arm, against):
         runs = [d for d in design["runs"].get(who, {}).values() if d]
@@ -79,8 +80,12 @@ def gate_values(mats: dict, design: dict, arm: str, against: str, column: str
         best = max(float(per_seed(mats[w], column).mean()) for w in (arm, against))
         values["over_chance"] = [(f"the better of {arm} and {against}", best - chance)]
     pair = design["pairs"].get((arm, against), {})
-    values["rollouts_differ"] = [(f"{arm} vs {against}",
-                                  _mean([p.get("rollouts_differ") for p in pair.values()]))]
+    rollouts = _mean([p.get("rollouts_differ") for p in pair.values()])
+    if rollouts is not None:
+        values["rollouts_differ"] = [(f"{arm} vs {against} (RL rollouts)", rollouts)]
+    else:  # no RL steps to match (an arm without RL, or other curricula): the eval samples
+        values["rollouts_differ"] = [(f"{arm} vs {against} (eval samples)",
+                                      _mean([p.get("eval_differ") for p in pair.values()]))]
     return values
 
 
