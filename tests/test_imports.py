@@ -19,6 +19,8 @@ LAYERS = {
     "parallel_r1.registry": HEAVY,
     "parallel_r1.eval.paired": HEAVY,
     "parallel_r1.eval.grid_report": HEAVY,
+    "parallel_r1.eval.seed_stats": HEAVY,
+    "parallel_r1.eval.grid_verdicts": HEAVY,
     "parallel_r1.train.grid": HEAVY,
     "parallel_r1.structure": tuple(m for m in HEAVY if m != "torch"),
     "parallel_r1.engine.torch_engine": ("trl", "accelerate", "peft", "vllm", "fastapi",

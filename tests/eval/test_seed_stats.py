@@ -90,7 +90,7 @@ def test_t_interval_covers_the_true_difference(num_seeds, seed_sd, effect):
 def test_the_old_bootstrap_misses_where_the_t_interval_does_not():
     """The same simulation, no true difference, arm x seed SD 0.5, 3 seeds: the crossed
     bootstrap over seeds and problems calls a gap real far more often than 5% (bench/results/
-    seed_stats_coverage.md: 15% with 2000 reps), the seed t-interval about 5%."""
+    seed_stats_coverage.md: 18% over 1000 reps), the seed t-interval about 5%."""
     rng = np.random.default_rng(7)
     arm, base, truth = simulate_arms(rng, num_reps=200, num_seeds=3, seed_sd=0.5)
     assert np.all(truth == 0.0)

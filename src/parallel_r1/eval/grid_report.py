@@ -4,10 +4,12 @@ For every arm, the result is its last eval of every seed: the per-sample rows (`
 graded again here with the grid's grader when one is named (so a grader fix needs no new
 sampling). Per arm and benchmark, one matrix [seeds, problems] each of: Mean@k cells (the share of
 a problem's k samples that are correct), Pass@k cells (unbiased, n = k) and parallel-ratio cells
-(share with a valid block). `eval.paired` turns them into the table's figures: the value with a
-95% interval that resamples seeds and problems, and the delta to the baseline arm paired by seed
-and problem. Strategy evolution of the parallel arms (block position, block roles over training)
-is read from their RL rollout dumps (`analysis.block_tallies`); figures in `grid_plots`.
+(share with a valid block). `eval.paired` turns them into the main table's figures (the value
+with a 95% interval that resamples seeds and problems); the deltas to the baseline and their
+verdicts count seeds (`eval.grid_verdicts`: per-seed paired t-intervals, the grid file's
+pre-registered endpoints and gates, Holm), after the design checks of `eval.grid_design`.
+Strategy evolution of the parallel arms (block position, block roles over training) is read from
+their RL rollout dumps (`analysis.block_tallies`); figures in `grid_plots`; text in `grid_text`.
 """
 
 from __future__ import annotations

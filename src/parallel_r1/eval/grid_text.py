@@ -117,7 +117,7 @@ def report_text(name: str, grader: str, seeds: list[int], timing: dict | None, t
               "only, the crossed bootstrap over seeds and problems (`eval.paired`, 2000 "
               "resamples; also the main table's and `deltas.png`'s intervals), which "
               "over-counts per-sample noise and under-counts seed-to-seed variance (a nominal "
-              "95% interval that misses 10-16% of the time with 3 seeds when arms vary by "
+              "95% interval that misses 10-19% of the time with 3 seeds when arms vary by "
               "seed, `bench/results/seed_stats_coverage.md`); * = its interval excludes 0:", "",
               delta_table(result, titles), "",
               "Where the variance of Mean@k comes from (two-way ANOVA, percentage points):", "",
