@@ -97,6 +97,14 @@ def eval_model(
     from parallel_r1.eval.evaluate import evaluate
 
     use_data_dir(data_dir)
+    # Every setting is checked before a warning is printed or a folder is made.
+    choice = EngineChoice(backend=backend, base_url=base_url, served_name=served_name,
+                          api_key_env=api_key_env, concurrency=concurrency, device=device,
+                          kv_cache_gb=kv_cache_gb)
+    if model != "tiny":
+        from parallel_r1.models.load import resolve_source
+
+        resolve_source(model)  # a model folder, or a hub id's form
     cfg, warnings = settle_eval(model, dict(
         benchmarks=benchmarks, samples=samples, limit=limit, mode=mode, template=template,
         max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed,
@@ -108,9 +116,6 @@ def eval_model(
     from parallel_r1.files import command_line, one_writer
     from parallel_r1.outputs import output_path
 
-    choice = EngineChoice(backend=backend, base_url=base_url, served_name=served_name,
-                          api_key_env=api_key_env, concurrency=concurrency, device=device,
-                          kv_cache_gb=kv_cache_gb)
     engine = {"backend": backend, "base_url": base_url, "served_name": served_name}
     out = output_path(out or default_out(model, cfg, engine))
     # Before the model loads: a folder that is not ours, or a second writer, stops here.

@@ -23,7 +23,7 @@ def serve(
         None, "--served-name", help="Model name clients send (default: MODEL)."),
     max_tokens: int = typer.Option(256, "--max-tokens",
                                    help="Completion tokens when a request gives none."),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1, ..."),
+    device: str = typer.Option("cpu", "--device", help="cpu | cuda (cuda:1, ...) | auto | mps."),
     threads: Threads = None,
     dtype: str = typer.Option("float32", "--dtype",
                               help="float32 | bfloat16 | float16 | auto (model directories)."),

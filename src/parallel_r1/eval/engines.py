@@ -50,6 +50,10 @@ class EngineChoice:
         for ok, name, message in checks:
             if not ok:
                 raise ConfigError(message, field=name)
+        if self.backend == "torch":  # the other backends place the model themselves
+            from parallel_r1.devices import check_device
+
+            check_device(self.device)
 
 
 def open_engine(model: str, choice: EngineChoice) -> tuple[Any, Any, Any, str]:
@@ -93,9 +97,14 @@ def load_model(name_or_path: str, *, device: str = "auto") -> tuple[Any, Any, st
     """(model, tokenizer, display name) for a model dir or hub id, or "tiny" (random, offline).
 
     `device` "auto" picks CUDA when available.
-    """
-    import torch
 
+    Raises:
+        ConfigError: an unknown or absent device (`parallel_r1.devices.check_device`), or a
+            model that cannot be loaded.
+    """
+    from parallel_r1.devices import check_device
+
+    device = check_device(device)
     if name_or_path == "tiny":
         from parallel_r1.models import build_tiny
 
@@ -106,8 +115,6 @@ def load_model(name_or_path: str, *, device: str = "auto") -> tuple[Any, Any, st
 
         model, tokenizer = load(name_or_path)
         name = Path(name_or_path).name or str(name_or_path)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
     return model.to(device).eval(), tokenizer, name
 
 

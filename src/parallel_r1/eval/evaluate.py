@@ -4,7 +4,8 @@ Outputs in `out/`:
 - `samples.jsonl`: one row per sample, appended as each finishes (the only file not written
   atomically); a rerun reads it and samples only what is missing (resume).
 - `summary.json` and `table.md`: the metrics of `report.summarize_eval`, written atomically.
-- `config.json`: the settings; a rerun with different sampling settings is refused.
+- `config.json`: the settings; a rerun with different sampling settings is refused once
+  samples were drawn (`eval.resume`).
 
 Seeds: sample j of problem i of benchmark b has seed `sample_seed(base, b, i, j)`, distinct
 within a benchmark and recorded in its row, so any sample can be reproduced alone.
@@ -13,7 +14,6 @@ within a benchmark and recorded in its row, so any sample can be reproduced alon
 from __future__ import annotations
 
 import dataclasses
-import json
 import zlib
 from collections import deque
 from collections.abc import Callable
@@ -23,6 +23,7 @@ from typing import Any
 
 from parallel_r1.errors import ConfigError, EngineError, UnknownNameError
 from parallel_r1.eval.benchmarks import Benchmark, load_problems, parse_names
+from parallel_r1.eval.resume import check_resume
 from parallel_r1.format.stats import response_stats
 from parallel_r1.format.validate import is_valid
 from parallel_r1.rewards.grading import grade_response_detail
@@ -100,9 +101,14 @@ class EvalConfig:
         self._check_names()
 
     def _check_names(self) -> None:
-        """Unknown benchmarks and graders stop here, before any output folder is looked at."""
+        """Unknown benchmarks, graders and templates stop here, before any output folder is
+        looked at."""
+        from parallel_r1.data.templates import get_template
         from parallel_r1.rewards.grading import GRADERS
 
+        get_template(self.template)  # raises ConfigError naming the field
+        if self.sc_baseline:
+            get_template(self.sc_template)
         for name, check in (("benchmarks", lambda: parse_names(self.benchmarks)),
                             ("graders", lambda: [GRADERS.get(g) for g in self.graders])):
             try:
@@ -284,19 +290,6 @@ def _tokens_by_problem(rows: list[dict], run: str) -> dict[tuple[str, str], int]
     return totals
 
 
-def _check_resume(out: Path, cfg: EvalConfig, model_name: str) -> None:
-    path = out / CONFIG_FILE
-    if not path.exists():
-        return
-    old = json.loads(path.read_text(encoding="utf-8"))
-    new = {"model": model_name, **cfg.sampling()}
-    old_settings = {"answer_reader": DEFAULT_READER, **old.get("sampling", {})}  # older folders
-    diff = [k for k in new if k in old_settings and old_settings[k] != new[k]]
-    if diff:
-        raise ConfigError(f"{out} holds samples drawn with other settings ({', '.join(diff)}); "
-                          "use another --out or the same settings", field=diff[0])
-
-
 def evaluate(model: Any, tokenizer: Any, cfg: EvalConfig, out: str | Path, *,
              model_name: str = "model", progress: bool = True, engine: Any = None
              ) -> dict[str, Any]:
@@ -329,7 +322,9 @@ def _evaluate(model: Any, tokenizer: Any, cfg: EvalConfig, out: Path, model_name
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     remove_temporaries(out, depth=1)  # what a kill mid-write left (we hold the lock)
-    _check_resume(out, cfg, model_name)
+    check_resume(out, {"model": model_name, **cfg.sampling()},
+                 {"answer_reader": DEFAULT_READER},  # older folders do not record it
+                 config_file=CONFIG_FILE, samples_file=SAMPLES_FILE)
     problems, load_metrics, k = {}, {}, {}
     for bench in parse_names(cfg.benchmarks):
         records, metrics = load_problems(bench, limit=cfg.limit, drop_suspect=cfg.drop_suspect)

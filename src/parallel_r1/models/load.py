@@ -83,9 +83,14 @@ def load_model(
         The model (`AutoModelForCausalLM`), on `device`, in eval mode.
 
     Raises:
-        ConfigError: the directory is missing or not a causal LM, or the dtype is unknown.
+        ConfigError: the directory is missing or not a causal LM, the dtype is unknown, or the
+            device unknown or absent (`parallel_r1.devices.check_device`).
     """
     from transformers import AutoModelForCausalLM
+
+    from parallel_r1.devices import check_device
+
+    device = check_device(device)  # before the weights load
 
     source = resolve_source(name_or_path, gguf_file)
     torch_dtype = _torch_dtype(dtype)
@@ -259,11 +264,26 @@ def check_prompt_text(prompt: Any, where: str = "prompt") -> None:
 
 
 def read_provenance(directory: str | os.PathLike) -> dict[str, Any] | None:
-    """The `parallel_r1.json` of a saved directory, or None when there is none."""
+    """The `parallel_r1.json` of a saved directory, or None when there is none.
+
+    Raises:
+        ConfigError: the file is not valid JSON, or not a JSON object (names the file, line
+            and column).
+    """
     path = Path(directory) / PROVENANCE_FILE
     if not path.is_file():
         return None
-    return json.loads(path.read_text())
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text ({exc.reason} at byte {exc.start}); restore it from "
+                          "the model's source", file=str(path)) from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"invalid JSON: {exc.msg} (column {exc.colno}); fix it or restore it "
+                          "from the model's source", file=str(path), line=exc.lineno) from None
+    if not isinstance(meta, dict):
+        raise ConfigError(f"expected a JSON object, got {type(meta).__name__}", file=str(path))
+    return meta
 
 
 def save(model: Any, tokenizer: Any, directory: str | os.PathLike, *,

@@ -34,7 +34,8 @@ class ServeConfig:
         "help": "model name clients send (default: MODEL as given)"})
     max_tokens: int = field(default=256, metadata={
         "help": "completion tokens when a request gives no max_tokens"})
-    device: str = field(default="cpu", metadata={"help": "where the model runs: cpu, cuda, cuda:1"})
+    device: str = field(default="cpu", metadata={
+        "help": "where the model runs: cpu, cuda, cuda:1, auto (cuda when visible), mps"})
     dtype: str = field(default="float32", metadata={
         "help": "weights dtype for a model directory: float32, bfloat16, float16, auto"})
     threads: int | None = field(default=None, metadata={
@@ -92,6 +93,9 @@ class ServeConfig:
         for name in ("header_timeout", "body_timeout", "write_timeout", "keep_alive"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"must be > 0 seconds, got {getattr(self, name)}", field=name)
+        from parallel_r1.devices import check_device
+
+        check_device(self.device)
         if self.api_key_env is not None and not os.environ.get(self.api_key_env):
             raise ConfigError(f"environment variable {self.api_key_env} is unset or empty; "
                               "export the key there or drop --api-key-env", field="api_key_env")
@@ -103,6 +107,9 @@ class ServeConfig:
 
 def load_model(model: str, *, device: str = "cpu", dtype: str = "float32") -> tuple[Any, Any]:
     """(model, tokenizer) for a directory, or the tiny random float32 model for "tiny"."""
+    from parallel_r1.devices import check_device
+
+    device = check_device(device)
     if model == "tiny":
         from parallel_r1.models.tiny import build_tiny
 
