@@ -236,13 +236,16 @@ def read_records(path: str | Path, *, split: str | None = None) -> list[Record]:
     return records
 
 
-def read_hub_rows(spec: DatasetSpec, split: str, mirror: Path | None) -> tuple[list[dict], str]:
-    """The hub's raw rows for one split, from a mirror dir in the hub's layout or the hub.
+def read_hub_rows(spec: DatasetSpec, split: str, mirror: Path | None, *,
+                  name: str | None = None) -> tuple[list[dict], str]:
+    """The hub's raw rows for one split, from a mirror dir in the hub's layout or the hub
+    (`name`: ours for the data set, for errors; default the hub id).
 
     Returns:
         (rows, where) with `where` the mirror path or "hub:<name>".
     Raises:
-        DataError: the mirror lacks the split's files, or the data set has no hub copy.
+        DataError: the mirror lacks the split's files, the data set has no hub copy, or the hub
+            cannot be reached (`data.hub.download_rows`).
     """
     if spec.hub_name is None:
         raise DataError(f"no hub copy of this data set; set {DATA_ENV} to a folder holding its file")
@@ -253,10 +256,13 @@ def read_hub_rows(spec: DatasetSpec, split: str, mirror: Path | None) -> tuple[l
             raise DataError(f"hub mirror has no files matching '{spec.hub_files[split]}'",
                             file=str(root))
         return [row for file in files for _, row in iter_json_rows(file)], str(root)
-    import datasets  # optional extra [data]; only this path needs the network
+    from parallel_r1.data.hub import download_rows
 
-    hub = datasets.load_dataset(spec.hub_name, spec.hub_config, split=spec.splits[split])
-    return [dict(row) for row in hub], f"hub:{spec.hub_name}"
+    file, data_dir = spec.local_files.get(split), default_data_dir()
+    instead = (_offline_hint(file, data_dir, lead="").lstrip("; ") or f"set {DATA_ENV}=DIR") + (
+        f", or set {HUB_MIRROR_ENV}=DIR to a mirror of the hub's files")
+    rows = download_rows(name or spec.hub_name, spec.hub_name, spec.hub_config, spec.splits[split], instead=instead)
+    return rows, f"hub:{spec.hub_name}"
 
 
 def map_hub_rows(spec: DatasetSpec, rows: list[dict], split: str, where: str) -> list[Record]:
@@ -360,7 +366,8 @@ def load_records(name_or_path: str | Path, *, split: str | None = None,
     else:
         spec = DATASETS.get(str(name_or_path))
         split = _check_split(spec, str(name_or_path), split)
-        rows, location = read_hub_rows(spec, split, Path(mirror) if kind == "mirror" else None)
+        rows, location = read_hub_rows(spec, split, Path(mirror) if kind == "mirror" else None,
+                                       name=str(name_or_path))
         records = map_hub_rows(spec, rows, split, location)
     suspect = [r for r in records if r.extras.get("suspect_truncated")]
     if suspect:

@@ -43,6 +43,12 @@ def describe_source(kind: str, location: str, num_records: int | None) -> str:
     if kind == "mirror":
         return f"hub mirror {location}, read when the stage starts"
     if kind == "hub":
+        from parallel_r1.data.hub import offline_env
+
+        offline = offline_env()
+        if offline:  # known now and for sure: the download cannot happen
+            return (f"hub download of {location} when the stage starts, but {offline} is set: "
+                    "only a copy in the datasets cache will do (else give --data-dir DIR)")
         return f"hub download of {location} when the stage starts, needs the network"
     where = f" {SOURCE_WORDS[kind]} {location}" if kind in SOURCE_WORDS else ""
     return f"{num_records} records{where}"
