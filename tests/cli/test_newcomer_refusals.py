@@ -108,3 +108,15 @@ def test_a_corrupt_eval_config_is_named(tmp_path):
     (tmp_path / "samples.jsonl").write_text('{"sample": 0}\n')
     with pytest.raises(ConfigError, match=r"config.json:1: invalid JSON: .*\(column 2\)"):
         _resume(tmp_path, template="none")
+
+
+def test_eval_takes_paths_and_warns_where_the_record_differs(cli, model_dir):
+    from parallel_r1.eval.defaults import settle_eval
+
+    cfg, warnings = settle_eval(str(model_dir), {"num_paths": 3})
+    assert cfg.num_paths == 3 and warnings == [
+        f"warning: --paths 3 differs from the num paths 2 that {model_dir} records "
+        "(parallel_r1.json); using 3"]
+    assert settle_eval(str(model_dir), {"num_paths": None})[0].num_paths == 2  # the record's
+    assert settle_eval(str(model_dir), {"num_paths": 0})[0].num_paths is None  # model decides
+    assert "num_paths" in cli.refused("eval", model_dir, "--paths", "9", *QUICK)

@@ -37,6 +37,9 @@ def eval_model(
     mode: Annotated[str | None, typer.Option(
         help=f"Layout: causal | structured | threads (default: {RECORDED} layout, else "
         "structured).", show_default=False)] = None,
+    paths: Annotated[int | None, typer.Option(
+        "--paths", help=f"Paths per block, 2..8; 0 lets the model decide (default: {RECORDED} "
+        "count, else 2).", show_default=False)] = None,
     template: Annotated[str | None, typer.Option(
         help=f"Prompt template name or file (default: {RECORDED} template, else parallel).",
         show_default=False)] = None,
@@ -87,7 +90,7 @@ def eval_model(
 
     Settings not given come from MODEL's own parallel_r1.json where it records them (its
     template, layout, paths per block and, without --benchmarks, its last eval's settings);
-    a given template or layout that contradicts the record is used, with a warning.
+    a given template, layout or --paths that contradicts the record is used, with a warning.
     With --backend openai, MODEL names the tokenizer (a model dir, hub id or 'tiny') and the
     server samples; the structured layout needs the built-in engine.
     """
@@ -107,6 +110,7 @@ def eval_model(
         resolve_source(model)  # a model folder, or a hub id's form
     cfg, warnings = settle_eval(model, dict(
         benchmarks=benchmarks, samples=samples, limit=limit, mode=mode, template=template,
+        num_paths=paths,
         max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed,
         graders=tuple(grader.split(",")) if grader is not None else None,
         answer_reader=answer_reader,

@@ -24,11 +24,13 @@ from typing import Any
 from parallel_r1.eval.evaluate import EvalConfig
 
 EVAL_DIR_ENV = "PARALLEL_R1_EVAL_DIR"
-FLAGS = {"graders": "--grader"}  # EvalConfig field -> its command-line flag, where they differ
+FLAGS = {"graders": "--grader", "num_paths": "--paths"}  # EvalConfig field -> its command-line flag, where they differ
 
 
 def settle_eval(model: str, given: dict[str, Any]) -> tuple[EvalConfig, list[str]]:
     """The EvalConfig of MODEL from the settings `given` (EvalConfig fields; None = not given).
+
+    `num_paths` 0 (`--paths 0`) means None: the model decides how many paths to open.
 
     Returns:
         (config, warnings): one line per given template/mode/num_paths that contradicts the
@@ -45,6 +47,8 @@ def settle_eval(model: str, given: dict[str, Any]) -> tuple[EvalConfig, list[str
     fields = {f.name: f.default for f in dataclasses.fields(EvalConfig) if f.init}
     defaults = {k: fields[k] for k in (*given, *record) if k in fields}
     values, warnings = settle(given, record, defaults, model=model, flags=FLAGS)
+    if values.get("num_paths") == 0:  # --paths 0, as on `serve`: the model decides
+        values["num_paths"] = None
     return EvalConfig(**values), warnings
 
 
