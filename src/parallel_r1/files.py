@@ -362,11 +362,33 @@ def one_writer(directory: str | Path, command: str, *, name: str = LOCK_NAME) ->
 
 
 def command_line() -> str:
-    """This process's command line as a user typed it (for lock messages)."""
+    """This process's command line as the user can type it again (lock messages, the Ctrl-C
+    resume hint): the program as `program()` renders it, then the arguments, shell-quoted."""
     import shlex
     import sys
 
     argv = list(sys.argv)
-    if argv and argv[0].endswith(("__main__.py", "parallel-r1")):
-        argv[0] = "parallel-r1"
-    return " ".join(shlex.quote(a) for a in argv)
+    head = program(argv[0]) if argv else []
+    return " ".join([*head, *(shlex.quote(a) for a in argv[1:])])
+
+
+def program(argv0: str) -> list[str]:
+    """How to run this program again, as shell words: "parallel-r1" when that name on $PATH is
+    this very script (or is how it was typed); else the script as invoked
+    (".venv/bin/parallel-r1", a venv not activated); `python -m parallel_r1` runs as
+    "<this python> -m parallel_r1" unless this python's own `parallel-r1` is on $PATH."""
+    import shlex
+    import shutil
+    import sys
+
+    on_path = shutil.which("parallel-r1")
+    if argv0.endswith("__main__.py"):
+        mine = Path(sys.executable).with_name("parallel-r1")
+        if on_path and mine.exists() and os.path.samefile(on_path, mine):
+            return ["parallel-r1"]
+        return [shlex.quote(sys.executable), "-m", "parallel_r1"]
+    if Path(argv0).name != "parallel-r1" or argv0 == "parallel-r1":
+        return [shlex.quote(argv0)]
+    if on_path and os.path.exists(argv0) and os.path.samefile(on_path, argv0):
+        return ["parallel-r1"]
+    return [shlex.quote(argv0)]

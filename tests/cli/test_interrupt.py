@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from parallel_r1.cli.interrupt import describe, interrupted_line
+from parallel_r1.files import program
 
 
 def test_eval_interrupted_after_some_samples_says_how_many_and_how_to_resume(tmp_path):
@@ -31,7 +32,7 @@ def test_eval_interrupted_after_some_samples_says_how_many_and_how_to_resume(tmp
     assert proc.returncode == 130 and "Traceback" not in err, err
     assert err.splitlines()[-1] == (
         f"interrupted; kept {kept} graded samples in {out}; to resume where it stopped, run: "
-        f"parallel-r1 {' '.join(args)}")
+        f"{' '.join(program('__main__.py'))} {' '.join(args)}")  # as run: python -m
     assert kept >= 2
 
 

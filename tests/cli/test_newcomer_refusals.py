@@ -120,3 +120,69 @@ def test_eval_takes_paths_and_warns_where_the_record_differs(cli, model_dir):
     assert settle_eval(str(model_dir), {"num_paths": None})[0].num_paths == 2  # the record's
     assert settle_eval(str(model_dir), {"num_paths": 0})[0].num_paths is None  # model decides
     assert "num_paths" in cli.refused("eval", model_dir, "--paths", "9", *QUICK)
+
+
+ONE_STAGE = """output_dir: {out}
+model: {{name: tiny}}
+stages:
+  - {{kind: sft, data: "synthetic:1:4:0", template: none, max_steps: 1}}
+"""
+
+
+def test_run_check_counts_stages_in_words_and_hints_stage_keys(cli, tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(ONE_STAGE.format(out=tmp_path / "run"))
+    code, out, _ = cli("run", recipe, "--check")
+    assert code == 0 and f"ok: {recipe} (1 stage: sft)" in out, out
+    line = cli.refused("run", recipe, "--check", "learning_rat=1e-3")
+    assert line.endswith("; did you mean stages.<name>.learning_rate? (a stage key; stages "
+                         "here: sft)"), line
+    assert "did you mean 'name'?" in cli.refused("run", recipe, "--check", "nam=x")
+
+
+def test_demo_names_its_own_output_option(tmp_path, monkeypatch):
+    from parallel_r1.train import demo, runner
+
+    seen = {}
+
+    def run(recipe, **kwargs):
+        seen.update(kwargs)
+        raise KeyboardInterrupt  # stop before any stage
+
+    monkeypatch.setattr(runner, "run", run)
+    with pytest.raises(KeyboardInterrupt):
+        demo.run_demo(tmp_path / "demo", quick=True)
+    assert seen == {"out_option": "--out DIR"}
+
+
+def test_the_resume_command_is_what_the_user_can_type(tmp_path, monkeypatch):
+    import sys
+
+    from parallel_r1.files import command_line
+
+    venv = tmp_path / ".venv" / "bin"
+    venv.mkdir(parents=True)
+    script = venv / "parallel-r1"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # the venv is not activated
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [".venv/bin/parallel-r1", "run", "my recipe.yaml"])
+    assert command_line() == ".venv/bin/parallel-r1 run 'my recipe.yaml'"
+    monkeypatch.setattr(sys, "argv", ["/x/parallel_r1/__main__.py", "eval", "tiny"])
+    assert command_line() == f"{sys.executable} -m parallel_r1 eval tiny"
+    monkeypatch.setenv("PATH", str(venv))  # activated: the short name runs this very script
+    monkeypatch.setattr(sys, "argv", [str(script), "run", "r.yaml"])
+    assert command_line() == "parallel-r1 run r.yaml"
+
+
+def test_progress_in_a_log_file_is_a_few_lines_not_one_per_sample(cli, tmp_path, monkeypatch):
+    """stderr is not a terminal here (captured): a bar draws at most every 30 s, its postfix
+    (the running accuracy) included, so 16 samples leave four lines, not one per sample."""
+    monkeypatch.delenv("TQDM_MININTERVAL", raising=False)  # restored after the test
+    monkeypatch.setenv("PARALLEL_R1_EVAL_DIR", str(tmp_path))
+    code, _, err = cli("eval", "tiny", "--benchmarks", "synthetic-l1", "--limit", "4",
+                       "--samples", "4", "--max-tokens", "6", "--template", "none")
+    drawn = [x for x in err.replace("\r", "\n").splitlines() if x.startswith("eval:")]
+    assert code == 0 and drawn[-1].startswith("eval: 100%") and "16/16" in drawn[-1], err
+    assert len(drawn) <= 4, drawn  # start, total known, first sample, end

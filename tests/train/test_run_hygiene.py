@@ -156,5 +156,8 @@ def test_a_finished_stage_with_changed_settings_is_named_not_silently_kept(tmp_p
     runner.run(recipes.load(path, ["stages.sft.max_steps=8"]))
     err = capsys.readouterr().err
     assert "stage sft is done and is kept as it ran" in err, err
-    assert "max_steps 6 -> 8" in err and "new output_dir" in err, err
+    assert "max_steps 6 -> 8" in err and "give it a new output folder: output_dir=DIR" in err
+    runner.run(recipes.load(path, ["stages.sft.max_steps=8"]), out_option="--out DIR")
+    err = capsys.readouterr().err  # `demo` names its own option (issue 22 review)
+    assert "give it a new output folder: --out DIR" in err and "output_dir" not in err, err
     assert calls == ["sft"]

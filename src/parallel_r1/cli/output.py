@@ -4,7 +4,8 @@ Quiet: our own progress bars (one per stage) and the `[parallel-r1]` lines only.
 notices a user cannot act on are filtered by their exact text (each listed with where it comes
 from), and transformers' own progress bars (loading weights, writing shards) are off. Anything
 else, a new warning included, still shows. Verbose: every warning (DeprecationWarnings too) and
-every third-party bar. The choice reaches child processes through $PARALLEL_R1_VERBOSE.
+every third-party bar. The choice reaches child processes through $PARALLEL_R1_VERBOSE. When
+stderr is not a terminal (a log file), a bar writes a line at most every 30 s, not per update.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import warnings
 
 VERBOSE_ENV = "PARALLEL_R1_VERBOSE"
+LOG_INTERVAL_ENV, LOG_INTERVAL_S = "TQDM_MININTERVAL", 30  # tqdm reads TQDM_* as its defaults
 
 # (category, message regex, where it comes from). Filtered by text, so that a warning our own
 # code raises is never hidden by a filter on its category or module.
@@ -42,6 +44,10 @@ def configure_output(verbose: bool = False) -> None:
     Args:
         verbose: show everything (also sets $PARALLEL_R1_VERBOSE=1 for child processes).
     """
+    import sys
+
+    if not sys.stderr.isatty():  # a log file: every bar (ours, child processes') a line per 30 s
+        os.environ.setdefault(LOG_INTERVAL_ENV, str(LOG_INTERVAL_S))
     if verbose:
         os.environ[VERBOSE_ENV] = "1"
         warnings.simplefilter("default")  # DeprecationWarnings included, once per place

@@ -37,7 +37,8 @@ def register(app: typer.Typer) -> None:
             from parallel_r1.train.preflight import check_recipe
 
             lines = check_recipe(loaded)
-            typer.echo(f"ok: {recipe} ({len(loaded.stages)} stages: "
+            num = len(loaded.stages)
+            typer.echo(f"ok: {recipe} ({num} stage{'s' * (num != 1)}: "
                        f"{', '.join(s.name for s in loaded.stages)})")
             for line in lines:
                 typer.echo(f"  {line}")

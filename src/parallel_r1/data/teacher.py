@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -203,7 +204,8 @@ class _Progress:
                                                  self.retrying + retrying)
         self.num_retries += max(retrying, 0)
         self.bar.update(done + failed)
-        self.bar.set_postfix(done=self.done, failed=self.failed, retrying=self.retrying)
+        self.bar.set_postfix(done=self.done, failed=self.failed, retrying=self.retrying,
+                             refresh=sys.stderr.isatty())  # a log file: with the next update
 
 
 async def _solve_all(todo: list[Record], out: Path, cfg: TeacherConfig, template: str,

@@ -257,8 +257,9 @@ class SampleWriter:
         self.done.add(sample_key(row))
         self._count(row)
         correct, total = self.counts[job.run]
+        # drawn by the update (tqdm's interval), not forced: a redraw per sample fills a log
+        self.bar.set_postfix({f"acc[{job.run}]": f"{correct / total:.3f}"}, refresh=False)
         self.bar.update(1)
-        self.bar.set_postfix({f"acc[{job.run}]": f"{correct / total:.3f}"})
 
 
 def make_jobs(run: str, problems: dict[str, list], k: dict[str, int], sample_range: range | None,

@@ -42,7 +42,7 @@ def run_demo(out: str | Path, *, quick: bool = False, overrides: list[str] | Non
     started = time.monotonic()
     extra = (QUICK if quick else []) + list(overrides or []) + [f"output_dir={out / 'run'}"]
     recipe = load(recipe_path(), extra)
-    run(recipe)
+    run(recipe, out_option="--out DIR")
     stage_dirs = {s.name: out / "run" / f"{i}-{s.name}" for i, s in enumerate(recipe.stages)}
     evals = [stage_dirs[s.name] for s in recipe.stages if s.kind == "eval"]
     table = compare_table(evals)

@@ -8,6 +8,7 @@ are written without transformers' own "Writing model shards" bar, so nothing int
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -43,7 +44,9 @@ class StepProgress(TrainerCallback):
                  if logs and isinstance(logs.get(key), (int, float))}
         if self.bar is not None and shown:  # a step's record (not the final summary)
             shares = time_postfix(logs)
-            self.bar.set_postfix(shown | ({"time": shares} if shares else {}))
+            # a forced redraw only on a terminal; in a log file the next update (mininterval) shows it
+            self.bar.set_postfix(shown | ({"time": shares} if shares else {}),
+                                 refresh=sys.stderr.isatty())
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self.bar is not None:

@@ -265,7 +265,8 @@ def _build(cls: type, data: Any, where: str, file: str, lines: Where,
     known = {f.name for f in dataclasses.fields(cls) if f.init}
     for key in data:
         if key not in known:
-            raise ConfigError(unknown_name("key", key, known),
+            hint = _stage_key_hint(key, known, data.get("stages")) if cls is Recipe else ""
+            raise ConfigError(unknown_name("key", key, known) + hint,
                               **at(f"{where}.{key}" if where else key))
     types = {f.name: f.type for f in dataclasses.fields(cls)}
     data = {k: check_type(v, types[k], **at(f"{where}.{k}" if where else k))
@@ -277,6 +278,20 @@ def _build(cls: type, data: Any, where: str, file: str, lines: Where,
         if where.startswith("stages.") and field.startswith("stages."):  # by name -> by index
             field = ".".join([where, *field.split(".")[2:]])
         raise ConfigError(str(exc).split(": ", 1)[-1], **at(field)) from None
+
+
+def _stage_key_hint(key: str, known: set[str], stages: Any) -> str:
+    """A top-level key that is (close to) a stage key: where it belongs, e.g. "; did you mean
+    stages.<name>.learning_rate? (a stage key; stages here: sft, rl)"; else ""."""
+    from difflib import get_close_matches
+
+    fields = [f.name for f in dataclasses.fields(Stage) if f.init]
+    close = get_close_matches(key, fields, n=1, cutoff=0.75)
+    if not close or get_close_matches(key, known, n=1, cutoff=0.6):
+        return ""
+    names = [s.name for s in stages or [] if isinstance(s, Stage)]
+    return (f"; did you mean stages.<name>.{close[0]}? (a stage key; stages here: "
+            f"{', '.join(names) or 'none'})")
 
 
 def _stage_label(stage: Any, index: int) -> str:

@@ -87,11 +87,14 @@ def _say(message: str) -> None:
         print(f"[parallel-r1] {message}", file=sys.stderr, flush=True)
 
 
-def run(recipe: Recipe, *, stop_after: str | None = None) -> dict[str, Any]:
+def run(recipe: Recipe, *, stop_after: str | None = None,
+        out_option: str = "output_dir=DIR") -> dict[str, Any]:
     """Run every unfinished stage, holding the run dir's writer lock; returns the final state.
 
     Args:
         stop_after: stop once this stage is done (tests).
+        out_option: how the user of this command names another output folder ("--out DIR"
+            for `demo`), for the hint when a finished stage's settings changed.
     Raises:
         WriterLockedError: another process is writing this run dir (nothing was touched).
         ForeignFolderError: the run dir holds files parallel-r1 did not write (nothing was
@@ -104,10 +107,11 @@ def run(recipe: Recipe, *, stop_after: str | None = None) -> dict[str, Any]:
 
     run_dir = output_path(recipe.output_dir)  # a Recipe built in code gets the same folder
     with one_writer(run_dir, command_line()):
-        return _run_locked(recipe, run_dir, stop_after)
+        return _run_locked(recipe, run_dir, stop_after, out_option)
 
 
-def _run_locked(recipe: Recipe, run_dir: Path, stop_after: str | None) -> dict[str, Any]:
+def _run_locked(recipe: Recipe, run_dir: Path, stop_after: str | None,
+                out_option: str) -> dict[str, Any]:
     from parallel_r1.files import writing
     from parallel_r1.outputs import remove_temporaries
     from parallel_r1.train.preflight import check_recipe
@@ -120,7 +124,7 @@ def _run_locked(recipe: Recipe, run_dir: Path, stop_after: str | None) -> dict[s
             if (state["stages"].get(s.name) or {}).get("status") != "done"]
     check_recipe(recipe, todo)
     if main:
-        _say_what_is_kept(recipe, state, todo, run_dir)
+        _say_what_is_kept(recipe, state, todo, run_dir, out_option)
     source = None  # the latest model-producing stage's output
     for i, stage in enumerate(recipe.stages):
         record = state["stages"].get(stage.name)
@@ -156,7 +160,8 @@ def _settings(recipe: Recipe, stage: Any) -> dict[str, Any]:
     return json.loads(json.dumps({**fields, "seed": recipe.seed}, default=str))
 
 
-def _say_what_is_kept(recipe: Recipe, state: dict, todo: list[int], run_dir: Path) -> None:
+def _say_what_is_kept(recipe: Recipe, state: dict, todo: list[int], run_dir: Path,
+                      out_option: str) -> None:
     """One line per finished stage whose recipe settings changed since it ran (its result is
     kept, not redone), and one line when nothing is left to run."""
     for i, stage in enumerate(recipe.stages):
@@ -168,7 +173,7 @@ def _say_what_is_kept(recipe: Recipe, state: dict, todo: list[int], run_dir: Pat
         if changed:
             _say(f"stage {stage.name} is done and is kept as it ran, although the recipe changed "
                  f"since ({'; '.join(changed[:3])}); to run the changed recipe, give it a new "
-                 "output_dir")
+                 f"output folder: {out_option}")
     if not todo:
         _say(f"every stage is done; nothing to run (results in {run_dir})")
 
