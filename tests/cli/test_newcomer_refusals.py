@@ -186,3 +186,8 @@ def test_progress_in_a_log_file_is_a_few_lines_not_one_per_sample(cli, tmp_path,
     drawn = [x for x in err.replace("\r", "\n").splitlines() if x.startswith("eval:")]
     assert code == 0 and drawn[-1].startswith("eval: 100%") and "16/16" in drawn[-1], err
     assert len(drawn) <= 4, drawn  # start, total known, first sample, end
+
+
+def test_serve_checks_every_setting_before_a_warning(cli, model_dir):
+    code, _, err = cli("serve", model_dir, "--paths", "3", "--device", "gpu")
+    assert code == 2 and "warning" not in err and "--device gpu: unknown device" in err, err

@@ -69,17 +69,17 @@ def serve(
     values, warnings = settle({"mode": mode, "num_paths": paths}, identity,
                               {"mode": "structured", "num_paths": 2}, model=model,
                               flags={"num_paths": "--paths"})
-    for line in warnings:
+    config = ServeConfig(model=model, mode=values["mode"], paths=values["num_paths"], host=host,
+                         port=port, api_key_env=api_key_env, served_name=served_name,
+                         max_tokens=max_tokens, device=device, dtype=dtype, threads=threads,
+                         max_body_mb=max_body_mb, shutdown_grace=shutdown_grace,
+                         kv_cache_gb=kv_cache_gb, max_samples=max_samples,
+                         max_connections=max_connections, header_timeout=header_timeout,
+                         body_timeout=body_timeout, write_timeout=write_timeout,
+                         keep_alive=keep_alive, stream_buffer=stream_buffer)
+    for line in warnings:  # after every setting was checked
         typer.echo(line, err=True)
-    run_server(ServeConfig(model=model, mode=values["mode"], paths=values["num_paths"], host=host, port=port,
-                           api_key_env=api_key_env, served_name=served_name,
-                           max_tokens=max_tokens, device=device, dtype=dtype,
-                           threads=threads, max_body_mb=max_body_mb,
-                           shutdown_grace=shutdown_grace, kv_cache_gb=kv_cache_gb,
-                           max_samples=max_samples, max_connections=max_connections,
-                           header_timeout=header_timeout, body_timeout=body_timeout,
-                           write_timeout=write_timeout, keep_alive=keep_alive,
-                           stream_buffer=stream_buffer))
+    run_server(config)
 
 
 def register(app: typer.Typer) -> None:
