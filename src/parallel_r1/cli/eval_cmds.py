@@ -104,7 +104,9 @@ def eval_model(
     choice = EngineChoice(backend=backend, base_url=base_url, served_name=served_name,
                           api_key_env=api_key_env, concurrency=concurrency, device=device,
                           kv_cache_gb=kv_cache_gb)
-    if model != "tiny":
+    tokenizer_only = backend == "openai" and (Path(model).expanduser()
+                                              / "tokenizer_config.json").is_file()
+    if model != "tiny" and not tokenizer_only:
         from parallel_r1.models.load import resolve_source
 
         resolve_source(model)  # a model folder, or a hub id's form
