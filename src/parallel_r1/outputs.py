@@ -161,3 +161,22 @@ def remove_temporaries(directory: str | Path, depth: int = 2) -> list[Path]:
                 path.unlink(missing_ok=True)
             removed.append(path)
     return removed
+
+
+def drop_if_unused(directory: str | Path) -> bool:
+    """Remove `directory` when it holds only our mark and writer lock (a command that failed
+    before writing anything, e.g. data it could not read), so no empty output is left behind;
+    call it after the lock is released. Returns whether it was removed."""
+    from parallel_r1.files import LOCK_NAME
+
+    folder = Path(directory)
+    names = set(os.listdir(folder)) if folder.is_dir() else {""}
+    if not names <= {OWNER_FILE, LOCK_NAME}:
+        return False
+    for name in names:
+        (folder / name).unlink(missing_ok=True)
+    try:
+        folder.rmdir()
+    except OSError:  # someone wrote into it meanwhile
+        return False
+    return True

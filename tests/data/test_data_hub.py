@@ -79,3 +79,4 @@ def test_eval_on_an_offline_hub_is_one_line_at_once(tmp_path):
     (line,) = [x for x in done.stderr.splitlines() if x.startswith("error: ")]
     assert line.startswith("error: data set 'gsm8k': cannot reach the hub for openai/gsm8k "
                            f"(HF_HUB_OFFLINE=1 is set); {WHAT_TO_DO}"), line
+    assert not (tmp_path / "eval-out").exists() or not any((tmp_path / "eval-out").iterdir())

@@ -124,10 +124,17 @@ def eval_model(
 
     engine = {"backend": backend, "base_url": base_url, "served_name": served_name}
     out = output_path(out or default_out(model, cfg, engine))
-    # Before the model loads: a folder that is not ours, or a second writer, stops here.
-    with one_writer(out, command_line()):
-        engine, net, tokenizer, name = open_engine(model, choice)
-        summary = evaluate(net, tokenizer, cfg, out, model_name=name, engine=engine)
+    fresh = not out.exists()
+    try:  # before the model loads: a folder that is not ours, or a second writer, stops here
+        with one_writer(out, command_line()):
+            engine, net, tokenizer, name = open_engine(model, choice)
+            summary = evaluate(net, tokenizer, cfg, out, model_name=name, engine=engine)
+    except BaseException:
+        if fresh:  # failed before writing anything (e.g. a data set it could not read)
+            from parallel_r1.outputs import drop_if_unused
+
+            drop_if_unused(out)
+        raise
     typer.echo(summary["table"])
     typer.echo(f"\nwrote {out}/samples.jsonl, summary.json, table.md")
 
