@@ -94,7 +94,7 @@ class Generation:
         index = prompt * self.n + out.index
         choice = self.choices[index]
         was_done = choice.done
-        delta = choice.feed(out.new_ids, event.logprobs, out.rollout)
+        delta = choice.feed(out.new_ids, event.logprobs, out.rollout, event.filled)
         if out.rollout is not None:
             self._running[prompt] -= 1
         prompt_choices = self.choices[prompt * self.n:(prompt + 1) * self.n]
