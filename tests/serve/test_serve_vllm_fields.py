@@ -158,6 +158,50 @@ def test_vllm_values_accepted(client):
         complete(client, prompt="hi", seed=seed, top_k=-1)
 
 
+def test_null_means_the_default_as_in_vllm(client):
+    from parallel_r1.serve.schemas import NULL_IS_DEFAULT
+
+    nulls = {name: None for name in NULL_IS_DEFAULT} | {"max_tokens": None, "seed": None}
+    seeded = {"prompt": "hi", "max_tokens": 6, "seed": 4}
+    reply = complete(client, **{**nulls, **seeded})
+    assert "x-parallel-r1-ignored" not in reply.headers
+    assert reply.json()["choices"] == complete(client, **seeded).json()["choices"]  # T = 1.0
+    chat = client.post("/v1/chat/completions", json={
+        "model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2,
+        **nulls, "max_completion_tokens": None})
+    assert chat.status_code == 200, chat.text
+    assert complete(client, prompt="hi", max_tokens=None).json()["usage"]["completion_tokens"]
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("field", ["temperature", "top_p", "min_p", "presence_penalty"])
+def test_nan_and_infinity_are_refused_naming_the_field(client, field, value):
+    body = f'{{"model": "tiny", "prompt": "hi", "{field}": {value}}}'
+    reply = client.post("/v1/completions", content=body,
+                        headers={"content-type": "application/json"})
+    error = reply.json()["error"]
+    assert reply.status_code == 400 and error["param"] == field
+    assert error["message"] == f"invalid request: {field}: Input should be a finite number"
+
+
+def test_penalties_accepted_and_named_unless_zero(client):
+    plain = complete(client, prompt="hi", seed=2).json()["choices"][0]["text"]
+    for route, body in [("/v1/completions", {"prompt": "hi"}),
+                        ("/v1/chat/completions", {"messages": [{"role": "user",
+                                                                "content": "hi"}]})]:
+        reply = client.post(route, json={"model": "tiny", "max_tokens": 6, "seed": 2, **body,
+                                         "presence_penalty": 0.5, "frequency_penalty": -1.0})
+        assert reply.status_code == 200, reply.text
+        assert reply.headers["x-parallel-r1-ignored"] == "frequency_penalty, presence_penalty"
+    assert complete(client, prompt="hi", seed=2, presence_penalty=1.5).json()["choices"][0][
+        "text"] == plain  # not applied
+    assert "x-parallel-r1-ignored" not in complete(client, prompt="hi", presence_penalty=0,
+                                                   frequency_penalty=0.0).headers
+    reply = client.post("/v1/completions", json={"model": "tiny", "prompt": "hi",
+                                                 "presence_penalty": 2.5})
+    assert reply.status_code == 400 and reply.json()["error"]["param"] == "presence_penalty"
+
+
 def test_seed_does_not_depend_on_batch_position(client):
     alone = complete(client, prompt="beta", seed=7, n=2).json()["choices"]
     batch = complete(client, prompt=["alpha", "beta"], seed=7, n=2).json()["choices"]
