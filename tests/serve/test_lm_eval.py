@@ -1,6 +1,7 @@
 """lm-evaluation-harness against a real `parallel-r1 serve tiny`: a multiple-choice task (echo and
 prompt log-probs) and a generation task, defined on local files, with lm-eval's remote tokenizer
-(our /tokenize, /detokenize and /tokenizer_info)."""
+(our /tokenize, /detokenize and /tokenizer_info); and choices after which the model's greedy
+token is end-of-text."""
 
 from __future__ import annotations
 

@@ -58,14 +58,14 @@ async def stream_chat(gen: Generation, body: ChatRequest, meta: dict[str, Any],
 
     def choice(index: int, delta: str, finished: bool) -> dict[str, Any]:
         state = gen.choices[index]
-        out = chat_delta(state, index, mode, delta, logprobs=False, final=finished)
+        out = chat_delta(state, index, mode, delta, final=finished)
         if body.logprobs:
             content = chat_logprobs(state, body.num_top)["content"]
             out["logprobs"] = {"content": _unsent({"tokens": content}, sent, index)["tokens"],
                                "refusal": None}
         return out
 
-    roles = [chat_delta(c, i, mode, None, logprobs=False, final=False, first=True)
+    roles = [chat_delta(c, i, mode, None, final=False, first=True)
              for i, c in enumerate(gen.choices)]  # the role comes first, as OpenAI sends it
     async for chunk in _stream(gen, {**meta, "object": "chat.completion.chunk"}, num_prompt,
                                request, body.include_usage, choice, prepare, roles):
