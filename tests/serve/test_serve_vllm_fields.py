@@ -258,6 +258,20 @@ def stream_chunks(client, route: str, body: dict) -> list[dict]:
                 if line.startswith("data: {") and json.loads(line[6:])["choices"]]
 
 
+def assert_adds_up(chunks: list[dict], whole: dict) -> None:
+    """The chunks' completions log-probs joined are the whole reply's: the tokens, offsets and
+    their own log-probs (the engine's) exactly; alternatives up to float rounding (a chunk's
+    come from a forward over the tokens so far)."""
+    joined = {key: sum((c["logprobs"][key] for c in chunks), []) for key in whole}
+    assert {k: joined[k] for k in ("tokens", "token_logprobs", "text_offset")} == \
+        {k: whole[k] for k in ("tokens", "token_logprobs", "text_offset")}
+    for got, want in zip(joined["top_logprobs"], whole["top_logprobs"], strict=True):
+        assert (got is None) == (want is None)
+        if want is not None:
+            assert got.keys() == want.keys()
+            assert all(math.isclose(got[k], want[k], abs_tol=1e-5) for k in want)
+
+
 @pytest.mark.parametrize("mode", ["causal", "structured"])
 @pytest.mark.parametrize("echo,num_top", [(False, 0), (False, 2), (True, 2)])
 def test_streamed_logprobs_come_per_chunk_and_add_up_to_the_whole_reply(client, echo, num_top,
@@ -266,8 +280,7 @@ def test_streamed_logprobs_come_per_chunk_and_add_up_to_the_whole_reply(client, 
             "parallel": {"mode": mode}, "echo": echo}
     whole = complete(client, **body).json()["choices"][0]
     chunks = stream_chunks(client, "/v1/completions", body)
-    joined = {key: sum((c["logprobs"][key] for c in chunks), []) for key in whole["logprobs"]}
-    assert joined == whole["logprobs"]
+    assert_adds_up(chunks, whole["logprobs"])
     assert "".join(c["text"] for c in chunks) == whole["text"]
     assert whole["text"].startswith("hi") == echo
     assert sum(bool(c["logprobs"]["tokens"]) for c in chunks) > 1  # not all in the last chunk
@@ -284,5 +297,24 @@ def test_streamed_chat_logprobs_come_per_chunk(client):
     reply = client.post("/v1/chat/completions", json={"model": "tiny", **body})
     whole = reply.json()["choices"][0]["logprobs"]["content"]
     chunks = stream_chunks(client, "/v1/chat/completions", body)
-    assert sum((c["logprobs"]["content"] for c in chunks if c["logprobs"]), []) == whole
+    joined = sum((c["logprobs"]["content"] for c in chunks if c["logprobs"]), [])
+    assert [(e["token"], e["logprob"], e["bytes"]) for e in joined] == \
+        [(e["token"], e["logprob"], e["bytes"]) for e in whole]
+    for got, want in zip(joined, whole):  # alternatives: up to float rounding
+        assert [a["token"] for a in got["top_logprobs"]] == [a["token"] for a in want[
+            "top_logprobs"]]
+        assert all(math.isclose(a["logprob"], b["logprob"], abs_tol=1e-5)
+                   for a, b in zip(got["top_logprobs"], want["top_logprobs"]))
     assert sum(bool(c["logprobs"] and c["logprobs"]["content"]) for c in chunks) > 1
+
+
+def test_a_long_stream_with_alternatives_finishes_and_adds_up(client):
+    """Each chunk is scored for its alternatives; deltas queued meanwhile merge into one chunk,
+    so the scoring never leaves the stream's backlog to grow until it is stopped."""
+    body = {"prompt": "hi", "logprobs": 5, "max_tokens": 200, "ignore_eos": True, "seed": 1,
+            "parallel": {"mode": "causal"}}
+    whole = complete(client, **body).json()["choices"][0]
+    chunks = stream_chunks(client, "/v1/completions", body)
+    assert chunks[-1]["finish_reason"] == "length"
+    assert_adds_up(chunks, whole["logprobs"])
+    assert len(whole["logprobs"]["tokens"]) == 200

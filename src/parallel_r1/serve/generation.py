@@ -89,6 +89,10 @@ class Generation:
                 raise RuntimeError(f"generation failed: {event.error}") from event.error
             yield self._apply(event)
 
+    def has_queued(self) -> bool:
+        """Whether events the engine delivered are waiting to be read."""
+        return self._handle is not None and not self._handle.queue.empty()
+
     def _apply(self, event: Any) -> tuple[int, str, bool]:
         out, prompt = event.output, event.prompt_index
         index = prompt * self.n + out.index

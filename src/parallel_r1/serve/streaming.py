@@ -75,14 +75,24 @@ async def stream_chat(gen: Generation, body: ChatRequest, meta: dict[str, Any],
 async def _stream(gen: Generation, head: dict[str, Any], num_prompt: int, request: HTTPRequest,
                   include_usage: bool, choice: Any, prepare: Prepare,
                   preamble: list[dict] | None = None) -> AsyncIterator[str]:
-    """SSE chunks of one generation: preamble choices, a chunk per delta, usage, [DONE]."""
+    """SSE chunks of one generation: preamble choices, a chunk per delta, usage, [DONE].
+
+    Deltas of a choice that are already queued when one is read merge into one chunk (vLLM
+    merges them so too), so a client or a per-chunk scoring that is slower than the engine
+    gets fewer, larger chunks instead of an ever longer backlog.
+    """
     try:
         for first in preamble or []:
             yield sse({**head, "choices": [first]})
+        pending: dict[int, tuple[str, bool]] = {}  # index -> (text, finished) not yet sent
         async for index, delta, finished in gen.deltas(request.is_disconnected, gen.stop):
-            if delta or finished:
-                await prepare(index, finished)
-                yield sse({**head, "choices": [choice(index, delta, finished)]})
+            text, done = pending.get(index, ("", False))
+            pending[index] = (text + delta, done or finished)
+            if not gen.has_queued():
+                async for chunk in _flush(pending, head, choice, prepare):
+                    yield chunk
+        async for chunk in _flush(pending, head, choice, prepare):
+            yield chunk
         if include_usage:
             yield sse({**head, "choices": [], "usage": usage(gen.choices, num_prompt)})
         yield sse("[DONE]")
@@ -96,3 +106,13 @@ async def _stream(gen: Generation, head: dict[str, Any], num_prompt: int, reques
         yield sse("[DONE]")
     finally:
         gen.close()
+
+
+async def _flush(pending: dict[int, tuple[str, bool]], head: dict[str, Any], choice: Any,
+                 prepare: Prepare) -> AsyncIterator[str]:
+    """One chunk per choice with text or a finish in `pending`, which is emptied."""
+    for index, (text, finished) in list(pending.items()):
+        if text or finished:
+            await prepare(index, finished)
+            yield sse({**head, "choices": [choice(index, text, finished)]})
+    pending.clear()
