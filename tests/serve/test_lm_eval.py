@@ -1,6 +1,7 @@
 """lm-evaluation-harness against a real `parallel-r1 serve tiny`: a multiple-choice task (echo and
 prompt log-probs) and a generation task, defined on local files, with lm-eval's remote tokenizer
-(our /tokenize, /detokenize and /tokenizer_info)."""
+(our /tokenize, /detokenize and /tokenizer_info); and choices after which the model's greedy
+token is end-of-text."""
 
 from __future__ import annotations
 
@@ -27,9 +28,9 @@ def greedy_text(model, tok, context: str, num_tokens: int = 3) -> str:
     return tok.decode(ids[-num_tokens:])
 
 
-def write_tasks(tmp_path, model, tok):
+def write_tasks(tmp_path, model, tok, mc=MC):
     rows = [{"q": q, "choices": [c if c is not None else greedy_text(model, tok, q)[1:]
-                                 for c in choices], "gold": g} for q, choices, g in MC]
+                                 for c in choices], "gold": g} for q, choices, g in mc]
     (tmp_path / "mc.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (tmp_path / "gen.jsonl").write_text("".join(
         json.dumps({"q": q, "a": a}) + "\n" for q, a in GEN))
@@ -48,27 +49,14 @@ def write_tasks(tmp_path, model, tok):
     return tasks
 
 
-def test_lm_eval_loglikelihood_and_generation_match_the_trainer_and_engine(tmp_path,
-                                                                          server_factory):
-    from lm_eval.api.registry import get_model
-    from lm_eval.tasks import TaskManager
-
-    from parallel_r1.engine.torch_engine import TorchEngine
-    from parallel_r1.engine.types import ParallelParams, SamplingParams
+def check_choices(lm, samples, model, tok, mc) -> int:
+    """Every choice's log-likelihood is the trainer's and its greedy flag the model's argmax;
+    returns how many choices were greedy."""
     from parallel_r1.eval.agreement import trainer_logprobs
     from parallel_r1.format.tags import TagIds
-    from parallel_r1.models.tiny import build_tiny
 
-    model, tok = build_tiny(seed=0)  # the weights `serve tiny` runs
     tags = TagIds.from_tokenizer(tok)
-    tasks = TaskManager(include_path=str(write_tasks(tmp_path, model, tok)))
-    server = server_factory(None, "--mode", "causal")
-    lm = get_model("local-completions")(base_url=server.base + "/v1/completions", model="tiny",
-                                        tokenizer_backend="remote", batch_size=2, max_retries=1)
-    out = lm_eval.simple_evaluate(model=lm, tasks=["tiny_mc", "tiny_gen"], log_samples=True,
-                                  task_manager=tasks)
-    samples = out["samples"]["tiny_mc"]
-    assert sum(len(s["arguments"]) for s in samples) == sum(len(c) for _, c, _ in MC)
+    assert sum(len(s["arguments"]) for s in samples) == sum(len(c) for _, c, _ in mc)
     greedy_seen = 0
     for sample in samples:
         for (context, continuation), [(loglik, is_greedy)] in zip(sample["arguments"],
@@ -81,7 +69,26 @@ def test_lm_eval_loglikelihood_and_generation_match_the_trainer_and_engine(tmp_p
             argmax = logits[len(ctx_ids) - 1:-1].argmax(-1).tolist()
             assert is_greedy == (argmax == cont_ids)
             greedy_seen += is_greedy
-    assert greedy_seen >= 1  # the greedy continuation is recognised as such
+    return greedy_seen
+
+
+def test_lm_eval_loglikelihood_and_generation_match_the_trainer_and_engine(tmp_path,
+                                                                          server_factory):
+    from lm_eval.api.registry import get_model
+    from lm_eval.tasks import TaskManager
+
+    from parallel_r1.engine.torch_engine import TorchEngine
+    from parallel_r1.engine.types import ParallelParams, SamplingParams
+    from parallel_r1.models.tiny import build_tiny
+
+    model, tok = build_tiny(seed=0)  # the weights `serve tiny` runs
+    tasks = TaskManager(include_path=str(write_tasks(tmp_path, model, tok)))
+    server = server_factory(None, "--mode", "causal")
+    lm = get_model("local-completions")(base_url=server.base + "/v1/completions", model="tiny",
+                                        tokenizer_backend="remote", batch_size=2, max_retries=1)
+    out = lm_eval.simple_evaluate(model=lm, tasks=["tiny_mc", "tiny_gen"], log_samples=True,
+                                  task_manager=tasks)
+    assert check_choices(lm, out["samples"]["tiny_mc"], model, tok, MC) >= 1  # greedy recognised
     assert 0 <= out["results"]["tiny_mc"]["acc,none"] <= 1
 
     engine = TorchEngine(model, tok)
@@ -94,3 +101,38 @@ def test_lm_eval_loglikelihood_and_generation_match_the_trainer_and_engine(tmp_p
         for stop in [*UNTIL, tok.eos_token]:
             text = text.split(stop)[0]
         assert sample["resps"] == [[text]]
+
+
+@torch.no_grad()
+def test_lm_eval_choices_followed_by_end_of_text_score_every_token(tmp_path, server_process):
+    """The greedy token after each prompt + choice is EOS: the server lists it (lm-eval's
+    `[ctxlen:-1]` drops it), so no choice loses its last token or scores 0."""
+    from lm_eval.api.registry import get_model
+    from lm_eval.tasks import TaskManager
+
+    from parallel_r1.models.load import save
+    from parallel_r1.models.tiny import bias_tags, build_tiny
+
+    model, tok = build_tiny(seed=0)
+    bias_tags(model, tok, eos=2.0)  # EOS the likeliest next token everywhere
+    save(model, tok, tmp_path / "eos-model")
+    mc = [("The sky is", ["blue", "green"], 0), ("x", ["y", "z w"], 1)]
+    for q, choices, _ in mc:
+        for c in choices:
+            ids = tok.encode(f"{q} {c}", add_special_tokens=False)
+            assert int(model(input_ids=torch.tensor([ids])).logits[0, -1].argmax()) \
+                == tok.eos_token_id
+    tasks = TaskManager(include_path=str(write_tasks(tmp_path, model, tok, mc)))
+    server = server_process(tmp_path / "server.log", None, "--mode", "causal",
+                            model=str(tmp_path / "eos-model"))
+    try:
+        server.wait_healthy()
+        lm = get_model("local-completions")(base_url=server.base + "/v1/completions",
+                                            model=str(tmp_path / "eos-model"),
+                                            tokenizer_backend="remote", batch_size=2,
+                                            max_retries=1)
+        out = lm_eval.simple_evaluate(model=lm, tasks=["tiny_mc"], log_samples=True,
+                                      task_manager=tasks)
+        assert check_choices(lm, out["samples"]["tiny_mc"], model, tok, mc) == 0  # EOS wins
+    finally:
+        server.kill()

@@ -229,8 +229,10 @@ def streamed_choices(client, **kwargs) -> list[tuple[str, list, str, int]]:
     for chunk in client.chat.completions.create(stream=True, **kwargs):
         for c in chunk.choices:
             texts[c.index] = texts.get(c.index, "") + (c.delta.content or "")
+            entries[c.index] = entries.get(c.index, []) + (c.logprobs.content or []
+                                                          if c.logprobs else [])
             if c.finish_reason:
-                entries[c.index], reasons[c.index] = c.logprobs.content, c.finish_reason
+                reasons[c.index] = c.finish_reason
                 tokens[c.index] = c.model_extra["parallel"]["completion_tokens"]
     return [(texts[i], entries[i], reasons[i], tokens[i]) for i in sorted(texts)]
 
@@ -247,12 +249,14 @@ def test_server_logprobs_describe_exactly_the_text(client, stream):
                    for c in client.chat.completions.create(**kwargs).choices]
     split = 0
     for text, entries, reason, num_tokens in choices:
+        assert len(entries) == num_tokens  # every token listed, the last ones included...
+        if reason == "stop":  # ...the end-of-text token too, outside the text (as vLLM)
+            assert entries[-1].token == "<|endoftext|>"
+            entries = entries[:-1]
         assert "".join(e.token for e in entries) == text
         raw = b"".join(bytes(e.bytes) for e in entries)  # a random model writes invalid UTF-8 too
         assert raw.decode("utf-8", errors="replace") == text
         assert raw == text.encode() or "\ufffd" in text
-        if reason == "length":
-            assert len(entries) == num_tokens  # every token listed, the last ones included
         split += any(len(e.bytes) == 1 and e.bytes[0] >= 0x80 for e in entries)
     assert split  # the random tiny model writes byte tokens: the case is exercised
 
@@ -277,3 +281,23 @@ def test_streams_end_with_an_error_and_done_after_the_shutdown_grace(server_fact
     assert error["code"] == "server_shutting_down" and "grace period" in error["message"]
     assert lines[-1] == "data: [DONE]"
     server.proc.wait(timeout=15)  # and the server is gone
+
+
+# ------------------------------------------------------------ a busy port, before any work
+
+def test_a_busy_port_is_one_line_naming_it_and_nothing_is_announced():
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        run = subprocess.run([sys.executable, "-m", "parallel_r1", "serve", "tiny", "--port",
+                              str(port)], capture_output=True, text=True, timeout=120,
+                             env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert run.returncode == 2 and run.stdout == ""  # no "serving ... on ..." first
+    assert run.stderr.strip().splitlines() == [
+        f"error: port {port} is in use; pick another with --port"]

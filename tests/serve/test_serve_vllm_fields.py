@@ -158,6 +158,50 @@ def test_vllm_values_accepted(client):
         complete(client, prompt="hi", seed=seed, top_k=-1)
 
 
+def test_null_means_the_default_as_in_vllm(client):
+    from parallel_r1.serve.schemas import NULL_IS_DEFAULT
+
+    nulls = {name: None for name in NULL_IS_DEFAULT} | {"max_tokens": None, "seed": None}
+    seeded = {"prompt": "hi", "max_tokens": 6, "seed": 4}
+    reply = complete(client, **{**nulls, **seeded})
+    assert "x-parallel-r1-ignored" not in reply.headers
+    assert reply.json()["choices"] == complete(client, **seeded).json()["choices"]  # T = 1.0
+    chat = client.post("/v1/chat/completions", json={
+        "model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2,
+        **nulls, "max_completion_tokens": None})
+    assert chat.status_code == 200, chat.text
+    assert complete(client, prompt="hi", max_tokens=None).json()["usage"]["completion_tokens"]
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("field", ["temperature", "top_p", "min_p", "presence_penalty"])
+def test_nan_and_infinity_are_refused_naming_the_field(client, field, value):
+    body = f'{{"model": "tiny", "prompt": "hi", "{field}": {value}}}'
+    reply = client.post("/v1/completions", content=body,
+                        headers={"content-type": "application/json"})
+    error = reply.json()["error"]
+    assert reply.status_code == 400 and error["param"] == field
+    assert error["message"] == f"invalid request: {field}: Input should be a finite number"
+
+
+def test_penalties_accepted_and_named_unless_zero(client):
+    plain = complete(client, prompt="hi", seed=2).json()["choices"][0]["text"]
+    for route, body in [("/v1/completions", {"prompt": "hi"}),
+                        ("/v1/chat/completions", {"messages": [{"role": "user",
+                                                                "content": "hi"}]})]:
+        reply = client.post(route, json={"model": "tiny", "max_tokens": 6, "seed": 2, **body,
+                                         "presence_penalty": 0.5, "frequency_penalty": -1.0})
+        assert reply.status_code == 200, reply.text
+        assert reply.headers["x-parallel-r1-ignored"] == "frequency_penalty, presence_penalty"
+    assert complete(client, prompt="hi", seed=2, presence_penalty=1.5).json()["choices"][0][
+        "text"] == plain  # not applied
+    assert "x-parallel-r1-ignored" not in complete(client, prompt="hi", presence_penalty=0,
+                                                   frequency_penalty=0.0).headers
+    reply = client.post("/v1/completions", json={"model": "tiny", "prompt": "hi",
+                                                 "presence_penalty": 2.5})
+    assert reply.status_code == 400 and reply.json()["error"]["param"] == "presence_penalty"
+
+
 def test_seed_does_not_depend_on_batch_position(client):
     alone = complete(client, prompt="beta", seed=7, n=2).json()["choices"]
     batch = complete(client, prompt=["alpha", "beta"], seed=7, n=2).json()["choices"]
@@ -206,18 +250,71 @@ def test_tokenize_detokenize_round_trip(client, tiny):
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "tokens"
 
 
-@pytest.mark.parametrize("echo", [False, True])
-def test_streamed_alternatives_equal_the_whole_reply(client, echo):
-    body = {"prompt": "hi", "logprobs": 2, "temperature": 0, "parallel": {"mode": "causal"},
-            "echo": echo}
-    whole = complete(client, **body).json()["choices"][0]
-    with client.stream("POST", "/v1/completions", json={"model": "tiny", "max_tokens": 6,
-                                                         "stream": True, **body}) as reply:
-        import json
+def stream_chunks(client, route: str, body: dict) -> list[dict]:
+    import json
 
-        chunks = [json.loads(line[6:]) for line in reply.iter_lines()
-                  if line.startswith("data: {")]
-    assert [c["choices"][0]["logprobs"] for c in chunks if c["choices"][0]["logprobs"]] == \
-        [whole["logprobs"]]
-    assert "".join(c["choices"][0]["text"] for c in chunks) == whole["text"]
+    with client.stream("POST", route, json={"model": "tiny", "stream": True, **body}) as reply:
+        return [json.loads(line[6:])["choices"][0] for line in reply.iter_lines()
+                if line.startswith("data: {") and json.loads(line[6:])["choices"]]
+
+
+def assert_adds_up(chunks: list[dict], whole: dict) -> None:
+    """The chunks' completions log-probs joined are the whole reply's: the tokens, offsets and
+    their own log-probs (the engine's) exactly; alternatives up to float rounding (a chunk's
+    come from a forward over the tokens so far)."""
+    joined = {key: sum((c["logprobs"][key] for c in chunks), []) for key in whole}
+    assert {k: joined[k] for k in ("tokens", "token_logprobs", "text_offset")} == \
+        {k: whole[k] for k in ("tokens", "token_logprobs", "text_offset")}
+    for got, want in zip(joined["top_logprobs"], whole["top_logprobs"], strict=True):
+        assert (got is None) == (want is None)
+        if want is not None:
+            assert got.keys() == want.keys()
+            assert all(math.isclose(got[k], want[k], abs_tol=1e-5) for k in want)
+
+
+@pytest.mark.parametrize("mode", ["causal", "structured"])
+@pytest.mark.parametrize("echo,num_top", [(False, 0), (False, 2), (True, 2)])
+def test_streamed_logprobs_come_per_chunk_and_add_up_to_the_whole_reply(client, echo, num_top,
+                                                                        mode):
+    body = {"prompt": "hi", "logprobs": num_top, "temperature": 0, "max_tokens": 12,
+            "parallel": {"mode": mode}, "echo": echo}
+    whole = complete(client, **body).json()["choices"][0]
+    chunks = stream_chunks(client, "/v1/completions", body)
+    assert_adds_up(chunks, whole["logprobs"])
+    assert "".join(c["text"] for c in chunks) == whole["text"]
     assert whole["text"].startswith("hi") == echo
+    assert sum(bool(c["logprobs"]["tokens"]) for c in chunks) > 1  # not all in the last chunk
+    text = tokens = ""
+    for c in chunks[:-1]:  # a chunk's tokens are its text (the last may add the stop token)...
+        text, tokens = text + c["text"], tokens + "".join(c["logprobs"]["tokens"])
+        # ...but a token the engine injects at a join waits for its log-prob (the next forward)
+        assert tokens == text if mode == "causal" else text.startswith(tokens)
+
+
+def test_streamed_chat_logprobs_come_per_chunk(client):
+    body = {"messages": [{"role": "user", "content": "hi"}], "logprobs": True,
+            "top_logprobs": 2, "temperature": 0, "max_tokens": 12, "parallel": {"mode": "causal"}}
+    reply = client.post("/v1/chat/completions", json={"model": "tiny", **body})
+    whole = reply.json()["choices"][0]["logprobs"]["content"]
+    chunks = stream_chunks(client, "/v1/chat/completions", body)
+    joined = sum((c["logprobs"]["content"] for c in chunks if c["logprobs"]), [])
+    assert [(e["token"], e["logprob"], e["bytes"]) for e in joined] == \
+        [(e["token"], e["logprob"], e["bytes"]) for e in whole]
+    for got, want in zip(joined, whole):  # alternatives: up to float rounding
+        assert [a["token"] for a in got["top_logprobs"]] == [a["token"] for a in want[
+            "top_logprobs"]]
+        assert all(math.isclose(a["logprob"], b["logprob"], abs_tol=1e-5)
+                   for a, b in zip(got["top_logprobs"], want["top_logprobs"]))
+    assert sum(bool(c["logprobs"] and c["logprobs"]["content"]) for c in chunks) > 1
+
+
+def test_a_long_stream_with_alternatives_finishes_and_adds_up(client):
+    """Each chunk is scored for its alternatives; deltas queued meanwhile merge into one chunk,
+    so the scoring never leaves the stream's backlog to grow until it is stopped."""
+    body = {"prompt": "hi", "logprobs": 5, "max_tokens": 200, "ignore_eos": True, "seed": 1,
+            "parallel": {"mode": "causal"}}
+    whole = complete(client, **body).json()["choices"][0]
+    chunks = stream_chunks(client, "/v1/completions", body)
+    assert chunks[-1]["finish_reason"] == "length"
+    assert_adds_up(chunks, whole["logprobs"])
+    assert len(whole["logprobs"]["tokens"]) == 200

@@ -159,8 +159,9 @@ def bias_tags(model: Any, tokenizer: Any, **bias: float) -> None:
     """Make a random model write some tags often, in its weights (for tests and benchmarks).
 
     Residual dimension 0 is held at a constant (the embeddings set it, no layer writes to it)
-    and an untied LM head reads it into the named tags' logits, shifting each by about `bias`
-    (e.g. `parallel_open=4.0`); a new call replaces the previous shifts. Every engine that loads
+    and an untied LM head reads it into the named tags' logits (`eos`: the end-of-text
+    token's), shifting each by about `bias` (e.g. `parallel_open=4.0`); a new call replaces the
+    previous shifts. Every engine that loads
     the weights (the built-in one, a server, vLLM) sees the same model, which a forward hook
     could not give. Works on Qwen3- and Llama-style models.
 
@@ -186,4 +187,5 @@ def bias_tags(model: Any, tokenizer: Any, **bias: float) -> None:
         probe = torch.arange(100, 164, device=emb.device)[None] % emb.shape[0]
         level = model.model(input_ids=probe).last_hidden_state[0, :, 0].float().mean()
         for name, value in bias.items():
-            head[getattr(tags, name), 0] = value / level
+            token_id = tokenizer.eos_token_id if name == "eos" else getattr(tags, name)
+            head[token_id, 0] = value / level

@@ -291,13 +291,17 @@ async def _respond(state: ServerState, body: Any, prompts: list[list[int]],
     num_prompt = sum(map(len, prompts))
     headers = {"X-Parallel-R1-Ignored": ", ".join(body.ignored())} if body.ignored() else {}
 
-    async def finish(index: int) -> None:
-        await _score(state, body, [gen.choices[index]], params)
+    async def prepare(index: int, last: bool) -> None:
+        # A chunk's alternatives need the tokens scored so far (one forward per chunk); an
+        # echoed prompt's scores are taken once.
+        choice = gen.choices[index]
+        if last or body.num_top or choice.scores is None:
+            await _score(state, body, [choice], params)
 
     if body.stream:
         stream = stream_chat if chat else stream_completion
         gen.stop = state.stop_streams
-        return StreamingResponse(stream(gen, body, meta, num_prompt, request, finish),
+        return StreamingResponse(stream(gen, body, meta, num_prompt, request, prepare),
                                  media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", **headers})
     if limit:

@@ -68,8 +68,11 @@ class ChoiceState:
         """OpenAI's finish reason: "stop" or "length"."""
         return _OPENAI_REASON.get(self.engine_reason) if self.engine_reason else None
 
-    def feed(self, new_ids: list[int], logprobs: list[float] | None, rollout: Any = None) -> str:
+    def feed(self, new_ids: list[int], logprobs: list[float | None] | None, rollout: Any = None,
+             filled: dict[int, float] | None = None) -> str:
         """Add one step's tokens (and the rollout once the engine finished the sample).
+
+        `filled`: log-probs of earlier tokens (by position) that had none when they came.
 
         Returns:
             The text newly safe to send ("" when nothing is, or after the choice is done).
@@ -78,6 +81,8 @@ class ChoiceState:
             return ""
         self.ids += new_ids
         self.logprobs += logprobs if logprobs is not None else [None] * len(new_ids)
+        for pos, value in (filled or {}).items():
+            self.logprobs[pos] = value
         if rollout is not None:
             self.logprobs = list(rollout.logprobs)
             return self._finish(rollout.text, rollout.finish_reason,
@@ -122,23 +127,32 @@ class ChoiceState:
 
     # ---- what the response reports ---------------------------------------------------------------
     def token_pieces(self) -> tuple[list[str], list[float | None], list[int], list[bytes]]:
-        """(token strings, log-probs, character offsets, bytes) of the tokens inside the text.
+        """(token strings, log-probs, character offsets, bytes) of the tokens inside the text,
+        then the stop token that ended the choice (finish "stop"), outside the text.
 
         The strings join to exactly the returned text: a character split over several byte
         tokens belongs to the token that completes it (the ones before it have ""), and a token
         a stop string cuts keeps only its part before the stop (its bytes too). `bytes` are the
         token's own bytes, so they join to the text's UTF-8. Offsets count characters.
+        Before the choice is done: the tokens whose text was sent whole (a prefix of the final
+        lists, so a stream's chunks add up to them).
         """
-        text = self.text or ""
+        partial = not self.done
+        text = self._decoded[:self.sent] if partial else self.text
         parts = pieces(self.spec.tokenizer, self.ids)
         if not "".join(p[0] for p in parts).startswith(text):  # a decoder that rewrites text
             parts = [(self.spec.tokenizer.decode([i], skip_special_tokens=False), b"", 0)
                      for i in self.ids]
             parts = [(s, s.encode("utf-8"), 0) for s, _, _ in parts]
+        # A stop token (EOS, a stop_token_ids entry) ends the text unwritten, yet it was
+        # generated with a log-prob: it comes last, at the text's end, as vLLM reports it.
+        num_text = len(self.ids) - (self.engine_reason == "stop" and bool(self.ids))
         tokens, logprobs, offsets, raw, pos = [], [], [], [], 0
-        for (piece, data, pending), logprob in zip(parts, self.logprobs):
+        for (piece, data, pending), logprob in zip(parts[:num_text], self.logprobs):
             if pos >= len(text):
                 break
+            if partial and (pos + len(piece) > len(text) or logprob is None):
+                break  # not sent whole yet, or its log-prob comes with the next step
             if pos + len(piece) > len(text):  # cut by a stop string (or the text's end)
                 dropped = piece[len(text) - pos:]
                 piece = piece[:len(text) - pos]
@@ -148,6 +162,12 @@ class ChoiceState:
             offsets.append(pos)
             raw.append(data)
             pos += len(piece)
+        if num_text < len(self.ids):
+            stop_id = self.ids[-1]
+            tokens.append(self.spec.tokenizer.decode([stop_id], skip_special_tokens=False))
+            logprobs.append(self.logprobs[-1])
+            offsets.append(len(text))
+            raw.append(token_bytes(self.spec.tokenizer, [stop_id])[0])
         return tokens, logprobs, offsets, raw
 
     def parallel_info(self, mode: str) -> dict[str, Any]:

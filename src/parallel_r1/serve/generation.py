@@ -89,12 +89,16 @@ class Generation:
                 raise RuntimeError(f"generation failed: {event.error}") from event.error
             yield self._apply(event)
 
+    def has_queued(self) -> bool:
+        """Whether events the engine delivered are waiting to be read."""
+        return self._handle is not None and not self._handle.queue.empty()
+
     def _apply(self, event: Any) -> tuple[int, str, bool]:
         out, prompt = event.output, event.prompt_index
         index = prompt * self.n + out.index
         choice = self.choices[index]
         was_done = choice.done
-        delta = choice.feed(out.new_ids, event.logprobs, out.rollout)
+        delta = choice.feed(out.new_ids, event.logprobs, out.rollout, event.filled)
         if out.rollout is not None:
             self._running[prompt] -= 1
         prompt_choices = self.choices[prompt * self.n:(prompt + 1) * self.n]

@@ -69,9 +69,10 @@ def chat_choice(choice: ChoiceState, index: int, mode: str, *, logprobs: bool,
             "finish_reason": choice.finish_reason, "parallel": choice.parallel_info(mode)}
 
 
-def chat_delta(choice: ChoiceState, index: int, mode: str, text: str | None, *, logprobs: bool,
-               final: bool, first: bool = False, num_top: int = 0) -> dict[str, Any]:
-    """One streamed chat choice: the role first, then content; the last adds the extras."""
+def chat_delta(choice: ChoiceState, index: int, mode: str, text: str | None, *, final: bool,
+               first: bool = False) -> dict[str, Any]:
+    """One streamed chat choice: the role first, then content; the last adds the extras (the
+    stream sets each chunk's `logprobs`)."""
     delta: dict[str, Any] = {"role": "assistant", "content": ""} if first else {}
     if text:
         delta["content"] = text
@@ -79,7 +80,6 @@ def chat_delta(choice: ChoiceState, index: int, mode: str, text: str | None, *, 
                             "finish_reason": None}
     if final:
         body["finish_reason"] = choice.finish_reason
-        body["logprobs"] = chat_logprobs(choice, num_top) if logprobs else None
         body["parallel"] = choice.parallel_info(mode)
     return body
 

@@ -7,7 +7,8 @@ that we do not implement is accepted at its neutral value only (`logit_bias: {}`
 value is a 400 saying what to send instead. vLLM's sampling extras are accepted as vLLM takes
 them: honoured where the engine does so exactly (`min_p`, `ignore_eos`, `prompt_logprobs`, a
 seed of -1 = no seed, top_k -1 = off), else answered with their names in the
-`X-Parallel-R1-Ignored` header (`IGNORED`).
+`X-Parallel-R1-Ignored` header (`IGNORED`). A null sent for an optional field means its default,
+as in vLLM's protocol (`NULL_IS_DEFAULT`); NaN and infinities are refused, naming the field.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ INT64 = 2**63
 # request setting another value is answered, and the field named in X-Parallel-R1-Ignored.
 IGNORED: dict[str, tuple[Any, ...]] = {
     "repetition_penalty": (1.0,),
+    # penalties would change the sampling distribution, and with it the reported log-probs that
+    # the trainer must reproduce; OpenAI clients send them at 0, which is what we do
+    "presence_penalty": (0.0,),
+    "frequency_penalty": (0.0,),
     "min_tokens": (0,),
     "skip_special_tokens": (False,),  # the text keeps the tags (special tokens) as written
     "spaces_between_special_tokens": (True,),
@@ -57,6 +62,12 @@ NEUTRAL: dict[str, tuple[Any, ...]] = {
     "tool_calls": (None, []),
     "refusal": (None,),
 }
+
+
+# Fields that vLLM's protocol types `X | None` with a non-null default: null means the default.
+NULL_IS_DEFAULT = frozenset({
+    "temperature", "top_p", "top_k", "n", "min_p", "repetition_penalty", "presence_penalty",
+    "frequency_penalty", "stream", "echo", "logprobs", "top_logprobs", "stop_token_ids"})
 
 
 def json_text(value: Any) -> str:
@@ -109,7 +120,7 @@ class StreamOptions(BaseModel):
 class _Sampling(BaseModel):
     """Fields shared by both endpoints."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     model: str
     temperature: float = Field(default=1.0, ge=0.0, le=2.0)
@@ -122,8 +133,10 @@ class _Sampling(BaseModel):
                              description="-1: no seed, as in vLLM")
     stream: bool = False
     stream_options: StreamOptions | None = None
-    presence_penalty: float = 0.0
-    frequency_penalty: float = 0.0
+    presence_penalty: float = Field(default=0.0, ge=-2.0, le=2.0, description="accepted, "
+                                    "not applied (named in X-Parallel-R1-Ignored unless 0)")
+    frequency_penalty: float = Field(default=0.0, ge=-2.0, le=2.0, description="accepted, "
+                                     "not applied (named in X-Parallel-R1-Ignored unless 0)")
     user: str | None = None
     parallel: ParallelOverride | None = None
     stop_token_ids: list[int] | None = Field(default=None, description="extension (vLLM): also "
@@ -146,6 +159,13 @@ class _Sampling(BaseModel):
     service_tier: Any = None
     store: Any = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_default(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        return {k: v for k, v in data.items() if v is not None or k not in NULL_IS_DEFAULT}
+
     @field_validator("stop")
     @classmethod
     def _check_stop(cls, value: str | list[str] | None) -> list[str]:
@@ -162,9 +182,6 @@ class _Sampling(BaseModel):
 
     @model_validator(mode="after")
     def _check_unsupported(self):
-        if self.presence_penalty or self.frequency_penalty:
-            raise ValueError("presence_penalty and frequency_penalty are not supported; "
-                             "leave them at 0")
         if self.stream_options is not None and not self.stream:
             raise ValueError("stream_options is only allowed with stream=true")
         if self.prompt_logprobs is not None and self.stream:

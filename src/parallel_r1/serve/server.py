@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -149,12 +151,36 @@ def build_app(config: ServeConfig, model: Any = None, tokenizer: Any = None) -> 
                       stream_buffer=config.stream_buffer, body_timeout=config.body_timeout)
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to (host, port), as uvicorn binds one (port 0: any free port).
+
+    Raises:
+        ConfigError: the port is in use, or the address cannot be bound (one line naming it).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(f"port {port} is in use; pick another with --port") from None
+        raise ConfigError(f"cannot bind {host}:{port}: {exc.strerror or exc}; pick another "
+                          "--host or --port") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def serve(config: ServeConfig) -> None:
-    """Load, build and run the server until interrupted (Ctrl-C, SIGTERM).
+    """Bind the port, load, build and run the server until interrupted (Ctrl-C, SIGTERM).
 
     On a signal the server stops accepting connections and refuses new requests (503); requests
     in flight get `shutdown_grace` seconds, after which streams end with an error event and
     `[DONE]` and whole replies with a 503.
+
+    Raises:
+        ConfigError: the port cannot be bound (before the model is loaded).
     """
     import uvicorn
 
@@ -163,10 +189,12 @@ def serve(config: ServeConfig) -> None:
     if config.host not in LOOPBACK and config.api_key_env is None:
         print(f"warning: binding {config.host} without --api-key-env: anyone who can reach "
               "this address can use the model", file=sys.stderr)
+    sock = bind(config.host, config.port)  # first: a busy port fails before the model loads
     app = build_app(config)
     budget = app.state.server.worker.engine.backend.kv_budget_bytes / 2**30
+    port = sock.getsockname()[1]
     print(f"serving '{config.served_name or config.model}' ({config.mode} mode) on "
-          f"http://{config.host}:{config.port}/v1 (KV cache up to {budget:.2f} GB)", flush=True)
+          f"http://{config.host}:{port}/v1 (KV cache up to {budget:.2f} GB)", flush=True)
     max_connections = config.max_connections or auto_max_connections()
     protocol = guarded_protocol(config.header_timeout, config.write_timeout, max_connections)
     settings = uvicorn.Config(app, host=config.host, port=config.port, log_level="warning",
@@ -179,4 +207,4 @@ def serve(config: ServeConfig) -> None:
             app.state.server.begin_shutdown()  # the grace clock starts with the signal
             await super().shutdown(sockets)
 
-    Server(settings).run()
+    Server(settings).run(sockets=[sock])

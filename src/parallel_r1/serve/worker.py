@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -40,7 +41,8 @@ class Event:
     kind: str
     prompt_index: int = 0
     output: Any = None  # StepOutput
-    logprobs: list[float] | None = None  # of output.new_ids, when the engine exposes them
+    logprobs: list[float | None] | None = None  # of output.new_ids, when the engine exposes them
+    filled: dict[int, float] | None = None  # earlier tokens' log-probs (by position) now known
     error: BaseException | None = None
 
 
@@ -97,6 +99,7 @@ class EngineWorker:
         self._owners: dict[str, tuple[Handle, int]] = {}  # engine request id -> (handle, prompt)
         self._left: dict[str, int] = {}  # engine request id -> samples without a rollout yet
         self._received: dict[tuple[str, int], int] = {}  # tokens delivered per sample
+        self._pending: dict[tuple[str, int], set[int]] = {}  # delivered without a log-prob
         self._stopping = False
         self._thread: threading.Thread | None = None
         self.stats: dict[str, int] = {"active_requests": 0, "active_rows": 0, "waiting": 0,
@@ -258,9 +261,12 @@ class EngineWorker:
                 continue
             handle, prompt_index = owner
             self.stats["num_tokens"] += len(out.new_ids)
-            events.append((handle, Event("output", prompt_index, out, self._new_logprobs(out))))
+            logprobs = self._new_logprobs(out)
+            events.append((handle, Event("output", prompt_index, out, logprobs,
+                                         self._filled(out, logprobs))))
             if out.rollout is not None:
                 self._received.pop((out.request_id, out.index), None)
+                self._pending.pop((out.request_id, out.index), None)
                 self._left[out.request_id] -= 1
                 if self._left[out.request_id] == 0:
                     del self._owners[out.request_id], self._left[out.request_id]
@@ -293,6 +299,21 @@ class EngineWorker:
             return None
         return [float(x) for x in logprobs[seen:seen + len(out.new_ids)]]
 
+    def _filled(self, out: Any, logprobs: list[float | None] | None) -> dict[int, float] | None:
+        """Log-probs the engine knows now of tokens sent earlier without one (a token the engine
+        injects gets its log-prob from the next forward), by completion position."""
+        key = (out.request_id, out.index)
+        start = self._received[key] - len(out.new_ids) if key in self._received else 0
+        pending = self._pending.setdefault(key, set())
+        pending.update(start + i for i, x in enumerate(logprobs or []) if x is None)
+        known = getattr(getattr(self.engine, "samples", {}).get(key), "logprobs", None)
+        if not pending or known is None:
+            return None
+        filled = {p: float(known[p]) for p in pending
+                  if p < len(known) and not math.isnan(known[p])}
+        pending.difference_update(filled)
+        return filled
+
     def _drop(self, request_id: str) -> None:
         self.engine.abort(request_id)
         for _, pending in self._jobs:
@@ -304,6 +325,7 @@ class EngineWorker:
         self._left.pop(request_id, None)
         for key in [k for k in self._received if k[0] == request_id]:
             del self._received[key]
+            self._pending.pop(key, None)
 
     def _fail_all(self, exc: BaseException) -> None:
         for request_id, (handle, _) in list(self._owners.items()):
