@@ -54,12 +54,13 @@ ROOT = BENCH.parent
 class VllmSide:
     """The vLLM child (bench/vllm_side.py) at `threads` threads: send a command, read its answer."""
 
-    def __init__(self, python: str, model: str, threads: int):
+    def __init__(self, python: str, model: str, threads: int, profile_dir: str | None = None):
         env = {**os.environ, "OMP_NUM_THREADS": str(threads),
                "VLLM_CPU_OMP_THREADS_BIND": "nobind", "PYTHONPATH": str(ROOT / "src")}
         env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
         self.log = tempfile.NamedTemporaryFile("w+", suffix=".vllm.log", delete=False)
-        self.proc = subprocess.Popen([python, str(BENCH / "vllm_side.py"), model], env=env,
+        argv = [python, str(BENCH / "vllm_side.py"), model, *([profile_dir] if profile_dir else [])]
+        self.proc = subprocess.Popen(argv, env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.log, text=True, bufsize=1)
         self.ready = self._read()
@@ -208,14 +209,22 @@ def run_threads(args, model, tok, model_dir: str, prompt: list[int], threads: in
             for b in _ints(args.batches):
                 cases.append(causal_case(model, tok, vllm, prompt, b, args.new_tokens,
                                          args.repeats))
+                progress(threads, cases[-1])
             for p in _ints(args.paths):
                 cases.append(block_case(model, tok, vllm, prompt, p, args.path_tokens,
                                         args.after_tokens, args.repeats))
+                progress(threads, cases[-1])
     finally:
         vllm.close()
     return {"threads": threads, "torch_threads": torch.get_num_threads(),
             "loadavg_start": load_start, "loadavg_end": os.getloadavg(),
             "vllm_version": vllm.ready.get("vllm"), "cases": cases}
+
+
+def progress(threads: int, case: dict) -> None:
+    what = f"batch {case['batch']}" if case["kind"] == "causal" else f"P = {case['paths']}"
+    print(f"{threads} thread(s), {case['kind']} {what}: ours / vLLM "
+          f"{case['ratio_ours_over_vllm']:.2f}", file=sys.stderr, flush=True)
 
 
 def _ints(text: str) -> list[int]:
@@ -256,22 +265,28 @@ def main() -> int:
     text = "Solve the following problem step by step. " * 40
     prompt = tok.encode(text, add_special_tokens=False)[:args.prompt_tokens]
     started = os.getloadavg()
-    runs = [run_threads(args, model, tok, model_dir, prompt, n) for n in _ints(args.threads)]
     result = {"model": Path(model_dir).name, "params": sum(p.numel() for p in model.parameters()),
               "dtype": str(model.dtype).removeprefix("torch."), "torch": torch.__version__,
               "machine": platform.machine(), "cpu_count": os.cpu_count(),
-              "loadavg_start": started, "loadavg_end": os.getloadavg(),
+              "loadavg_start": started, "loadavg_end": None,
               "settings": {k: v for k, v in vars(args).items() if k != "vllm_python"},
-              "runs": runs}
-    if args.exactness:
-        result["exactness"] = exactness(model_dir)
+              "runs": []}
     stem = RESULTS / (f"engine_vs_vllm_{args.model if args.model == 'smollm2' else result['model']}"
                       + (f"_{args.label}" if args.label else ""))
-    table = render(result)
-    write_atomic(stem.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
-    write_atomic(stem.with_suffix(".md"), table)
-    print(table)
+    for n in _ints(args.threads):  # the files are rewritten after each thread count
+        result["runs"].append(run_threads(args, model, tok, model_dir, prompt, n))
+        result["loadavg_end"] = os.getloadavg()
+        write_result(stem, result)
+    if args.exactness:
+        result["exactness"] = exactness(model_dir)
+        write_result(stem, result)
+    print(render(result))
     return 0
+
+
+def write_result(stem: Path, result: dict) -> None:
+    write_atomic(stem.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
+    write_atomic(stem.with_suffix(".md"), render(result))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """vLLM's side of bench/engine_vs_vllm.py: a child process in the vLLM venv that times requests.
 
-    VLLM_CPU_OMP_THREADS_BIND=nobind OMP_NUM_THREADS=1 .venv-vllm/bin/python bench/vllm_side.py DIR
+    VLLM_CPU_OMP_THREADS_BIND=nobind OMP_NUM_THREADS=1 .venv-vllm/bin/python bench/vllm_side.py \
+        MODEL_DIR [PROFILE_DIR]
 
 Opens the model as the project does (`engine.vllm_backend.open_llm`: the checkpoint's dtype,
 processed log-probs, eager on CPU) and answers one JSON line per command read from stdin:
@@ -14,6 +15,8 @@ processed log-probs, eager on CPU) and answers one JSON line per command read fr
       with <Path> (prefix caching shares its KV) writing L - 2 tokens each, then one request
       over the plain concatenation of the paths and `join_ids` (</Parallel>, newline, <Summary>),
       prefilled again, writing K tokens; -> {"seconds", "seconds_parts", "tokens"}
+  {"op": "profile", ...as causal}: causal under vLLM's torch profiler (needs PROFILE_DIR);
+      -> {"seconds", "table"} (the worker's operator table, top 50 by self CPU time)
   {"op": "quit"}
 Every command first resets vLLM's prefix cache, so no timed run reuses a prompt an earlier run
 cached (the built-in engine keeps nothing between requests either). Times are taken around
@@ -56,10 +59,14 @@ def tree_peak_rss_mb(pid: int) -> float:
 
 
 class Side:
-    def __init__(self, model: str):
+    def __init__(self, model: str, profile_dir: str | None = None):
         from parallel_r1.engine.vllm_backend import open_llm
 
-        self.llm = open_llm(model, seed=0)
+        options = {} if profile_dir is None else {"profiler_config": {
+            "profiler": "torch", "torch_profiler_dir": profile_dir,
+            "torch_profiler_with_stack": False}}
+        self.llm = open_llm(model, seed=0, **options)
+        self.profile_dir = profile_dir
 
     def _generate(self, prompts: list[list[int]], new: int, seed: int) -> tuple[float, list]:
         from vllm import SamplingParams
@@ -81,6 +88,15 @@ class Side:
         seconds, _ = self._generate([prompt_ids] * batch, new, seed)
         return {"seconds": seconds, "tokens": batch * new}
 
+    def profile(self, prompt_ids: list[int], batch: int, new: int, seed: int) -> dict:
+        """`causal` under vLLM's torch profiler (in its worker process); its operator table
+        (top 50 by self CPU time, torch's `key_averages().table`) as text."""
+        self.llm.start_profile()
+        seconds, _ = self._generate([prompt_ids] * batch, new, seed)
+        self.llm.stop_profile()
+        tables = sorted(Path(self.profile_dir).glob("*profiler_out.txt"))
+        return {"seconds": seconds, "table": tables[-1].read_text() if tables else ""}
+
     def block(self, prompt_ids: list[int], tags: dict, paths: int, path_tokens: int,
               join_ids: list[int], after: int, seed: int) -> dict:
         first, _ = self._generate([prompt_ids], 1, seed)
@@ -97,7 +113,7 @@ class Side:
 def main() -> int:
     answers = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # anything vLLM prints goes to stderr
-    side = Side(sys.argv[1])
+    side = Side(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None)
     import vllm
 
     answers.write(json.dumps({"ready": True, "vllm": vllm.__version__,
