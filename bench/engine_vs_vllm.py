@@ -17,7 +17,9 @@ vLLM runs in a child process of the vLLM venv (bench/vllm_side.py) with OMP_NUM_
 VLLM_CPU_OMP_THREADS_BIND=nobind (unpinned, like ours), VLLM_CPU_KVCACHE_SPACE=1 GiB; a new child
 per thread count. Each case warms both sides up, then alternates them for --repeats rounds (the
 first side alternates too) and keeps medians; `ratio_ours_over_vllm` = vLLM's median seconds /
-ours (> 1: ours faster). Peak memory: our process's peak RSS, and the sum over vLLM's processes.
+ours (> 1: ours faster). With --before (default), the engine as it was before issue 23 (linear
+layers through aten::mm: `TorchEngine(packed_linears=False)`) is a third side of every case,
+`ratio_ours_before_over_vllm`. Peak memory: our process's peak RSS, and the sum over vLLM's processes.
 The load average is recorded at the start and end of each thread count. --exactness runs the
 engine-vs-trainer benches (exactness_layouts.py, exactness_real.py) afterwards and embeds their
 figures. Writes bench/results/engine_vs_vllm_<model>[_<label>].{json,md}.
@@ -112,11 +114,20 @@ def timed(fn):
     return run
 
 
-def causal_case(model, tok, vllm: VllmSide, prompt: list[int], batch: int, new: int,
-                repeats: int) -> dict:
-    engine = TorchEngine(model, tok, stop_ids=[])
+def engines(model, tok, before: bool) -> dict:
+    """Our sides: the engine as it is, and with --before the engine as it was before issue 23
+    (linear layers through aten::mm, `packed_linears=False`)."""
+    out = {"ours": TorchEngine(model, tok, stop_ids=[])}
+    if before:
+        out["ours_before"] = TorchEngine(model, tok, stop_ids=[], packed_linears=False)
+    return out
 
-    def ours(n):
+
+def causal_case(model, tok, vllm: VllmSide, prompt: list[int], batch: int, new: int,
+                repeats: int, before: bool) -> dict:
+    ours = engines(model, tok, before)
+
+    def run(engine, n):
         params = SamplingParams(max_tokens=n, seed=0, parallel=ParallelParams(mode="causal"))
         out = engine.generate([prompt] * batch, params)
         assert all(r.num_tokens == n for r in out), [r.num_tokens for r in out]
@@ -124,8 +135,11 @@ def causal_case(model, tok, vllm: VllmSide, prompt: list[int], batch: int, new: 
     def theirs(n):
         return vllm("causal", prompt_ids=prompt, batch=batch, new=n, seed=0)["seconds"]
 
-    t = alternate({"ours": timed(lambda: ours(new)), "vllm": lambda: theirs(new),
-                   "ours_1": timed(lambda: ours(1)), "vllm_1": lambda: theirs(1)}, repeats)
+    sides = {"vllm": lambda: theirs(new), "vllm_1": lambda: theirs(1)}
+    for name, engine in ours.items():
+        sides[name] = timed(lambda e=engine: run(e, new))
+        sides[name + "_1"] = timed(lambda e=engine: run(e, 1))
+    t = alternate(sides, repeats)
     med = {k: statistics.median(v) for k, v in t.items()}
     rss = vllm("causal", prompt_ids=prompt, batch=1, new=1, seed=0)["peak_rss_mb"]
 
@@ -134,11 +148,13 @@ def causal_case(model, tok, vllm: VllmSide, prompt: list[int], batch: int, new: 
                 "step_ms": (med[k] - med[k + "_1"]) / (new - 1) * 1e3,
                 "prefill_ms": med[k + "_1"] * 1e3}
 
-    return {"kind": "causal", "batch": batch, "prompt_tokens": len(prompt), "new_tokens": new,
-            "ours": {**side("ours"), "peak_rss_mb": ours_rss_mb(),
-                     "kv_bytes_capacity": engine.cache.memory_bytes()},
-            "vllm": {**side("vllm"), "peak_rss_mb": rss},
-            "ratio_ours_over_vllm": med["vllm"] / med["ours"]}
+    out = {"kind": "causal", "batch": batch, "prompt_tokens": len(prompt), "new_tokens": new,
+           "vllm": {**side("vllm"), "peak_rss_mb": rss}}
+    for name, engine in ours.items():
+        out[name] = {**side(name), "peak_rss_mb": ours_rss_mb(),
+                     "kv_bytes_capacity": engine.cache.memory_bytes()}
+        out[f"ratio_{name}_over_vllm"] = med["vllm"] / med[name]
+    return out
 
 
 def steer(model, tok, prompt_len: int):
@@ -161,9 +177,9 @@ def steer(model, tok, prompt_len: int):
 
 
 def block_case(model, tok, vllm: VllmSide, prompt: list[int], paths: int, path_tokens: int,
-               after: int, repeats: int) -> dict:
+               after: int, repeats: int, before: bool) -> dict:
     tags = TagIds.from_tokenizer(tok)
-    engine = TorchEngine(model, tok, stop_ids=[])
+    ours = engines(model, tok, before)
     newline = tok.encode("\n", add_special_tokens=False)
     join = [tags.parallel_close, *newline, tags.summary_open]
     total = 1 + paths * path_tokens + len(join) + after
@@ -171,15 +187,17 @@ def block_case(model, tok, vllm: VllmSide, prompt: list[int], paths: int, path_t
         num_paths=paths, max_paths=max(paths, 2), max_path_tokens=path_tokens, max_blocks=1))
     hooks = steer(model, tok, len(prompt))
     try:
-        (r,) = engine.generate([prompt], params)
-        body = r.completion_ids[1 + paths * path_tokens:][:len(join)]
-        assert r.num_blocks == 1 and r.num_tokens == total and body == join, (
-            r.num_blocks, r.num_tokens, total, body, join)
-        t = alternate({"ours": timed(lambda: engine.generate([prompt], params)),
-                       "vllm": lambda: vllm("block", prompt_ids=prompt, tags=asdict(tags),
-                                            paths=paths, path_tokens=path_tokens,
-                                            join_ids=join, after=after, seed=0)["seconds"]},
-                      repeats)
+        for engine in ours.values():
+            (r,) = engine.generate([prompt], params)
+            body = r.completion_ids[1 + paths * path_tokens:][:len(join)]
+            assert r.num_blocks == 1 and r.num_tokens == total and body == join, (
+                r.num_blocks, r.num_tokens, total, body, join)
+        sides = {name: timed(lambda e=engine: e.generate([prompt], params))
+                 for name, engine in ours.items()}
+        sides["vllm"] = lambda: vllm("block", prompt_ids=prompt, tags=asdict(tags), paths=paths,
+                                     path_tokens=path_tokens, join_ids=join, after=after,
+                                     seed=0)["seconds"]
+        t = alternate(sides, repeats)
     finally:
         for h in hooks:
             h.remove()
@@ -187,15 +205,17 @@ def block_case(model, tok, vllm: VllmSide, prompt: list[int], paths: int, path_t
                 path_tokens=path_tokens, join_ids=join, after=after, seed=0)
     med = {k: statistics.median(v) for k, v in t.items()}
     steps = r.critical_path_length
-    return {"kind": "block", "paths": paths, "path_tokens": path_tokens, "after_tokens": after,
-            "prompt_tokens": len(prompt), "response_tokens": total, "critical_path_tokens": steps,
-            "ours": {"seconds": t["ours"], "median_s": med["ours"],
-                     "step_ms": med["ours"] / steps * 1e3, "peak_rss_mb": ours_rss_mb(),
-                     "kv_bytes_capacity": engine.cache.memory_bytes()},
-            "vllm": {"seconds": t["vllm"], "median_s": med["vllm"],
-                     "step_ms": med["vllm"] / steps * 1e3, "peak_rss_mb": last["peak_rss_mb"],
-                     "seconds_parts_last": last["seconds_parts"]},
-            "ratio_ours_over_vllm": med["vllm"] / med["ours"]}
+    out = {"kind": "block", "paths": paths, "path_tokens": path_tokens, "after_tokens": after,
+           "prompt_tokens": len(prompt), "response_tokens": total, "critical_path_tokens": steps,
+           "vllm": {"seconds": t["vllm"], "median_s": med["vllm"],
+                    "step_ms": med["vllm"] / steps * 1e3, "peak_rss_mb": last["peak_rss_mb"],
+                    "seconds_parts_last": last["seconds_parts"]}}
+    for name, engine in ours.items():
+        out[name] = {"seconds": t[name], "median_s": med[name],
+                     "step_ms": med[name] / steps * 1e3, "peak_rss_mb": ours_rss_mb(),
+                     "kv_bytes_capacity": engine.cache.memory_bytes()}
+        out[f"ratio_{name}_over_vllm"] = med["vllm"] / med[name]
+    return out
 
 
 def run_threads(args, model, tok, model_dir: str, prompt: list[int], threads: int) -> dict:
@@ -208,11 +228,11 @@ def run_threads(args, model, tok, model_dir: str, prompt: list[int], threads: in
         with torch.no_grad():
             for b in _ints(args.batches):
                 cases.append(causal_case(model, tok, vllm, prompt, b, args.new_tokens,
-                                         args.repeats))
+                                         args.repeats, args.before))
                 progress(threads, cases[-1])
             for p in _ints(args.paths):
                 cases.append(block_case(model, tok, vllm, prompt, p, args.path_tokens,
-                                        args.after_tokens, args.repeats))
+                                        args.after_tokens, args.repeats, args.before))
                 progress(threads, cases[-1])
     finally:
         vllm.close()
@@ -223,8 +243,10 @@ def run_threads(args, model, tok, model_dir: str, prompt: list[int], threads: in
 
 def progress(threads: int, case: dict) -> None:
     what = f"batch {case['batch']}" if case["kind"] == "causal" else f"P = {case['paths']}"
+    before = case.get("ratio_ours_before_over_vllm")
     print(f"{threads} thread(s), {case['kind']} {what}: ours / vLLM "
-          f"{case['ratio_ours_over_vllm']:.2f}", file=sys.stderr, flush=True)
+          f"{case['ratio_ours_over_vllm']:.2f}"
+          + (f" (before: {before:.2f})" if before else ""), file=sys.stderr, flush=True)
 
 
 def _ints(text: str) -> list[int]:
@@ -246,6 +268,9 @@ def main() -> int:
     ap.add_argument("--path-tokens", type=int, default=32, help="per path, its two tags included")
     ap.add_argument("--after-tokens", type=int, default=16, help="tokens after <Summary>")
     ap.add_argument("--repeats", type=int, default=3, help="alternating rounds (median)")
+    ap.add_argument("--before", action=argparse.BooleanOptionalAction, default=True,
+                    help="also time the engine as before issue 23 (packed_linears=False) as a "
+                         "third side (default on)")
     ap.add_argument("--label", default="", help="suffix of the result files (e.g. before)")
     ap.add_argument("--exactness", action="store_true",
                     help="afterwards run exactness_layouts.py and exactness_real.py")
@@ -278,7 +303,7 @@ def main() -> int:
         result["loadavg_end"] = os.getloadavg()
         write_result(stem, result)
     if args.exactness:
-        result["exactness"] = exactness(model_dir)
+        result["exactness"] = exactness(model_dir, args.before)
         write_result(stem, result)
     print(render(result))
     return 0

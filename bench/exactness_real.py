@@ -41,7 +41,8 @@ def scored(model, tags, rollout, structured=True) -> torch.Tensor:
     return logp.gather(-1, torch.tensor(rollout.completion_ids)[:, None])[:, 0]
 
 
-def run(path: str, dtype: torch.dtype, questions: list[str], max_tokens: int) -> dict:
+def run(path: str, dtype: torch.dtype, questions: list[str], max_tokens: int,
+        packed: bool = True) -> dict:
     model, tok = load(path)
     model = model.to(dtype).eval()
     tags = TagIds.from_tokenizer(tok)
@@ -49,7 +50,7 @@ def run(path: str, dtype: torch.dtype, questions: list[str], max_tokens: int) ->
     params = SamplingParams(max_tokens=max_tokens, seed=3,
                             parallel=ParallelParams(max_path_tokens=max_tokens // 2))
     started = time.perf_counter()
-    rollouts = TorchEngine(model, tok).generate(prompts, params)
+    rollouts = TorchEngine(model, tok, packed_linears=packed).generate(prompts, params)
     per_token = [(scored(model, tags, r) - torch.tensor(r.logprobs, dtype=torch.float64)).abs()
                  for r in rollouts]  # [T_c] each
     diffs = [d.max().item() for d in per_token]
@@ -68,12 +69,16 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="model directory (default: prepared SmolLM2)")
     ap.add_argument("--prompts", type=int, default=4)
     ap.add_argument("--max-tokens", type=int, default=400)
+    ap.add_argument("--unpacked", action="store_true", help="the engine with packed_linears="
+                    "False (as before issue 23); the files get the suffix _unpacked")
     args = ap.parse_args()
     path = args.model or str(prepared_dir())
     questions = [r.question for r in load_dataset("gsm8k", split="test")[:args.prompts]]
-    rows = [run(path, d, questions, args.max_tokens) for d in (torch.float32, torch.float64)]
+    rows = [run(path, d, questions, args.max_tokens, packed=not args.unpacked)
+            for d in (torch.float32, torch.float64)]
     p = Path(path)
     name = f"{p.parent.parent.name}-{p.parent.name}" if p.name == "model" else p.name
+    name += "_unpacked" if args.unpacked else ""
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"exactness_{name}.json").write_text(json.dumps(
         {"model": path, "runs": rows}, indent=2) + "\n")
