@@ -42,6 +42,15 @@ def test_packed_forward_equals_the_models_at_float32_rounding(tiny):
                                             if isinstance(m, torch.nn.Linear))
 
 
+def test_a_single_row_keeps_the_models_own_kernel(tiny):
+    model, _ = tiny
+    ids = torch.randint(0, 500, (1, 1))  # a batch-1 decode step
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        got = logits(PackedLinears(model), ids)
+    assert "mkldnn::_linear_pointwise" not in {e.key for e in prof.key_averages()}
+    assert torch.equal(got, logits(model, ids))
+
+
 def test_packs_follow_in_place_updates_and_replaced_weights(tiny):
     model = copy.deepcopy(tiny[0])
     ids = torch.randint(0, 500, (2, 5))

@@ -6,9 +6,9 @@ prepacked into its blocked layout, which vLLM's CPU build uses (issue 23:
 bench/results/engine_vs_vllm_profile_*.md, aten::mm 158 ms per step against onednn_mm 80 ms on
 the same work). So on CPU the engine packs every float32 linear weight once
 (`torch.ops.mkldnn._reorder_linear_weight`) and runs its forward with each Linear's `forward`
-swapped for oneDNN's (`torch.ops.mkldnn._linear_pointwise`) for that call only: the model is
-untouched outside it, and the trainer reads and updates its own weights. Before each forward a
-pack is renewed if its parameter changed (an in-place update bumps the tensor's version counter; a
+swapped for oneDNN's (`torch.ops.mkldnn._linear_pointwise`; a single row keeps aten's GEMV,
+faster there) for that call only: the model is untouched outside it, and the trainer reads and
+updates its own weights. Before each forward a pack is renewed if its parameter changed (an in-place update bumps the tensor's version counter; a
 replaced tensor has new storage). Values are the same; the GEMM's summation order differs, at
 float32 rounding (bench/exactness_*.py measure engine vs trainer). Costs one packed copy of the
 linear weights in memory. Other dtypes and devices run the model as it is.
@@ -46,7 +46,7 @@ class PackedLinears:
         self.refresh()
         try:
             for module, *_, packed in self.entries:
-                module.forward = _packed_forward(packed, module.bias)
+                module.forward = _packed_forward(module, packed)
             return self.model(**kwargs)
         finally:
             for module, *_ in self.entries:
@@ -65,7 +65,11 @@ class PackedLinears:
         return sum(e[0].weight.numel() * 4 for e in self.entries if e[3] is not None)
 
 
-def _packed_forward(packed: torch.Tensor, bias: torch.Tensor | None):
+def _packed_forward(module: torch.nn.Linear, packed: torch.Tensor):
+    weight, bias = module.weight, module.bias
+
     def forward(x: torch.Tensor) -> torch.Tensor:  # [..., K] -> [..., N]
+        if x.numel() == x.shape[-1]:  # one row (a batch-1 decode): MKL's GEMV is faster
+            return torch.nn.functional.linear(x, weight, bias)
         return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
     return forward
