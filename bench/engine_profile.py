@@ -92,7 +92,7 @@ class TimedModel:
 
 def instrument(engine: TorchEngine, clock: Clock) -> None:
     backend, cache = engine.backend, engine.cache
-    backend.model = TimedModel(backend.model, clock)
+    backend.run_model = TimedModel(backend.run_model, clock)  # the forward the backend calls
     clock.wrap(backend, "_forward", "mask + inputs")  # minus the model call inside
     clock.wrap(backend, "_sample", "sampling + host copy")
     clock.absorb(backend, "_extend", "prefill (extend)")

@@ -11,6 +11,7 @@ token's predictor, as `train.grpo` does. Writes bench/results/exactness_layouts.
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 from pathlib import Path
@@ -55,11 +56,12 @@ def gaps(model, tags, rollouts, layout: str) -> list[float]:
         r.logprobs, dtype=torch.float64)).abs().max().item() for r in rollouts]
 
 
-def run(dtype: torch.dtype, mode: str, paths: int) -> dict:
+def run(dtype: torch.dtype, mode: str, paths: int, packed: bool = True) -> dict:
     model, tok, tags = nudged(dtype)
     params = SamplingParams(max_tokens=140, n=3, seed=paths, parallel=ParallelParams(
         mode=mode, num_paths=paths, max_path_tokens=12))
-    rollouts = TorchEngine(model, tok).generate([tok.encode(t) for t in TEXTS], params)
+    engine = TorchEngine(model, tok, packed_linears=packed)
+    rollouts = engine.generate([tok.encode(t) for t in TEXTS], params)
     row = {"dtype": str(dtype).removeprefix("torch."), "layout": mode, "paths": paths,
            "rollouts": len(rollouts), "blocks": sum(r.num_blocks for r in rollouts),
            "tokens": sum(len(r.completion_ids) for r in rollouts),
@@ -72,11 +74,17 @@ def run(dtype: torch.dtype, mode: str, paths: int) -> dict:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--unpacked", action="store_true", help="the engine with packed_linears="
+                    "False (as before issue 23); writes exactness_layouts_unpacked.*")
+    args = ap.parse_args()
     torch.set_num_threads(1)
-    rows = [run(dtype, mode, p) for dtype in (torch.float64, torch.float32)
+    rows = [run(dtype, mode, p, packed=not args.unpacked) for dtype in (torch.float64,
+                                                                         torch.float32)
             for mode in ("threads", "structured") for p in range(2, 7)]
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "exactness_layouts.json").write_text(json.dumps(rows, indent=2) + "\n")
+    stem = "exactness_layouts" + ("_unpacked" if args.unpacked else "")
+    (RESULTS / f"{stem}.json").write_text(json.dumps(rows, indent=2) + "\n")
     lines = ["# Engine = trainer per layout (tiny model, all completion tokens)", "",
              "| dtype | layout | paths | rollouts | blocks | tokens | max abs diff | control "
              "(scored as) | control max diff per rollout, min..max |",
@@ -87,7 +95,7 @@ def main() -> None:
                      f"{r['control_layout']} | {r['control_min']:.3f} .. "
                      f"{r['control_max']:.3f} |")
     text = "\n".join(lines) + "\n"
-    (RESULTS / "exactness_layouts.md").write_text(text)
+    (RESULTS / f"{stem}.md").write_text(text)
     print(text)
 
 

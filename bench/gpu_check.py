@@ -16,7 +16,9 @@ sides alternate for --repeats rounds around torch.cuda.synchronize and the media
   (c) the bfloat16 engine/trainer log-prob mismatch on sampled tokens (structured, threads):
       max, mean, p99;
   (d) peak device memory of each part; device->host read-backs per decode step at 4 and 32 rows;
-  (e) with vLLM installed: the vLLM backend's log-probs (threads) against the trainer's.
+  (e) with vLLM installed (gpu_check_vllm.py): the engine against vLLM on the same weights,
+      alternating: causal tokens/s (`engine_over_vllm`) and one block of P = 2, 4, 8 paths (ours
+      structured, vLLM threads); and the vLLM backend's log-probs (threads) against the trainer's.
 Writes JSON (--out) and prints a short table last. Imports only torch, transformers, tokenizers
 and parallel_r1's engine, structure and models code (runs from source with PYTHONPATH=src).
 """
@@ -25,26 +27,23 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib.util
 import json
 import math
 import platform
-import statistics
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
 
 import torch
+from gpu_check_measure import distribution, medians, peak_gb, peak_reset, trainer_logprobs
 from gpu_check_table import flat, table  # bench/ is on the path
+from gpu_check_vllm import vllm_part
 
-from parallel_r1.engine.driver import Engine
 from parallel_r1.engine.torch_engine import TorchEngine
 from parallel_r1.engine.types import ParallelParams, Request, SamplingParams
 from parallel_r1.format.tags import TagIds
 from parallel_r1.models.tiny import bias_tags, build_tokenizer
-from parallel_r1.structure import batch_packed
 
 QWEN3 = dict(intermediate_size=3072, num_hidden_layers=28, num_attention_heads=16,
              num_key_value_heads=8, head_dim=128, vocab_size=151936, tie_word_embeddings=True,
@@ -85,46 +84,14 @@ class Check:
                   math.log(p / (1 - p) * self.vocab * 1.2) for name, p in probs.items()}
         bias_tags(self.model, self.tok, **logits)
 
+    def natural(self) -> None:
+        self.bias(parallel_open=0.05, path_close=0.06)  # blocks every ~20 tokens, paths of ~16
+
     def prompt(self, n: int, salt: int = 0) -> list[int]:
         return [(100 + 7 * i + salt) % 500 for i in range(n)]
 
     def left(self) -> float:
         return self.deadline - time.monotonic()
-
-
-def timed(fn, device: str) -> tuple[float, object]:
-    sync(device)
-    t0 = time.perf_counter()
-    out = fn()
-    sync(device)
-    return time.perf_counter() - t0, out
-
-
-def medians(fns: dict, device: str, repeats: int) -> tuple[dict, dict]:
-    """Warm each side up once, then time `repeats` rounds, alternating the sides so drift hits
-    all alike; returns the median seconds and the last output of each side."""
-    for fn in fns.values():
-        fn()
-    times, outs = {k: [] for k in fns}, {}
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            seconds, outs[k] = timed(fn, device)
-            times[k].append(seconds)
-    return {k: statistics.median(v) for k, v in times.items()}, outs
-
-
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def peak_reset(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
-
-
-def peak_gb(device: str) -> float | None:
-    return torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else None
 
 
 @torch.no_grad()
@@ -188,44 +155,10 @@ def block_speedup(c: Check, paths: int) -> dict:
             "peak_gb": peak_gb(dev), "blocks": r_par.num_blocks}
 
 
-def natural(c: Check) -> None:
-    c.bias(parallel_open=0.05, path_close=0.06)  # blocks every ~20 tokens, paths of ~16
-
-
-@torch.no_grad()
-def trainer_logprobs(c: Check, rollouts, layout: str) -> list[torch.Tensor]:
-    """Log-probs [T_c] of each rollout's completion from one packed forward, as the trainer."""
-    out = []
-    for r in rollouts:
-        ids = torch.tensor([r.prompt_ids + r.completion_ids])  # [1, T]
-        batch = batch_packed(ids, torch.ones_like(ids), c.tags, len(r.prompt_ids),
-                             layout=layout, dtype=c.model.dtype)
-        logits = c.model(input_ids=batch.input_ids.to(c.device),
-                         position_ids=batch.position_ids.to(c.device),
-                         attention_mask=batch.attention_mask.to(c.device)).logits[0]
-        cols = batch.predictor[0, len(r.prompt_ids):].to(c.device)
-        logp = logits[cols].float().log_softmax(-1)  # [T_c, V]
-        target = torch.tensor(r.completion_ids, device=c.device)[:, None]
-        out.append(logp.gather(-1, target)[:, 0].double().cpu())
-    return out
-
-
-def distribution(rollouts, reference: list[torch.Tensor]) -> dict:
-    deltas = []
-    for r, ref in zip(rollouts, reference):
-        mine = torch.tensor(r.logprobs, dtype=torch.float64)
-        sampled = torch.tensor(r.loss_mask, dtype=torch.bool)
-        deltas.append((mine - ref).abs()[sampled])
-    d = torch.cat(deltas)
-    d = d[~torch.isnan(d)]
-    return {"tokens": int(d.numel()), "max": float(d.max()), "mean": float(d.mean()),
-            "p99": float(torch.quantile(d, 0.99)), "blocks": sum(r.num_blocks for r in rollouts)}
-
-
 @torch.no_grad()
 def mismatch(c: Check, layout: str) -> dict:
     s = c.size
-    natural(c)
+    c.natural()
     params = SamplingParams(max_tokens=s["max_tokens"], n=s["samples"] // 2, seed=1,
                             parallel=ParallelParams(mode=layout, num_paths=2,
                                                     max_path_tokens=64))
@@ -259,54 +192,6 @@ def syncs_per_step(c: Check) -> dict:
             torch.cuda.set_sync_debug_mode("default")
         counts[f"rows_{rows}"] = sum("synchroniz" in str(w.message) for w in caught) / 4
     return counts
-
-
-def vllm_part(c: Check) -> dict:
-    """vLLM in process on the same weights: tokens/s and its threads log-probs vs the trainer."""
-    if importlib.util.find_spec("vllm") is None:
-        return {"skipped": "vllm is not installed"}
-    if str(c.device).startswith("cpu"):  # the smoke run's heads (16) are below vLLM-CPU's
-        return {"skipped": "GPU only here; vLLM's CPU build: bench/vllm_rl.py, vllm_eval.py"}
-    with tempfile.TemporaryDirectory() as tmp:
-        c.bias()
-        tok_s = _with_vllm(c, tmp, _vllm_throughput)
-        natural(c)
-        threads = _with_vllm(c, tmp, _vllm_threads)
-    return {"tok_s": tok_s, "threads_mismatch": threads}
-
-
-def _with_vllm(c: Check, tmp: str, fn):
-    from vllm import LLM
-
-    from parallel_r1.engine.vllm_backend import VLLMBackend
-
-    c.model.save_pretrained(tmp)
-    llm = LLM(model=tmp, dtype="bfloat16", skip_tokenizer_init=True, seed=0,
-              logprobs_mode="processed_logprobs", gpu_memory_utilization=0.25, max_model_len=4096)
-    try:
-        return fn(c, Engine(VLLMBackend(llm), c.tok, stop_ids=[]))
-    finally:
-        del llm
-        gc.collect()
-        torch.cuda.empty_cache()
-
-
-def _vllm_throughput(c: Check, engine: Engine) -> float:
-    s = c.size
-    causal = SamplingParams(max_tokens=s["new"], seed=0, parallel=ParallelParams(mode="causal"))
-    prompt = c.prompt(s["prompt"])
-    t, _ = medians({"vllm": lambda: engine.generate([prompt] * s["batch"], causal)}, c.device,
-                   s["repeats"])
-    return s["batch"] * s["new"] / t["vllm"]
-
-
-def _vllm_threads(c: Check, engine: Engine) -> dict:
-    s = c.size
-    params = SamplingParams(max_tokens=s["max_tokens"], n=s["samples"] // 2, seed=1,
-                            parallel=ParallelParams(mode="threads", num_paths=2,
-                                                    max_path_tokens=64))
-    rollouts = engine.generate([c.prompt(24, salt=k) for k in range(2)], params)
-    return distribution(rollouts, trainer_logprobs(c, rollouts, "threads"))
 
 
 def run_part(c: Check, fn, need_s: float, *args):

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from parallel_r1.engine.kv import RowCache
+from parallel_r1.engine.packed_linear import PackedLinears
 from parallel_r1.engine.sampler import sample
 from parallel_r1.engine.segments import Segment, SegmentResult
 from parallel_r1.errors import EngineError
@@ -71,8 +72,11 @@ class TorchBackend:
 
     capabilities = frozenset({"reuse", "structured_join", "score"})
 
-    def __init__(self, model: Any, *, kv_budget_bytes: int | None = None):
+    def __init__(self, model: Any, *, kv_budget_bytes: int | None = None,
+                 packed_linears: bool = True):
         self.model = model
+        # the forward; float32 on CPU: linear layers on prepacked weights (packed_linear.py)
+        self.run_model = PackedLinears(model) if packed_linears else model
         self.device = next(model.parameters()).device
         self.kv_budget_bytes = kv_budget_bytes
         self.cache = RowCache(self.device)
@@ -323,7 +327,7 @@ class TorchBackend:
                                                  (keys == slots[:, :, None]))  # [R, T, L]
         mask = torch.zeros(allowed.shape, dtype=dtype, device=self.device)
         mask.masked_fill_(~allowed, torch.finfo(dtype).min)
-        out = self.model(input_ids=ids, position_ids=pos, attention_mask=mask[:, None],
+        out = self.run_model(input_ids=ids, position_ids=pos, attention_mask=mask[:, None],
                          past_key_values=self.cache, use_cache=True, logits_to_keep=keep)
         return out.logits.to(_work(out.logits))
 

@@ -83,7 +83,8 @@ class VLLMBackend:
         return None
 
 
-def open_llm(model: str, *, seed: int = 0, kv_cache_gb: float | None = None) -> Any:
+def open_llm(model: str, *, seed: int = 0, kv_cache_gb: float | None = None,
+             **options: Any) -> Any:
     """A `vllm.LLM` over a model dir or hub id that samples as the trainer scores.
 
     The checkpoint's own dtype is passed explicitly (vLLM's "auto" would downcast float32 to
@@ -94,6 +95,7 @@ def open_llm(model: str, *, seed: int = 0, kv_cache_gb: float | None = None) -> 
     Args:
         kv_cache_gb: KV cache size in GiB (None: vLLM's default; on CPU that is a share of the
             free memory unless VLLM_CPU_KVCACHE_SPACE is set).
+        options: further `vllm.LLM` arguments (e.g. `profiler_config`); they override these.
     """
     from vllm import LLM
     from vllm.platforms import current_platform
@@ -103,8 +105,8 @@ def open_llm(model: str, *, seed: int = 0, kv_cache_gb: float | None = None) -> 
         extra["kv_cache_memory_bytes"] = int(kv_cache_gb * 2**30)
     if current_platform.is_cpu():
         extra["enforce_eager"] = True
-    return LLM(model=model, dtype=checkpoint_dtype(model), seed=seed,
-               logprobs_mode="processed_logprobs", **extra)
+    return LLM(**{"model": model, "dtype": checkpoint_dtype(model), "seed": seed,
+                  "logprobs_mode": "processed_logprobs", **extra, **options})
 
 
 def checkpoint_dtype(model: str) -> str:

@@ -1,0 +1,96 @@
+"""engine/packed_linear.py: the engine's forward on oneDNN-prepacked linear weights (CPU, float32)
+equals the model's own forward at float32 rounding, follows weight updates, and leaves the model
+as it was."""
+
+import copy
+
+import pytest
+import torch
+
+from parallel_r1.engine.packed_linear import PackedLinears, can_pack
+from parallel_r1.engine.torch_engine import TorchEngine
+from parallel_r1.engine.types import ParallelParams, SamplingParams
+from parallel_r1.models.tiny import build_tiny
+
+pytestmark = pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="no oneDNN")
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return build_tiny(seed=0, num_layers=2, hidden=64)
+
+
+def logits(run, ids):
+    with torch.inference_mode():
+        return run(input_ids=ids).logits  # [B, T, V]
+
+
+def test_packed_forward_equals_the_models_at_float32_rounding(tiny):
+    model, _ = tiny
+    ids = torch.randint(0, 500, (3, 7))
+    packed = PackedLinears(model)
+    assert len(packed.entries) == sum(isinstance(m, torch.nn.Linear) for m in model.modules())
+    want = logits(model, ids)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        got = logits(packed, ids)
+    ops = {e.key: e.count for e in prof.key_averages()}
+    assert ops.get("mkldnn::_linear_pointwise") == len(packed.entries)  # oneDNN ran each one
+    assert "aten::mm" not in ops
+    assert torch.allclose(got, want, atol=1e-5, rtol=1e-5)
+    assert all("forward" not in m.__dict__ for m in model.modules())  # the model is as it was
+    assert packed.memory_bytes() == 4 * sum(m.weight.numel() for m in model.modules()
+                                            if isinstance(m, torch.nn.Linear))
+
+
+def test_a_single_row_keeps_the_models_own_kernel(tiny):
+    model, _ = tiny
+    ids = torch.randint(0, 500, (1, 1))  # a batch-1 decode step
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        got = logits(PackedLinears(model), ids)
+    assert "mkldnn::_linear_pointwise" not in {e.key for e in prof.key_averages()}
+    assert torch.equal(got, logits(model, ids))
+
+
+def test_packs_follow_in_place_updates_and_replaced_weights(tiny):
+    model = copy.deepcopy(tiny[0])
+    ids = torch.randint(0, 500, (2, 5))
+    packed = PackedLinears(model)
+    before = logits(packed, ids)
+    with torch.no_grad():  # what an optimizer step does: in place
+        model.model.layers[0].mlp.down_proj.weight.mul_(3.0)
+    after = logits(packed, ids)
+    assert not torch.allclose(after, before, atol=1e-3)
+    assert torch.allclose(after, logits(model, ids), atol=1e-5, rtol=1e-5)
+    head = model.model.layers[1].self_attn.o_proj
+    head.weight = torch.nn.Parameter(torch.randn_like(head.weight))  # a new tensor
+    assert torch.allclose(logits(packed, ids), logits(model, ids), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_other_dtypes_run_the_model_as_it_is(tiny, dtype):
+    model = copy.deepcopy(tiny[0]).to(dtype)
+    assert not can_pack(model) and PackedLinears(model).entries == []
+    ids = torch.randint(0, 500, (2, 5))
+    assert torch.equal(logits(PackedLinears(model), ids), logits(model, ids))
+
+
+def test_a_linear_with_a_wrapped_forward_is_left_alone(tiny):
+    model = copy.deepcopy(tiny[0])
+    wrapped = model.model.layers[0].mlp.up_proj
+    wrapped.forward = lambda x, f=wrapped.forward: f(x)  # as accelerate's hooks do
+    packed = PackedLinears(model)
+    assert all(e[0] is not wrapped for e in packed.entries)
+    logits(packed, torch.randint(0, 500, (1, 4)))
+    assert "forward" in wrapped.__dict__  # still the wrapper, not removed
+
+
+def test_engine_log_probs_stay_within_rounding_of_the_unpacked_engine(tiny):
+    model, tok = tiny
+    params = SamplingParams(max_tokens=24, n=2, seed=4, parallel=ParallelParams(
+        num_paths=2, max_path_tokens=8))
+    prompts = [tok.encode("What is 2+3?"), tok.encode("x")]
+    got = TorchEngine(model, tok).generate(prompts, params)
+    want = TorchEngine(model, tok, packed_linears=False).generate(prompts, params)
+    for g, w in zip(got, want):
+        assert g.completion_ids == w.completion_ids  # no draw flips on these seeds
+        assert max(abs(a - b) for a, b in zip(g.logprobs, w.logprobs)) < 1e-5
