@@ -71,7 +71,7 @@ def ours_profile(model, tok, prompt: list[int], batch: int, new: int) -> tuple[l
     from parallel_r1.engine.types import ParallelParams, SamplingParams
 
     params = SamplingParams(max_tokens=new, seed=0, parallel=ParallelParams(mode="causal"))
-    engine = TorchEngine(model, tok, stop_ids=[])
+    engine = TorchEngine(model, tok, stop_ids=[], packed_linears=True)
     engine.generate([prompt] * batch, params)  # warm up
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         engine.generate([prompt] * batch, params)
