@@ -3,7 +3,9 @@ small memory, naming the file and the alias's line; harmless aliases load with t
 
 from __future__ import annotations
 
+import sys
 import tracemalloc
+from pathlib import Path
 
 import pytest
 
@@ -11,14 +13,8 @@ from parallel_r1.errors import ConfigError
 from parallel_r1.train.grid import load_grid
 from parallel_r1.train.recipe import load
 
-
-def bomb(levels: int, width: int, head: str = "name: b\nstages:\n- kind: eval\n  eval:\n") -> str:
-    """`levels` lists of `width` aliases of the level below: width ** levels leaves."""
-    names = "abcdefghijklmnop"
-    rows = [f"   a: &a [{','.join(['x'] * width)}]"]
-    rows += [f"   {names[i]}: &{names[i]} [{','.join([f'*{names[i - 1]}'] * width)}]"
-             for i in range(1, levels + 1)]
-    return head + "\n".join(rows) + "\n"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from hostile_inputs import bomb  # noqa: E402  (the bench's alias-bomb writer, one copy)
 
 
 def refused_peak(load_file, *args) -> int:
@@ -111,11 +107,6 @@ def test_a_recipe_with_harmless_aliases_loads_with_true_lines(tmp_path):
 
 def test_a_huge_recipe_is_refused_before_parsing(tmp_path):
     """4.6 MB of plain keys parsed for 13 s in 450 MB before the node limit spoke (issue 20)."""
-    import tracemalloc
-
-    from parallel_r1.errors import ConfigError
-    from parallel_r1.train.recipe import load
-
     path = tmp_path / "big.yaml"
     path.write_text("".join(f"k{i}: {i}\n" for i in range(300_000)))
     tracemalloc.start()
