@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from parallel_r1.cli.data_dir import data_dir_option, use_data_dir
+from parallel_r1.cli.data_dir import DataDir, use_data_dir
 
 data_app = typer.Typer(help="Data sets, prompts, teacher cold-start traces, the synthetic task.",
                        no_args_is_help=True, rich_markup_mode=None)
@@ -23,7 +23,7 @@ def _echo(metrics: dict) -> None:
 
 
 @data_app.command("list")
-def list_(data_dir: Path | None = data_dir_option()) -> None:
+def list_(data_dir: DataDir = None) -> None:
     """Print each named data set, its splits and where each split resolves."""
     from parallel_r1.data.sources import DATASETS, resolve
 
@@ -42,7 +42,7 @@ def prepare(
     template: str = typer.Option("parallel", help="Template name or a file with {problem}."),
     limit: int | None = typer.Option(None, help="Keep only the first N records."),
     drop_suspect: bool = typer.Option(False, help="Drop records flagged suspect_truncated."),
-    data_dir: Path | None = data_dir_option(),
+    data_dir: DataDir = None,
 ) -> None:
     """Load a data set and write one JSONL row per record with its rendered prompt."""
     from parallel_r1.data.templates import prepare as prepare_prompts
@@ -82,7 +82,7 @@ def coldstart(
     timeout: float = typer.Option(300.0, help="Per-request timeout in seconds."),
     temperature: float = typer.Option(0.7, help="Sampling temperature."),
     max_tokens: int = typer.Option(4096, help="Completion token limit."),
-    data_dir: Path | None = data_dir_option(),
+    data_dir: DataDir = None,
     progress: bool = typer.Option(True, help="Show a progress bar."),
     backend: str = typer.Option("chat", help="chat: the teacher writes whole traces "
                                 "(/v1/chat/completions); openai: a teacher that writes the tags, "

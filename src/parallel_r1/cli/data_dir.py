@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -11,9 +12,8 @@ DATA_DIR_HELP = ("Offline data folder holding the data sets' files, e.g. shared/
                  "(default $PARALLEL_R1_DATA, else shared/data beside the repository).")
 
 
-def data_dir_option() -> Path | None:
-    """The typer option `--data-dir` (default None: $PARALLEL_R1_DATA or shared/data)."""
-    return typer.Option(None, "--data-dir", help=DATA_DIR_HELP)
+# The option `--data-dir` (default None: $PARALLEL_R1_DATA or shared/data): `data_dir: DataDir = None`.
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help=DATA_DIR_HELP)]
 
 
 def use_data_dir(path: Path | None) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from parallel_r1.cli.data_dir import DATA_DIR_HELP, use_data_dir
+from parallel_r1.cli.data_dir import DataDir, use_data_dir
 from parallel_r1.cli.options import Threads, use_threads
 from parallel_r1.eval.benchmarks import names_text
 
@@ -71,7 +71,7 @@ def eval_model(
     batch_size: Annotated[int, typer.Option(help="Problems sampled side by side.")] = 8,
     drop_suspect: Annotated[bool, typer.Option(
         "--drop-suspect", help="Drop problems flagged suspect_truncated.")] = False,
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", help=DATA_DIR_HELP)] = None,
+    data_dir: DataDir = None,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda.")] = "auto",
     backend: Annotated[str, typer.Option(
         help="torch (built in) | openai (a server: --base-url) | vllm (in process).")] = "torch",

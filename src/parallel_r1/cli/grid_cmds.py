@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from parallel_r1.cli.data_dir import data_dir_option, use_data_dir
+from parallel_r1.cli.data_dir import DataDir, use_data_dir
 from parallel_r1.cli.options import Threads
 
 
@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
              report_dir: Path | None = typer.Option(
                  None, help="Report folder (default OUTPUT_DIR/report), e.g. for another "
                  "baseline: --report-only baseline=ARM --report-dir DIR"),
-             data_dir: Path | None = data_dir_option(),
+             data_dir: DataDir = None,
              threads: Threads = None) -> None:
         """Run every (arm, seed) of a grid, resumably, then write the comparison table, plots
         and report.md into OUTPUT_DIR/report. Rerun to resume; finished runs are never redone."""

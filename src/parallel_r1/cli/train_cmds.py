@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import typer
 
-from parallel_r1.cli.data_dir import data_dir_option, use_data_dir
+from parallel_r1.cli.data_dir import DataDir, use_data_dir
 from parallel_r1.cli.options import Threads, use_threads
 
 
@@ -21,7 +20,7 @@ def register(app: typer.Typer) -> None:
             check: bool = typer.Option(
                 False, "--check", help="Validate the recipe, say where each data set comes "
                 "from, and stop."),
-            data_dir: Path | None = data_dir_option(),
+            data_dir: DataDir = None,
             threads: Threads = None) -> None:
         """Run a recipe; rerunning it resumes from the last checkpoint of the unfinished stage.
 
