@@ -81,3 +81,37 @@ def test_save_tiny_round_trip(tmp_path):
     ids = torch.tensor([tokenizer.encode("What is 6 * 7?")])  # [1, T]
     with torch.no_grad():
         assert torch.equal(model(ids).logits, reference(ids).logits)
+
+
+def test_digit_tokenizer_splits_every_number_into_digits_and_keeps_the_tags_whole():
+    import hashlib
+    import json
+    import re
+
+    from parallel_r1.data.fork import generate_fork
+    from parallel_r1.models.tiny import build_tokenizer
+
+    default = build_tokenizer()
+    vocab = json.dumps(sorted(default.get_vocab().items())).encode()
+    assert hashlib.sha256(vocab).hexdigest()[:16] == "d9505df20ccb2aa7"  # unchanged by `digits`
+    assert len(default.tokenize("12")) == 1 and len(default.tokenize("21")) == 2
+    model, tokenizer = build_tiny(0, digits=True)
+    assert model.get_input_embeddings().weight.shape[0] == len(tokenizer)
+    assert TagIds.from_tokenizer(tokenizer).as_tuple() == TagIds.from_tokenizer(
+        default).as_tuple()
+    for record in generate_fork((1, 3), 20, seed=0):
+        for text in (record.question, record.extras["trajectory"]):
+            tokens = tokenizer.convert_ids_to_tokens(tokenizer.encode(text))
+            digit_tokens = [t.lstrip("Ġ") for t in tokens if any(c.isdigit() for c in t)]
+            assert all(len(t) == 1 for t in digit_tokens), digit_tokens
+            assert len(digit_tokens) == sum(len(n) for n in re.findall(r"\d+", text))
+            assert [t for t in tokens if t in TAGS] == re.findall(r"</?(?:Parallel|Path|Summary)>",
+                                                                  text)
+            assert tokenizer.decode(tokenizer.encode(text)) == text
+
+
+def test_save_tiny_records_digits_and_the_tokenizer_keeps_them(tmp_path):
+    path = save_tiny(tmp_path / "tiny", seed=3, digits=True)
+    _, tokenizer = load(path)
+    assert tokenizer.tokenize("1234") == ["1", "2", "3", "4"]
+    assert '"digits": true' in (path / "parallel_r1.json").read_text()

@@ -43,14 +43,29 @@ _CORPUS = [
     "Let me verify: 12 * 50 / 60 = 10. Yes, she earned $10.\n",
     "the of and to in is was for on that with as by at from it this be are have\n",
 ]
+# The words of the synthetic tasks (`parallel_r1.data.synthetic`, `trap`, `fork`), added to the
+# corpus of the digit-level tokenizer only (the default one stays as it was): with every digit its
+# own token, merges go to words, so a problem takes fewer tokens.
+_TASK_CORPUS = [
+    "Ann Bo Cy Dee Eli Fay Gus Ivy has 3 bags of 4 apples coins books pens eggs cards shells beads.",
+    "Then 5 more apples are added. Then 3 apples are given away. Then the number of apples doubles.",
+    "Then 3 or 9 apples are given away, so that between 12 and 17 are left.",
+    "Then 3 or 9 more coins are added, so that between 12 and 17 are there.",
+    "How many apples are there now? Only 18 is between 12 and 17, so 18 apples.",
+    "Both give 12 apples. All give 12 coins. Both check out: 26 apples. So it is 26, not 25.",
+    "so 7 are left\n",
+]
 
 
-def build_tokenizer(*, with_tags: bool = True) -> Any:
+def build_tokenizer(*, with_tags: bool = True, digits: bool = False) -> Any:
     """Train the tiny byte-level BPE tokenizer (deterministic, about 10 ms).
 
     Args:
         with_tags: add the six tags as special tokens (False gives a "base" tokenizer that
             `add_tags` can be tested on).
+        digits: split every digit into its own token before byte-level BPE (as Llama and Qwen
+            do), so "12" and "21" are both two tokens; the corpus then also holds the words of
+            the synthetic tasks. False: the original tokenizer, unchanged.
 
     Returns:
         A `PreTrainedTokenizerFast` with eos = pad = `<|endoftext|>`, the Qwen-like chat template
@@ -60,7 +75,9 @@ def build_tokenizer(*, with_tags: bool = True) -> Any:
     from transformers import PreTrainedTokenizerFast
 
     core = Tokenizer(models.BPE())
-    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.pre_tokenizer = (pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=True), byte_level]) if digits else byte_level)
     core.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=512,
@@ -68,7 +85,7 @@ def build_tokenizer(*, with_tags: bool = True) -> Any:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),  # all 256 bytes: any text encodes
         show_progress=False,
     )
-    core.train_from_iterator(_CORPUS, trainer=trainer)
+    core.train_from_iterator(_CORPUS + _TASK_CORPUS if digits else _CORPUS, trainer=trainer)
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=core, eos_token=EOS, pad_token=EOS, bos_token=None, unk_token=None,
     )
@@ -86,6 +103,7 @@ def build_tiny(
     num_heads: int = 4,
     num_kv_heads: int = 2,
     max_positions: int = 2048,
+    digits: bool = False,
 ) -> tuple[Any, Any]:
     """Build a tiny random Qwen3ForCausalLM (float32, eval mode) and its tokenizer.
 
@@ -95,6 +113,7 @@ def build_tiny(
         hidden: hidden size (64..128); must be divisible by `num_heads`.
         num_heads, num_kv_heads: attention heads (grouped-query when fewer kv heads).
         max_positions: `max_position_embeddings` of the config.
+        digits: the digit-level tokenizer (`build_tokenizer(digits=True)`).
 
     Returns:
         (model, tokenizer); the embedding table has exactly `len(tokenizer)` rows.
@@ -113,7 +132,7 @@ def build_tiny(
     if num_heads % num_kv_heads:
         raise ConfigError(f"num_heads={num_heads} is not divisible by num_kv_heads={num_kv_heads}",
                           field="num_kv_heads")
-    tokenizer = build_tokenizer()
+    tokenizer = build_tokenizer(digits=digits)
     config = Qwen3Config(
         vocab_size=len(tokenizer),
         hidden_size=hidden,
@@ -138,12 +157,12 @@ def build_tiny(
     return model, tokenizer
 
 
-def save_tiny(directory: str | Path, seed: int = 0, **sizes: int) -> Path:
+def save_tiny(directory: str | Path, seed: int = 0, **sizes: Any) -> Path:
     """Build the tiny model and save it as a standard transformers directory.
 
     Args:
         directory: where to write (created; replaced atomically if it exists).
-        seed, sizes: passed to `build_tiny`.
+        seed, sizes: passed to `build_tiny` (and recorded in the saved meta, `digits` too).
 
     Returns:
         The directory path.

@@ -39,6 +39,7 @@ class ModelSpec:
     dtype: str = _f("float32", "float32 | bfloat16 | float16")
     tiny_layers: int = _f(2, "decoder layers of the tiny model")
     tiny_hidden: int = _f(64, "hidden size of the tiny model")
+    tiny_digits: bool = _f(False, "tiny model: one token per digit (models.tiny.build_tokenizer)")
     chat: bool = _f(True, "apply the tokenizer's chat template to prompts")
     lora_r: int = _f(0, "LoRA rank for SFT/RL through peft; 0 = full fine-tuning")
 

@@ -71,7 +71,8 @@ def load_model(recipe: Recipe, source: str | None) -> tuple[Any, Any]:
 
     spec = recipe.model
     if source is None and spec.name == "tiny":
-        return build_tiny(recipe.seed, num_layers=spec.tiny_layers, hidden=spec.tiny_hidden)
+        return build_tiny(recipe.seed, num_layers=spec.tiny_layers, hidden=spec.tiny_hidden,
+                          digits=spec.tiny_digits)
     name = source or spec.name
     if source is None and name in PREPARERS:  # e.g. smollm2-135m-instruct, prepared once, cached
         from parallel_r1.models import prepared_dir
