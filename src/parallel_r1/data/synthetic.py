@@ -181,12 +181,23 @@ def write_synthetic(out: str, *, level: int, count: int, seed: int = 0,
     return {"num_rows": write_jsonl(out, rows), "level": level, "seed": seed, "out": str(out)}
 
 
+def _fork_levels(text: str) -> tuple[int, ...]:
+    """"3" -> (3,); "1-3" -> (1, 2, 3) (raises ValueError when malformed or reversed)."""
+    first, dash, last = text.partition("-")
+    levels = tuple(range(int(first), int(last if dash else first) + 1))
+    if not levels:
+        raise ValueError(text)
+    return levels
+
+
 def from_spec(spec: str) -> list[Record]:
     """Records for a data spec "synthetic:LEVEL:COUNT[:SEED]" (the recipes' `data` field).
 
-    LEVEL is 1..MAX_LEVEL (this module's task) or trap1..trap5 (`parallel_r1.data.trap`), with an
-    optional "/plain" suffix: then each record's `completion` is the plain trace (no blocks), which
-    SFT reads first, e.g. "synthetic:trap1/plain:2000:0" for a sequential cold start.
+    LEVEL is 1..MAX_LEVEL (this module's task), trap1..trap5 (`parallel_r1.data.trap`), fork1..fork5
+    (`parallel_r1.data.fork`) or a mix of fork levels taken in turn, forkA-B (e.g. fork1-3: record
+    i is of level 1 + i % 3), with an optional "/plain" suffix: then each record's `completion` is
+    the plain trace (no blocks), which SFT reads first, e.g. "synthetic:trap1/plain:2000:0" for a
+    sequential cold start, "synthetic:fork1-3/plain:6000:0" to pretrain a base on three levels.
 
     Raises:
         ConfigError: a malformed spec or an unknown level (the message names the forms).
@@ -201,11 +212,16 @@ def from_spec(spec: str) -> list[Record]:
             from parallel_r1.data.trap import generate_trap
 
             records = generate_trap(int(level[4:]), count, seed=seed)
+        elif level.startswith("fork"):
+            from parallel_r1.data.fork import generate_fork
+
+            records = generate_fork(_fork_levels(level[4:]), count, seed=seed)
         else:
             records = generate(int(level), count, seed=seed)
     except (ValueError, ConfigError):
         raise ConfigError(f"'{spec}' is not synthetic:LEVEL[/plain]:COUNT[:SEED] with LEVEL "
-                          f"1..{MAX_LEVEL} or trap1..trap5 and COUNT >= 0", field="data") from None
+                          f"1..{MAX_LEVEL}, trap1..trap5, fork1..fork5 or forkA-B (fork levels A "
+                          "to B in turn) and COUNT >= 0", field="data") from None
     if variant == "plain":
         for record in records:
             record.extras["completion"] = record.extras["trajectory_plain"]

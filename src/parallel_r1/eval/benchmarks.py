@@ -69,11 +69,14 @@ for _level in range(1, 6):
     BENCHMARKS.add(f"synthetic-trap{_level}", Benchmark(  # the trap family (data.trap)
         f"synthetic-trap{_level}", f"Trap-L{_level}", samples=4,
         loader=_synthetic_loader(f"trap{_level}", 200)))
+    BENCHMARKS.add(f"synthetic-fork{_level}", Benchmark(  # the fork family (data.fork)
+        f"synthetic-fork{_level}", f"Fork-L{_level}", samples=4,
+        loader=_synthetic_loader(f"fork{_level}", 200)))
 
 
 def names_text() -> str:
     """Every benchmark name in registration order, a run of 3+ consecutive numbers written once:
-    "aime25, ..., synthetic-l1..5, synthetic-trap1..5" (the `eval --help` list)."""
+    "aime25, ..., synthetic-l1..5, synthetic-trap1..5, synthetic-fork1..5" (the `eval --help` list)."""
     runs: dict[str, list[int]] = {}
     for name in BENCHMARKS:
         stem = name.rstrip("0123456789")
