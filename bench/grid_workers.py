@@ -22,9 +22,9 @@ from parallel_r1.train.grid_runner import run_grid
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SETTINGS = (("2 workers x 1 thread", 2, 1), ("1 worker x 2 threads", 1, 2))
-SMALL = ["stages.sft.max_steps=60", "stages.rl-easy.max_steps=3",
-         "stages.eval.eval={benchmarks: synthetic-trap1, samples: 4, limit: 16, max_tokens: 200, "
-         "max_path_tokens: 48, graders: [paper]}"]
+SMALL = ["stages.base.max_steps=60", "stages.sft.max_steps=60", "stages.rl-easy.max_steps=3",
+         "stages.eval.eval={benchmarks: synthetic-fork1, samples: 4, limit: 16, max_tokens: 132, "
+         "max_path_tokens: 24, graders: [paper]}"]
 
 
 def one(folder: Path, jobs: int, threads: int) -> float:
@@ -35,7 +35,8 @@ def one(folder: Path, jobs: int, threads: int) -> float:
         a for a in grid.arms if a.name == "r1-s1"]
     grid.baseline = "sft-unseen"
     for arm in grid.arms:
-        arm.stages = ["sft", "eval"] if arm.name == "sft-unseen" else ["sft", "rl-easy", "eval"]
+        arm.stages = (["base", "sft", "eval"] if arm.name == "sft-unseen"
+                      else ["base", "sft", "rl-easy", "eval"])
     started = time.monotonic()
     run_grid(grid, plan(grid), progress=False)
     return time.monotonic() - started

@@ -129,13 +129,15 @@ def test_packaged_mini_grid_shares_the_curriculum_and_gives_every_rl_arm_equal_b
     grid = load_grid(mini_grid_path())
     p = plan(grid)
     assert len(grid.seeds) >= 3 and len(grid.arms) == 8
-    assert len(p.nodes) == 21 * len(grid.seeds)
+    assert len(p.nodes) == 22 * len(grid.seeds)
     for seed in grid.seeds:
         chain = {a.name: [p.nodes[k] for k in p.chains[(a.name, seed)]] for a in grid.arms}
-        assert chain["grpo"][0] is chain["grpo-easy"][0]  # one plain cold start
-        stage1 = {name: c[1].key for name, c in chain.items() if name in ("r1-s1", "r1-s2",
+        assert len({c[0].key for c in chain.values()}) == 1  # one base model for every arm
+        assert chain["grpo"][1] is chain["grpo-easy"][1]  # one plain cold start
+        stage1 = {name: c[2].key for name, c in chain.items() if name in ("r1-s1", "r1-s2",
                                                                           "scaffold")}
         assert len(set(stage1.values())) == 1  # one stage-1 RL for S1, S2 and the scaffold
+        assert all(n.model["tiny_digits"] for c in chain.values() for n in c)
         rl_arms = {name: c for name, c in chain.items() if any(n.stage.kind == "rl" for n in c)}
         budgets = {name: (sum(n.stage.max_steps for n in c if n.stage.kind == "rl"),
                           {(n.stage.per_device_batch_size, n.stage.num_generations,
@@ -147,7 +149,27 @@ def test_packaged_mini_grid_shares_the_curriculum_and_gives_every_rl_arm_equal_b
         evals = {repr(dict(c[-1].stage.eval, mode=None)) for c in chain.values()}
         assert len(evals) == 1  # every arm is evaluated alike (mode aside)
     quick = load_grid(mini_grid_path(), QUICK)
-    assert len(plan(quick).nodes) == 21 * 2
+    assert len(plan(quick).nodes) == 22 * 2
+    old = load_grid(mini_grid_path("mini-grid"))  # the trap task's grid still loads as it was
+    assert len(plan(old).nodes) == 21 * len(old.seeds)
+
+
+def test_mini_grid_cap_binds_on_some_hard_parallel_traces_of_the_teacher():
+    from parallel_r1.data.synthetic import from_spec
+    from parallel_r1.models.tiny import build_tokenizer
+    from parallel_r1.train.grid import mini_grid_path
+
+    grid = load_grid(mini_grid_path())
+    p = plan(grid)
+    hard = next(p.nodes[k].stage for k in p.chains[("r1-s1", grid.seeds[0])]
+                if p.nodes[k].stage.name == "rl-hard")
+    tokenizer = build_tokenizer(digits=True)
+    records = from_spec(hard.data.rsplit(":", 2)[0] + ":400:0")
+    lengths = [len(tokenizer.encode(r.extras["trajectory"])) for r in records]
+    over = sum(n > hard.max_tokens for n in lengths) / len(lengths)
+    plain = [len(tokenizer.encode(r.extras["trajectory_plain"])) for r in records]
+    assert 0.05 <= over <= 0.2  # an unneeded block can cost: the cap sits near the 90th pct
+    assert sum(n > hard.max_tokens for n in plain) / len(plain) < over
 
 
 def test_paper_scale_grid_loads_and_shares_the_cold_start():

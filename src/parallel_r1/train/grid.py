@@ -36,20 +36,22 @@ from parallel_r1.train.yaml_text import load_yaml
 # `parallel-r1 grid --mini --quick`: the mini grid at the smallest sizes that run every node.
 QUICK = ["seeds=[0, 1]", "overrides=" + json.dumps([
     "model.tiny_layers=2", "model.tiny_hidden=64",
-    "stages.sft.data=synthetic:trap1:64:0", "stages.sft-plain.data=synthetic:trap1/plain:64:0",
-    *(f"stages.{s}.max_steps=8" for s in ("sft", "sft-plain")),
+    "stages.base.data=synthetic:fork1-3/plain:96:0", "stages.sft.data=synthetic:fork1:64:1",
+    "stages.sft-plain.data=synthetic:fork1/plain:64:1",
+    *(f"stages.{s}.max_steps=8" for s in ("base", "sft", "sft-plain")),
     *(f"stages.{s}.{k}={v}" for s in ("rl-easy", "rl-hard", "rl-hard-s2", "rl-hard-acc")
       for k, v in (("max_steps", 2), ("save_steps", 1), ("per_device_batch_size", 16),
                    ("max_tokens", 60), ("max_path_tokens", 20))),
-    "stages.eval.eval={benchmarks: 'synthetic-trap1,synthetic-trap3', samples: 2, limit: 4, "
+    "stages.eval.eval={benchmarks: 'synthetic-fork1,synthetic-fork3', samples: 2, limit: 4, "
     "max_tokens: 60, max_path_tokens: 20, graders: [paper]}"])]
+MINI_GRID = "mini-grid-v2"  # the folder of recipes/ that `--mini` runs (mini-grid: the trap task's)
 
 
-def mini_grid_path() -> Path:
-    """The packaged mini grid (`recipes/mini-grid/grid.yaml` inside the package)."""
+def mini_grid_path(folder: str = MINI_GRID) -> Path:
+    """The packaged mini grid (`recipes/<folder>/grid.yaml` inside the package)."""
     from importlib import resources
 
-    return Path(str(resources.files("parallel_r1") / "recipes" / "mini-grid" / "grid.yaml"))
+    return Path(str(resources.files("parallel_r1") / "recipes" / folder / "grid.yaml"))
 
 
 def _f(default: Any, help: str) -> Any:
