@@ -23,7 +23,7 @@ from parallel_r1.train.grid_runner import run_grid
 RESULTS = Path(__file__).resolve().parent / "results"
 SETTINGS = (("2 workers x 1 thread", 2, 1), ("1 worker x 2 threads", 1, 2))
 SMALL = ["stages.base.max_steps=60", "stages.sft.max_steps=60", "stages.rl-easy.max_steps=3",
-         "stages.eval.eval={benchmarks: synthetic-fork1, samples: 4, limit: 16, max_tokens: 132, "
+         "stages.eval.eval={benchmarks: synthetic-fork1, samples: 4, limit: 16, max_tokens: 124, "
          "max_path_tokens: 24, graders: [paper]}"]
 
 

@@ -42,7 +42,7 @@ QUICK = ["seeds=[0, 1]", "overrides=" + json.dumps([
     *(f"stages.{s}.{k}={v}" for s in ("rl-easy", "rl-hard", "rl-hard-s2", "rl-hard-acc")
       for k, v in (("max_steps", 2), ("save_steps", 1), ("per_device_batch_size", 16),
                    ("max_tokens", 60), ("max_path_tokens", 20))),
-    "stages.eval.eval={benchmarks: 'synthetic-fork1,synthetic-fork3', samples: 2, limit: 4, "
+    "stages.eval.eval={benchmarks: 'synthetic-fork1,synthetic-fork2', samples: 2, limit: 4, "
     "max_tokens: 60, max_path_tokens: 20, graders: [paper]}"])]
 MINI_GRID = "mini-grid-v2"  # the folder of recipes/ that `--mini` runs (mini-grid: the trap task's)
 
