@@ -139,7 +139,7 @@ class Stage:
             (self.num_iterations >= 1, "num_iterations", "must be >= 1"),
             (self.kind == "rl" or self.num_iterations == 1, "num_iterations",
              "updates per generation apply to rl stages only; remove it"),
-            (self.kind != "rl" or self.save_steps % self.num_iterations == 0, "save_steps",
+            (self.kind != "rl" or self.save_steps % max(self.num_iterations, 1) == 0, "save_steps",
              f"must be a multiple of num_iterations ({self.num_iterations}): a checkpoint "
              "inside a generation's reuse cannot be resumed exactly"),
             (self.kind == "eval" or not self.eval, "eval", "eval settings (answer_reader, ...) "
