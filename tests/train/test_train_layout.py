@@ -60,6 +60,14 @@ def test_the_trainer_refuses_another_layout_unless_asked_explicitly(tmp_path):
     with pytest.raises(ConfigError, match="samples the threads layout") as err:
         layout_of(threads, "structured", "structured")
     assert err.value.field == "sampled_layout"
+    from types import SimpleNamespace
+
+    from parallel_r1.train.grpo import _check_mismatch_backend
+
+    vllm = SimpleNamespace(use_vllm=True, vllm_importance_sampling_correction=True)
+    with pytest.raises(ConfigError, match="reweighted away"):
+        _check_mismatch_backend("threads", "structured", vllm)
+    _check_mismatch_backend(None, "threads", vllm)  # no mismatch: TRL's correction is welcome
 
 
 # --------------------------------------------------------------------------- tiny runs
