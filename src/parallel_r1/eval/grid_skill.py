@@ -5,7 +5,7 @@ Equation accuracy. An equation chain is integers or decimals joined by `+ - * / 
 expressions, and two or more expressions joined by `=` with at least one operator somewhere
 (`3+4=7`, `2*3+1=7`, `3*9+9=27+9=36`). Each `=` of a chain is one equation, right when the
 expressions on its two sides have the same exact (rational, usual precedence) value; a division
-by zero is wrong. Tags are stripped first, so an equation is read wherever it is written (main
+by zero is wrong. Tags count as line breaks, so an equation is read wherever it is written (main
 text, paths, summary).
 
 Block use, per block (`format.parse`; a path's *result* is the last number written in it, as
@@ -29,7 +29,7 @@ from typing import Any
 from parallel_r1.eval.analysis import classify_block, clean_response, numbers
 from parallel_r1.eval.report import md_table
 from parallel_r1.format.parse import parse
-from parallel_r1.rewards.answer import strip_tags
+from parallel_r1.format.tags import TAGS
 
 _NUM = r"\d+(?:\.\d+)?"
 _OP = r"[-+*/×÷]"
@@ -37,6 +37,12 @@ _EXPR = rf"-?{_NUM}(?:\s*{_OP}\s*{_NUM})*"
 # a chain starts where no digit, letter, dot or operator sits right before it
 _CHAIN = re.compile(rf"(?<![\w.+*/×÷-])({_NUM}(?:\s*{_OP}\s*{_NUM})*(?:\s*=\s*{_EXPR})+)")
 _TOKEN = re.compile(rf"{_NUM}|{_OP}")
+_TAG = re.compile("|".join(map(re.escape, TAGS)))
+
+
+def _untag(text: str) -> str:
+    """Tags become line breaks, so numbers on either side of one (`7</Path><Path>2`) stay apart."""
+    return _TAG.sub("\n", text)
 
 
 def _value(expr: str) -> Fraction | None:
@@ -65,7 +71,7 @@ def equations(text: str) -> list[tuple[str, bool]]:
         [(equation text "lhs=rhs", is_right)]; a chain `a=b=c` gives ("a=b", .) and ("b=c", .).
     """
     out = []
-    for match in _CHAIN.finditer(strip_tags(text)):
+    for match in _CHAIN.finditer(_untag(text)):
         sides = [s.strip() for s in match.group(1).split("=")]
         if not any(re.search(_OP, s.lstrip("-")) for s in sides):
             continue  # "x = 5" style restatements carry no arithmetic
@@ -106,7 +112,7 @@ def block_use(responses: list[str]) -> dict[str, Any]:
             before = response[: block.start]
             if classify_block(before, [p.text for p in block.paths]) == "verification":
                 num_verification += 1
-                stated = numbers(strip_tags(before))
+                stated = numbers(_untag(before))
                 if said and stated:
                     counts["verification_changes"][0] += said[-1] != stated[-1]
                     counts["verification_changes"][1] += 1
