@@ -30,8 +30,9 @@ from parallel_r1.eval.report import md_table
 
 START_STEPS = 3
 # gate name -> (diagnostic, "min" | "max"); run diagnostics apply to each arm of a comparison
-# that has RL, "equation_accuracy" to each arm (its eval samples), "over_chance" to accuracy columns, "rollouts_differ" to the pair of arms (their
-# last-phase RL rollouts; their eval samples where no RL step matches).
+# that has RL, "equation_accuracy" to each arm (its eval samples), "over_chance" to accuracy
+# columns, "rollouts_differ" to the pair of arms (their last-phase RL rollouts; their eval
+# samples where no RL step matches).
 GATES = {
     "min_start_accuracy": ("start_accuracy", "min"),
     "max_start_accuracy": ("start_accuracy", "max"),

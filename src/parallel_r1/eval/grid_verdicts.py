@@ -199,7 +199,8 @@ def mde_line(verdicts: dict, bench_info: dict, baseline: str) -> str:
         cs = [c for c in verdicts["comparisons"]
               if c["column"] == col and c["against"] == baseline and c["mde"] is not None]
         if cs:
-            text = f"{column_title(col, bench_info)} {100 * float(np.median([c['mde'] for c in cs])):.1f}"
+            mde = float(np.median([c["mde"] for c in cs]))
+            text = f"{column_title(col, bench_info)} {100 * mde:.1f}"
             if strict is not None:
                 corrected = [seed_stats.min_detectable_effect(c["sd"], c["num_seeds"],
                                                               alpha=strict) for c in cs]

@@ -17,9 +17,10 @@ claims, each held / not held / uninformative: `eval.grid_claims`). Read by `eval
 Columns: `avg` (Avg Mean@k), `ratio` (parallel ratio over benchmarks), `BENCH:mean`,
 `BENCH:pass`, `BENCH:ratio` (BENCH: a benchmark of the baseline's eval). A comparison claim's
 (arm, against, column) is an endpoint: the one named in `endpoints`, or its own, which joins the
-tested family (`eval.grid_claims.with_claims`); its gates are that endpoint's (a claim of its own may carry
-`gates`). `margin` (fraction, >= 0) is required by ">=" and only by it. Trend figures: `ratio`,
-`position`, `verification`, `exploration` (`eval.grid_claims.TRENDS`). Pure Python.
+tested family (`eval.grid_claims.with_claims`); its gates are that endpoint's (a claim of its
+own may carry `gates`). `margin` (fraction, >= 0) is required by ">=" and only by it. Trend
+figures: `ratio`, `position`, `verification`, `exploration` (`eval.grid_claims.TRENDS`).
+Pure Python.
 """
 
 from __future__ import annotations
@@ -141,7 +142,8 @@ def check_claims(grid: Any) -> None:
 
 
 def check_columns(grid: Any, benchmarks: list[str]) -> None:
-    """Every endpoint's and comparison claim's BENCH is one of `benchmarks` (those of the baseline's last eval).
+    """Every endpoint's and comparison claim's BENCH is one of `benchmarks` (those of the
+    baseline's last eval).
 
     Raises:
         ConfigError: naming the endpoint's column.
