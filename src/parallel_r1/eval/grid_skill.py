@@ -26,10 +26,9 @@ import re
 from fractions import Fraction
 from typing import Any
 
-from parallel_r1.eval.analysis import classify_block, clean_response, numbers
+from parallel_r1.eval.analysis import classify_block, clean_response, numbers, untag
 from parallel_r1.eval.report import md_table
 from parallel_r1.format.parse import parse
-from parallel_r1.format.tags import TAGS
 
 _NUM = r"\d+(?:\.\d+)?"
 _OP = r"[-+*/×÷]"
@@ -37,12 +36,6 @@ _EXPR = rf"-?{_NUM}(?:\s*{_OP}\s*{_NUM})*"
 # a chain starts where no digit, letter, dot or operator sits right before it
 _CHAIN = re.compile(rf"(?<![\w.+*/×÷-])({_NUM}(?:\s*{_OP}\s*{_NUM})*(?:\s*=\s*{_EXPR})+)")
 _TOKEN = re.compile(rf"{_NUM}|{_OP}")
-_TAG = re.compile("|".join(map(re.escape, TAGS)))
-
-
-def _untag(text: str) -> str:
-    """Tags become line breaks, so numbers on either side of one (`7</Path><Path>2`) stay apart."""
-    return _TAG.sub("\n", text)
 
 
 def _value(expr: str) -> Fraction | None:
@@ -71,7 +64,7 @@ def equations(text: str) -> list[tuple[str, bool]]:
         [(equation text "lhs=rhs", is_right)]; a chain `a=b=c` gives ("a=b", .) and ("b=c", .).
     """
     out = []
-    for match in _CHAIN.finditer(_untag(text)):
+    for match in _CHAIN.finditer(untag(text)):
         sides = [s.strip() for s in match.group(1).split("=")]
         if not any(re.search(_OP, s.lstrip("-")) for s in sides):
             continue  # "x = 5" style restatements carry no arithmetic
@@ -112,7 +105,7 @@ def block_use(responses: list[str]) -> dict[str, Any]:
             before = response[: block.start]
             if classify_block(before, [p.text for p in block.paths]) == "verification":
                 num_verification += 1
-                stated = numbers(_untag(before))
+                stated = numbers(untag(before))
                 if said and stated:
                     counts["verification_changes"][0] += said[-1] != stated[-1]
                     counts["verification_changes"][1] += 1
