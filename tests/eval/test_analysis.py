@@ -31,6 +31,18 @@ VERIFY = (
 
 def test_numbers_are_normalised():
     assert numbers("1,000 apples cost $18.50, then -3 and 2.0") == ["1000", "18.5", "-3", "2"]
+    # a minus after a number, a letter or a bracket is an operator, not a sign
+    assert numbers("40-38=2, x-1, (7)-2, [3]-1, = -5") == \
+        ["40", "38", "2", "1", "7", "2", "3", "1", "-5"]
+
+
+def test_numbers_on_either_side_of_a_tag_stay_apart():
+    """`7</Path><Path>2` is 7 and 2: read as 72, a path result 72 would count as stated."""
+    before = "<Parallel><Path>\n3+4=7</Path><Path>2\n</Path></Parallel>\n"
+    assert classify_block(before, ["70+2=72"]) == "exploration"
+    assert classify_block(before, ["5+2=7"]) == "verification"
+    # a subtraction's result is stated, its operand's sign is not: 38 was written, -38 was not
+    assert classify_block("40-38=2 are left.", ["50-12=38"]) == "verification"
 
 
 def test_exploration_block_computes_a_result_not_yet_stated():

@@ -183,7 +183,7 @@ def test_paper_scale_grid_loads_and_shares_the_cold_start():
         assert len({firsts[a] for a in ("sft-unseen", "r1-s1", "r1-s2", "scaffold")}) == 1
         assert firsts["sft-seen"] == firsts["r1-seen"] != firsts["sft-unseen"]
         assert p.nodes[p.chains[("r1-seen", seed)][1]].stage.mode == "causal"
-    assert len(p.nodes) == 14 * len(grid.seeds)
+    assert len(p.nodes) == 15 * len(grid.seeds)  # the scaffold: S2, then accuracy (2 stages)
 
 
 def test_the_code_version_is_a_source_hash_and_the_git_commit_is_gits():

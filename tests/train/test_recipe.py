@@ -32,6 +32,24 @@ def test_paper_settings_are_in_the_recipes():
     assert load(RECIPES / "qwen3-4b/sft-seen.yaml").stages[0].mode == "causal"
 
 
+@pytest.mark.parametrize("path", ["qwen3-4b/scaffold.yaml", "qwen3-0.6b/scaffold.yaml"])
+def test_scaffold_runs_s2_with_its_clip_then_accuracy_with_the_default_clip(path):
+    """SPEC 5.6: S2 (alternating reward, clip-high 0.28), then accuracy-only with clip-high 0.2
+    from that checkpoint: one stage with a reward switch would keep one clip for both parts."""
+    from parallel_r1.rewards.compose import build_reward
+
+    s2, acc = [s for s in load(RECIPES / path).stages if s.kind == "rl"]
+    assert (s2.epsilon_high, acc.epsilon_high) == (0.28, 0.2)
+    assert acc.reward == "accuracy_reward"
+    s1 = load(RECIPES / path.replace("scaffold", "s1" if "4b" in path else "rl")).stages[0]
+    assert s2.max_steps + acc.max_steps == s1.max_steps  # the same RL budget as every arm
+    # the S2 part pays the block bonus at steps 9-10 of every 10 (SPEC 4.4), accuracy at 1-8
+    reward = build_reward(s2.reward, grader="paper")
+    block = "<Parallel><Path>\n2+2=4\n</Path><Path>\n4\n</Path></Parallel>\n" \
+        "<Summary>\n4\n</Summary>\nFinal Answer: 4"
+    assert [reward.score(block, "4", step=s)[0] for s in (1, 9)] == [1.0, 1.2]
+
+
 def test_unknown_key_names_key_and_file(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nstages:\n  - kind: sft\n    lerning_rate: 1\n")

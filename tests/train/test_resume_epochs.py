@@ -161,20 +161,24 @@ def _gen_trainer(out: Path, *, steps_per_generation: int = 2, num_iterations: in
                               check_logprobs=False, num_iterations=num_iterations)
 
 
-def test_rl_reusing_generations_resumes_inside_epoch_1_exactly(tmp_path, length_reward):
+@pytest.mark.parametrize("spg, iterations, max_steps, at", [(2, 1, 8, 6), (1, 2, 12, 10)],
+                         ids=["steps_per_generation=2", "num_iterations=2"])
+def test_rl_reusing_generations_resumes_inside_epoch_1_exactly(tmp_path, length_reward, spg,
+                                                               iterations, max_steps, at):
     import torch
 
-    ref = _gen_trainer(tmp_path / "ref")
+    sizes = dict(steps_per_generation=spg, num_iterations=iterations, max_steps=max_steps)
+    ref = _gen_trainer(tmp_path / "ref", **sizes)
     ref.train()
     rows = _samples(tmp_path / "ref")
-    assert sorted({s for s, _ in rows}) == [1, 3, 5, 7]  # a generation every other step
+    assert sorted({s for s, _ in rows}) == list(range(1, max_steps, 2))  # every other step
     resumed_dir = tmp_path / "resumed"
     resumed_dir.mkdir()
-    shutil.copytree(tmp_path / "ref" / "checkpoint-6", resumed_dir / "checkpoint-6")
-    assert 1 < _epoch_of(resumed_dir, 6) < 2
-    again = _gen_trainer(resumed_dir)
-    again.train(resume_from_checkpoint=str(resumed_dir / "checkpoint-6"))
-    assert _samples(resumed_dir) == {k: v for k, v in rows.items() if k[0] > 6}
+    shutil.copytree(tmp_path / "ref" / f"checkpoint-{at}", resumed_dir / f"checkpoint-{at}")
+    assert 1 < _epoch_of(resumed_dir, at) < 2
+    again = _gen_trainer(resumed_dir, **sizes)
+    again.train(resume_from_checkpoint=str(resumed_dir / f"checkpoint-{at}"))
+    assert _samples(resumed_dir) == {k: v for k, v in rows.items() if k[0] > at}
     for (name, a), b in zip(ref.model.state_dict().items(), again.model.state_dict().values()):
         assert torch.equal(a, b), name
 

@@ -26,9 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from parallel_r1.format.parse import parse
+from parallel_r1.format.parse import TAG_RE, parse
 from parallel_r1.format.stats import is_valid_block
-from parallel_r1.rewards.answer import strip_tags
 
 # Where a run dir keeps its logs; the first name that exists wins.
 RUN_LAYOUT = {
@@ -51,7 +50,8 @@ ROLLOUT_ALIASES = {
     "num_tokens": ("num_tokens", "response_length", "completion_length"),
 }
 _PAD = ("<|endoftext|>", "<|im_end|>", "<pad>")
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+# a minus is a sign only where no digit, letter or closing bracket sits before it: "40-38" is 40, 38
+_NUMBER = re.compile(r"(?:(?<![\w)\]])-)?\d[\d,]*(?:\.\d+)?")
 
 ROLES = ("exploration", "verification", "undetermined")
 
@@ -74,6 +74,12 @@ def numbers(text: str) -> list[str]:
     return out
 
 
+def untag(text: str) -> str:
+    """`text` with each of the six tags replaced by a line break, so numbers on either side of
+    one (`7</Path><Path>2`) stay apart (removing them, as `strip_tags` does, would read 72)."""
+    return TAG_RE.sub("\n", text)
+
+
 def classify_block(before: str, paths: list[str]) -> str:
     """The role of one block (see the module docstring for the exact rule).
 
@@ -84,7 +90,7 @@ def classify_block(before: str, paths: list[str]) -> str:
     Returns:
         "exploration", "verification" or "undetermined".
     """
-    stated = set(numbers(strip_tags(before)))
+    stated = set(numbers(untag(before)))
     concluding = [ns[-1] for ns in map(numbers, paths) if ns]
     if not concluding:
         return "undetermined"

@@ -9,7 +9,9 @@ the last stage's data, as `grid_report.evolution` reads it):
 - cap_binding: mean `completions/clipped_ratio` (completions cut by the token cap).
 Per benchmark, the chance level: the share of the most common gold answer (the score of always
 giving that answer). Per comparison and seed, how often the two arms' RL rollouts (matched by
-step and index) and eval samples differ, and how often their rewards differ.
+step and index) and eval samples differ, and how often their rewards differ. Per arm and seed,
+from its eval samples, the base skill and block use (`eval.grid_skill`: equation accuracy, paths
+that differ, summaries that use a path, verification that changes the answer).
 
 `GATES` are the pre-registered bounds a grid file may set (`gates:`, and per endpoint);
 `gate_failures` lists those a comparison fails, and such a comparison is reported
@@ -28,8 +30,9 @@ from parallel_r1.eval.report import md_table
 
 START_STEPS = 3
 # gate name -> (diagnostic, "min" | "max"); run diagnostics apply to each arm of a comparison
-# that has RL, "over_chance" to accuracy columns, "rollouts_differ" to the pair of arms (their
-# last-phase RL rollouts; their eval samples where no RL step matches).
+# that has RL, "equation_accuracy" to each arm (its eval samples), "over_chance" to accuracy
+# columns, "rollouts_differ" to the pair of arms (their last-phase RL rollouts; their eval
+# samples where no RL step matches).
 GATES = {
     "min_start_accuracy": ("start_accuracy", "min"),
     "max_start_accuracy": ("start_accuracy", "max"),
@@ -39,6 +42,7 @@ GATES = {
     "max_cap_binding": ("cap_binding", "max"),
     "min_over_chance": ("over_chance", "min"),
     "min_arm_difference": ("rollouts_differ", "min"),
+    "min_equation_accuracy": ("equation_accuracy", "min"),
 }
 RUN_KEYS = {"start_accuracy": "rollout/accuracy", "zero_adv_share": "frac_reward_zero_std",
             "clip_fraction": "clip_ratio/region_mean", "cap_binding": "completions/clipped_ratio"}
@@ -195,8 +199,11 @@ def collect(arms: list[Any], rows: dict[str, dict[int, list[dict]]],
 
     Returns:
         {"runs": {arm: {seed: run_diagnostics | None}}, "chance": {bench: chance level},
-         "pairs": {(arm, against): {seed: arm_difference}}}.
+         "pairs": {(arm, against): {seed: arm_difference}},
+         "skill": {arm: {seed: grid_skill.skill_diagnostics}}}.
     """
+    from parallel_r1.eval.grid_skill import skill_diagnostics
+
     by_name = {a.name: a for a in arms}
     runs = {a.name: {s: run_diagnostics(a.rl.get(s, [])) for s in a.evals} for a in arms}
     first = next(iter(rows.values()))
@@ -209,7 +216,8 @@ def collect(arms: list[Any], rows: dict[str, dict[int, list[dict]]],
         diffs[(arm, against)] = {s: arm_difference(a.rl.get(s, []), b.rl.get(s, []),
                                                    rows[arm][s], rows[against][s])
                                  for s in a.evals}
-    return {"runs": runs, "chance": chance, "pairs": diffs}
+    skill = {a.name: {s: skill_diagnostics(rows[a.name][s]) for s in a.evals} for a in arms}
+    return {"runs": runs, "chance": chance, "pairs": diffs, "skill": skill}
 
 
 def _f(x: float | None) -> str:
@@ -252,5 +260,5 @@ def chance_table(design: dict, mats: dict[str, dict], titles: dict[str, str],
 
 def as_json(design: dict) -> dict:
     """`collect`'s output with string keys ("arm vs against") for results.json."""
-    return {"runs": design["runs"], "chance": design["chance"],
+    return {"runs": design["runs"], "chance": design["chance"], "skill": design["skill"],
             "pairs": {f"{a} vs {b}": v for (a, b), v in design["pairs"].items()}}

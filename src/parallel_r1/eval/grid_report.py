@@ -183,23 +183,17 @@ def delta_table(result: dict, titles: dict[str, str]) -> str:
     return md_table(header, rows)
 
 
-def evolution(arm: ArmRuns) -> dict[str, Any] | None:
-    """Strategy evolution of one arm over its RL steps (all seeds); None when fewer than
-    MIN_PARALLEL of its RL rollouts have a valid block (a sequential arm).
-
-    Steps of successive RL stages are numbered on (stage 2 step 1 = stage 1's max_steps + 1).
-    Early and late thirds are taken over the *last phase*: the trailing RL stages that train on
-    the same data as the last one (the hard level; a synthetic spec's seed is ignored), so a
-    change of level is not read as a change of strategy; `eval.paired.early_late_shift` gives
-    their intervals.
+def step_tallies(arm: ArmRuns) -> dict[str, Any]:
+    """`analysis.block_tallies` of one arm's RL rollout dumps, steps numbered on across its RL
+    stages (stage 2 step 1 = stage 1's max_steps + 1).
 
     Returns:
-        {"per_seed": {seed: {step: tallies}}, "boundaries": [steps where a stage starts],
-         "phase": [first, last] step of the last phase, "shift": {figure: early/late/delta}}.
+        {"per_seed": {seed: {step: tallies}}, "phases": {seed: [first, last] step of its last
+         phase (`grid_design.last_phase`)}, "boundaries": [steps where a stage starts]}.
     """
     from parallel_r1.eval.analysis import _read_jsonl, block_tallies, last_chunks
 
-    per_seed, boundaries, phase = {}, [], None
+    per_seed, phases, boundaries = {}, {}, []
     for seed, stages in sorted(arm.rl.items()):
         offset, steps, bounds = 0, {}, []
         _, phase_start = last_phase(stages)
@@ -209,7 +203,32 @@ def evolution(arm: ArmRuns) -> dict[str, Any] | None:
             steps.update({offset + s: t for s, t in block_tallies(rows).items()})
             bounds.append(offset + 1)
             offset += max_steps
-        per_seed[seed], boundaries, phase = steps, bounds[1:], [phase_start, offset]
+        per_seed[seed], phases[seed], boundaries = steps, [phase_start, offset], bounds[1:]
+    return {"per_seed": per_seed, "phases": phases, "boundaries": boundaries}
+
+
+def thirds(steps: dict[int, dict], phase: list[int]) -> tuple[list[int], list[int]]:
+    """(early, late) steps: the first and last third of the phase's steps that have tallies."""
+    inside = [s for s in sorted(steps) if phase[0] <= s <= phase[1]]
+    third = max(len(inside) // 3, 1)
+    return inside[:third], inside[-third:]
+
+
+def evolution(arm: ArmRuns) -> dict[str, Any] | None:
+    """Strategy evolution of one arm over its RL steps (all seeds); None when fewer than
+    MIN_PARALLEL of its RL rollouts have a valid block (a sequential arm).
+
+    Early and late thirds are taken over the *last phase*: the trailing RL stages that train on
+    the same data as the last one (the hard level; a synthetic spec's seed is ignored), so a
+    change of level is not read as a change of strategy; `eval.paired.early_late_shift` gives
+    their intervals.
+
+    Returns:
+        {"per_seed": {seed: {step: tallies}}, "boundaries": [steps where a stage starts],
+         "phase": [first, last] step of the last phase, "shift": {figure: early/late/delta}}.
+    """
+    tallied = step_tallies(arm)
+    per_seed = tallied["per_seed"]
     tallies = [t["parallel"] for steps in per_seed.values() for t in steps.values()]
     rollouts = sum(n for _, n in tallies)
     if not rollouts or sum(k for k, _ in tallies) < MIN_PARALLEL * rollouts:
@@ -217,33 +236,35 @@ def evolution(arm: ArmRuns) -> dict[str, Any] | None:
     shift = {}
     for figure in ("position", *ROLES):
         pairs = []
-        for steps in per_seed.values():
-            inside = [s for s in sorted(steps) if phase[0] <= s <= phase[1]]
-            third = max(len(inside) // 3, 1)
-            pairs.append(([steps[s][figure] for s in inside[:third]],
-                          [steps[s][figure] for s in inside[-third:]]))
+        for seed, steps in per_seed.items():
+            early, late = thirds(steps, tallied["phases"][seed])
+            pairs.append(([steps[s][figure] for s in early], [steps[s][figure] for s in late]))
         shift[figure] = paired.early_late_shift(pairs)
-    return {"per_seed": per_seed, "boundaries": boundaries, "phase": phase, "shift": shift}
+    phase = list(tallied["phases"].values())[-1]
+    return {"per_seed": per_seed, "boundaries": tallied["boundaries"], "phase": phase,
+            "shift": shift}
 
 
 def write_grid_report(out: str | Path, arms: list[ArmRuns], baseline: str, *, seeds: list[int],
                       grader: str = "", name: str = "grid", timing: dict | None = None,
                       endpoints: list[dict] | None = None, gates: dict | None = None,
-                      alpha: float = 0.05) -> dict[str, Any]:
+                      alpha: float = 0.05, claims: list[dict] | None = None) -> dict[str, Any]:
     """Tables, PNG figures, `report.md` and `results.json` of a finished grid, in `out`.
 
     Args:
-        endpoints, gates, alpha: the grid file's pre-registered comparisons and design bounds
-            (`train.grid_prereg`); the verdicts follow `eval.grid_verdicts`.
+        endpoints, gates, alpha, claims: the grid file's pre-registered comparisons, design
+            bounds and claims (`train.grid_prereg`); the verdicts follow `eval.grid_verdicts`
+            (a comparison claim's own comparison joins the endpoints), the claims
+            `eval.grid_claims`.
 
     Returns:
-        {"table": markdown of the main, delta and design tables, "report", "plots": [paths],
-         "result", "verdicts", "design"}.
+        {"table": markdown of the design, main, delta and claims tables, "report", "plots":
+         [paths], "result", "verdicts", "design", "claims"}.
 
     Raises:
         DataError: a missing eval, or arms that cannot be paired with the baseline.
     """
-    from parallel_r1.eval import grid_plots, grid_text
+    from parallel_r1.eval import grid_claims, grid_plots, grid_text
 
     out = Path(out)
     titles = {a.name: a.title for a in arms}
@@ -251,27 +272,30 @@ def write_grid_report(out: str | Path, arms: list[ArmRuns], baseline: str, *, se
             for a in arms}
     mats = {a: cell_matrices([by_seed[s] for s in seeds]) for a, by_seed in rows.items()}
     result = compare_arms(mats, baseline)
-    endpoints = endpoints or []
+    claims = claims or []
+    endpoints = grid_claims.with_claims(endpoints or [], claims)
     pairs = list(dict.fromkeys([(a.name, baseline) for a in arms if a.name != baseline]
                                + [(e["arm"], e["against"]) for e in endpoints]))
     design = grid_design.collect(arms, rows, pairs)
     verdicts = grid_verdicts.compare(mats, baseline, endpoints=endpoints, gates=gates or {},
                                      alpha=alpha, design=design)
     evolutions = {a.name: ev for a in arms if (ev := evolution(a)) is not None}
+    checked = grid_claims.evaluate(claims, verdicts, design, {a.name: a for a in arms},
+                                   gates or {})
     plots = [grid_plots.plot_arms(result, titles, out / "arms.png"),
              grid_plots.plot_deltas(result, titles, out / "deltas.png")]
     plots += [grid_plots.plot_evolution(ev, titles[a], out / f"evolution-{a}.png")
               for a, ev in evolutions.items()]
     if evolutions:
         plots.append(grid_plots.plot_early_late(evolutions, titles, out / "early_late.png"))
-    table = grid_text.tables(result, verdicts, design, mats, titles)
+    table = grid_text.tables(result, verdicts, design, mats, titles, checked)
     text = grid_text.report_text(name, grader, seeds, timing, table, result, verdicts, titles,
                                  evolutions, plots)
     write_text(out / "table.md", table + "\n")
     write_json(out / "results.json", {
         "result": result, "grader": grader or "eval headline", "seeds": seeds, "timing": timing,
-        "verdicts": verdicts, "design": grid_design.as_json(design),
+        "verdicts": verdicts, "design": grid_design.as_json(design), "claims": checked,
         "evolution": {a: {"phase": ev["phase"], "shift": ev["shift"]}
                       for a, ev in evolutions.items()}})
     return {"table": table, "report": write_text(out / "report.md", text), "plots": plots,
-            "result": result, "verdicts": verdicts, "design": design}
+            "result": result, "verdicts": verdicts, "design": design, "claims": checked}

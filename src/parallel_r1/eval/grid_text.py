@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from parallel_r1.eval import grid_design, grid_verdicts, paired
+from parallel_r1.eval import grid_claims, grid_design, grid_skill, grid_verdicts, paired
 from parallel_r1.eval.grid_report import delta_table, main_table
 from parallel_r1.eval.report import md_table
 
@@ -14,13 +14,23 @@ LEGEND = ("H = significant after Holm across the tested family; U = uninformativ
           "pre-registered gate failed: not tested); an interval alone is exploratory")
 
 
-def tables(result: dict, verdicts: dict, design: dict, mats: dict, titles: dict[str, str]
-           ) -> str:
-    """What the grid prints: design checks, main table, per-seed deltas, the tested family."""
+def tables(result: dict, verdicts: dict, design: dict, mats: dict, titles: dict[str, str],
+           claims: list[dict] | None = None) -> str:
+    """What the grid prints: design checks, main table, per-seed deltas, the tested family, the
+    claims (`eval.grid_claims`) when the grid file has any."""
     bench_info, baseline = result["benchmarks"], result["baseline"]
+    claim_lines = ["", "The paper's claims, pre-registered in the grid file. "
+                   + grid_claims.DEFINITIONS, "",
+                   grid_claims.claims_table(claims, titles)] if claims else []
     return "\n".join([
         "Design checks (before any verdict). RL diagnostics over each arm's last RL phase, %:",
         "", grid_design.run_table(design, titles), "",
+        "Base skill and block use on each arm's eval samples: share of written equations "
+        "(a op b = c, chains) that are right, %; of blocks where two paths reach a result, "
+        "the share whose paths reach different results; of blocks with a summary, the share "
+        "whose summary states a path's result; of verification blocks, the share whose "
+        "summary's number differs from the last number before the block:", "",
+        grid_skill.skill_table(design["skill"], titles), "",
         "How often the arms of a comparison did different things, %:", "",
         grid_design.pair_table(design, titles), "",
         "Chance level (always giving the most common gold answer) against each arm, %:", "",
@@ -36,7 +46,7 @@ def tables(result: dict, verdicts: dict, design: dict, mats: dict, titles: dict[
                                       if verdicts["preregistered"] else "no endpoints in the "
                                       "grid file: every arm against the baseline, every "
                                       "column):"), "",
-        grid_verdicts.family_table(verdicts, bench_info, titles)])
+        grid_verdicts.family_table(verdicts, bench_info, titles), *claim_lines])
 
 
 def verdict_lines(verdicts: dict, bench_info: dict, titles: dict[str, str]) -> list[str]:

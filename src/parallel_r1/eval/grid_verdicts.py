@@ -63,18 +63,30 @@ def _mean(values: list[float | None]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
+def arm_gate_values(design: dict, arm: str) -> dict[str, list[tuple[str, float | None]]]:
+    """Diagnostic -> [(arm, value)] of one arm, mean over seeds: its run diagnostics (none
+    without RL) and its equation accuracy on its eval samples."""
+    values: dict[str, list] = {}
+    runs = [d for d in design["runs"].get(arm, {}).values() if d]
+    for key in ("start_accuracy", "zero_adv_share", "clip_fraction", "cap_binding"):
+        if runs:
+            values[key] = [(arm, _mean([d.get(key) for d in runs]))]
+    skill = _mean([d["equation_accuracy"] for d in design.get("skill", {}).get(arm, {}).values()])
+    if skill is not None:
+        values["equation_accuracy"] = [(arm, skill)]
+    return values
+
+
 def gate_values(mats: dict, design: dict, arm: str, against: str, column: str
                 ) -> dict[str, list[tuple[str, float | None]]]:
     """Diagnostic -> [(whose, value)] that the gates of one comparison are checked on: each arm's
-    run diagnostics (mean over seeds; arms without RL have none), the better arm's margin over
-    the chance level (accuracy columns), and how often the two arms' last-phase RL rollouts
-    differed (where no RL step matches, how often their eval samples differed)."""
+    `arm_gate_values`, the better arm's margin over the chance level (accuracy columns), and
+    how often the two arms' last-phase RL rollouts differed (where no RL step matches, how
+    often their eval samples differed)."""
     values: dict[str, list] = {}
     for who in (arm, against):
-        runs = [d for d in design["runs"].get(who, {}).values() if d]
-        for key in ("start_accuracy", "zero_adv_share", "clip_fraction", "cap_binding"):
-            if runs:
-                values.setdefault(key, []).append((who, _mean([d.get(key) for d in runs])))
+        for key, pairs in arm_gate_values(design, who).items():
+            values.setdefault(key, []).extend(pairs)
     chance = _chance(column, design["chance"])
     if chance is not None:
         best = max(float(per_seed(mats[w], column).mean()) for w in (arm, against))
@@ -178,16 +190,28 @@ def family_table(verdicts: dict, bench_info: dict, titles: dict[str, str]) -> st
 
 
 def mde_line(verdicts: dict, bench_info: dict, baseline: str) -> str:
-    """The smallest effect detectable at 80% power per column (median over arms' seed SDs)."""
+    """The smallest effect detectable at 80% power per column (median over arms' seed SDs), at
+    the two-sided 5% level and at Holm's most stringent level alpha / m (m tested endpoints)."""
+    m = verdicts["family_size"]
+    strict = verdicts["alpha"] / m if m else None
     parts = []
     for col in columns(list(bench_info)):
-        mdes = [c["mde"] for c in verdicts["comparisons"]
-                if c["column"] == col and c["against"] == baseline and c["mde"] is not None]
-        if mdes:
-            parts.append(f"{column_title(col, bench_info)} {100 * float(np.median(mdes)):.1f}")
+        cs = [c for c in verdicts["comparisons"]
+              if c["column"] == col and c["against"] == baseline and c["mde"] is not None]
+        if cs:
+            mde = float(np.median([c["mde"] for c in cs]))
+            text = f"{column_title(col, bench_info)} {100 * mde:.1f}"
+            if strict is not None:
+                corrected = [seed_stats.min_detectable_effect(c["sd"], c["num_seeds"],
+                                                              alpha=strict) for c in cs]
+                text += f" ({100 * float(np.median(corrected)):.1f} at alpha/m)"
+            parts.append(text)
     seeds = max((c["num_seeds"] for c in verdicts["comparisons"]), default=0)
     if not parts:
         return f"Smallest detectable effect: none ({seeds} seed(s): no seed-to-seed SD)."
+    level = (f"; in brackets at Holm's most stringent level alpha/m = {verdicts['alpha']:g}/{m}"
+             f" = {strict:.4g}, the bar the first of the {m} tested endpoints must clear"
+             if strict is not None else "; no endpoint tested, so no corrected level")
     return (f"Smallest effect detectable at 80% power with {seeds} seeds (two-sided 5%, paired "
-            "t on seeds, median over arms of the observed seed-to-seed SD), in points: "
-            + "; ".join(parts) + ".")
+            "t on seeds, median over arms of the observed seed-to-seed SD" + level
+            + "), in points: " + "; ".join(parts) + ".")

@@ -105,6 +105,8 @@ class Grid:
     gates: dict = _f({}, "pre-registered design bounds (eval.grid_design.GATES): a comparison "
                          "that fails one is reported uninformative")
     alpha: float = _f(0.05, "family-wise error rate of the primary comparisons (Holm)")
+    claims: list = _f([], "the paper's claims, each held / not held / uninformative "
+                          "(train.grid_prereg, eval.grid_claims)")
     file: str = _f("", "where the grid was read from (set by load_grid)")
 
     def __post_init__(self) -> None:

@@ -369,4 +369,5 @@ def report_grid(grid: Grid, plan_: Plan, state: dict[str, Any] | None = None,
     out = claim(out, command_line()) if out else Path(grid.output_dir) / "report"
     return write_grid_report(out, arm_runs(grid, plan_), grid.baseline, seeds=list(grid.seeds),
                              grader=grid.grader, name=grid.name, timing=timing,
-                             endpoints=grid.endpoints, gates=grid.gates, alpha=grid.alpha)
+                             endpoints=grid.endpoints, gates=grid.gates, alpha=grid.alpha,
+                             claims=grid.claims)

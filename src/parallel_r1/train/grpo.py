@@ -53,19 +53,32 @@ class ParallelGRPOTrainer(CpuFsdp, PhaseTimedTrainer, LogprobCheck, CardedCheckp
     with timed phases, the log-prob check at no extra pass, and our card in each checkpoint.
 
     Args:
-        layout: causal | structured | threads (the rollouts'); None: that of a
-            `parallel_r1.rollout_func`, else causal without a rollout_func (TRL's own sampling).
+        layout: causal | structured | threads: the layout of the trainer's log-probs; None:
+            that of a `parallel_r1.rollout_func`, else causal without one (TRL's own sampling).
+        sampled_layout: None (default): `layout` must be the rollouts'. Set it to the rollouts'
+            layout to train in another one on purpose (`train.train_layout.MISMATCHES`, e.g.
+            sampled threads, trained structured: the original code's mismatch). Then the
+            engine's log-probs never enter the loss, as in the original (verl recomputes the old
+            log-probs with the actor): the PPO ratio is pi_theta(y_t | ctx) / pi_old(y_t | ctx)
+            with both through `layout`'s mask and positions, exactly 1 on the first update of a
+            generation (TRL detaches the current log-probs) and the trainer's own forward at the
+            generation's weights as pi_old on later ones (num_iterations > 1). The clip never
+            sees the sampling distribution: the gradient weighs grad log pi^layout by advantages
+            of samples drawn from pi^sampled, a bias equal to the mismatch. The log-prob check
+            then logs the gap as `logprob/layout_mismatch_abs_diff/{max,mean,p99}`.
         check_logprobs: log |engine - trainer| log-prob (max, mean, p99) on trained tokens.
         logprob_check_every: ... every N optimiser steps.
 
     Raises:
-        ConfigError: `layout` is unknown, differs from the rollout function's, or is None with a
-            rollout function of another kind (its layout is unknown); before any work.
+        ConfigError: `layout` is unknown, differs from the rollout function's (without a
+            matching `sampled_layout`, or in an unsupported pair, or under vLLM's importance
+            sampling), or is None with a rollout function of another kind; before any work.
     """
 
-    def __init__(self, *args: Any, layout: str | None = None, check_logprobs: bool = True,
-                 logprob_check_every: int = 1, **kwargs: Any):
-        layout = layout_of(kwargs.get("rollout_func"), layout)
+    def __init__(self, *args: Any, layout: str | None = None, sampled_layout: str | None = None,
+                 check_logprobs: bool = True, logprob_check_every: int = 1, **kwargs: Any):
+        layout = layout_of(kwargs.get("rollout_func"), layout, sampled_layout)
+        _check_mismatch_backend(sampled_layout, layout, kwargs.get("args"))
         from parallel_r1.train.prompt_order import EpochOrder
         from parallel_r1.train.vllm_colocate import colocated_llm
 
@@ -75,6 +88,7 @@ class ParallelGRPOTrainer(CpuFsdp, PhaseTimedTrainer, LogprobCheck, CardedCheckp
         self.epoch_order = EpochOrder()
         self.add_callback(self.epoch_order)
         self.layout = layout
+        self.sampled_layout = sampled_layout if sampled_layout != layout else None
         self.check_logprobs = check_logprobs
         self.logprob_check_every = logprob_check_every
         self.is_check_free = not has_dropout(self.model)
@@ -230,24 +244,50 @@ class ParallelGRPOTrainer(CpuFsdp, PhaseTimedTrainer, LogprobCheck, CardedCheckp
             frac[-1] = tied.double().mean().item()
 
 
-def layout_of(rollouts: Any, layout: str | None) -> str:
-    """The layout a ParallelGRPOTrainer trains in: `layout`, checked against the rollouts'."""
+def layout_of(rollouts: Any, layout: str | None, sampled_layout: str | None = None) -> str:
+    """The layout a ParallelGRPOTrainer trains in: `layout`, checked against the rollouts'
+    (another one only as a supported deliberate mismatch named by `sampled_layout`)."""
     from parallel_r1.engine.types import MODES
     from parallel_r1.errors import ConfigError
+    from parallel_r1.train.train_layout import MISMATCHES
 
     if layout is not None and layout not in MODES:
         raise ConfigError(f"unknown layout {layout!r}; known: {', '.join(MODES)}", field="layout")
+    if sampled_layout is not None and layout is None:
+        raise ConfigError("sampled_layout needs layout= (the layout to train in)",
+                          field="sampled_layout")
     if isinstance(rollouts, EngineRollouts):
         mode = rollouts.params.parallel.mode
-        if layout not in (None, mode):
+        if sampled_layout not in (None, mode):
+            raise ConfigError(f"sampled_layout={sampled_layout!r} but the rollout function "
+                              f"samples the {mode} layout", field="sampled_layout")
+        if layout not in (None, mode) and sampled_layout is None:
             raise ConfigError(f"layout={layout!r} but the rollout function samples the {mode} "
-                              f"layout; leave layout unset or pass {mode!r}", field="layout")
-        return mode
+                              f"layout; leave layout unset or pass {mode!r} (or "
+                              f"sampled_layout={mode!r} to train on the mismatch on purpose)",
+                              field="layout")
+        if layout not in (None, mode) and (mode, layout) not in MISMATCHES:
+            raise ConfigError(f"sampling {mode} and training {layout} is not supported; "
+                              f"supported: {', '.join(f'{a} -> {b}' for a, b in MISMATCHES)}",
+                              field="layout")
+        return layout or mode
     if layout is None and rollouts is not None:
         raise ConfigError("pass layout= (causal | structured | threads): the layout your "
                           "rollout_func samples, which the log-prob pass must follow",
                           field="layout")
     return layout or "causal"
+
+
+def _check_mismatch_backend(sampled: str | None, layout: str, args: Any) -> None:
+    if sampled in (None, layout) or not getattr(args, "use_vllm", False) or \
+            not getattr(args, "vllm_importance_sampling_correction", False):
+        return
+    from parallel_r1.errors import ConfigError
+
+    raise ConfigError("a deliberate layout mismatch under TRL's vLLM importance-sampling "
+                      "correction would be reweighted away; set "
+                      "vllm_importance_sampling_correction=False or sample with the built-in "
+                      "engine", field="sampled_layout")
 
 
 def _gather_mean(trainer: GRPOTrainer, value: float) -> float:
@@ -270,6 +310,7 @@ class GRPOHyper:
     gradient_accumulation_steps: int = 1
     num_generations: int = 8
     steps_per_generation: int | None = None
+    num_iterations: int = 1  # policy updates per generation (GRPO's mu); > 1: the clip binds
     max_steps: int = 100
     loss_type: str = "dapo"  # "dapo" = token-mean (verl's token-mean, the paper's)
     advantage: str = "grpo"  # "grpo" (std-normalised) or "dr_grpo" (no std)
@@ -299,6 +340,7 @@ def grpo_args(output_dir: str | Path, hp: GRPOHyper, **extra: Any) -> GRPOConfig
         max_grad_norm=hp.max_grad_norm, per_device_train_batch_size=hp.per_device_batch_size,
         gradient_accumulation_steps=hp.gradient_accumulation_steps,
         num_generations=hp.num_generations, steps_per_generation=hp.steps_per_generation,
+        num_iterations=hp.num_iterations,
         max_steps=hp.max_steps, loss_type=hp.loss_type, epsilon=hp.epsilon,
         epsilon_high=hp.epsilon_high, beta=hp.beta,
         scale_rewards="group" if hp.advantage == "grpo" else "none",
@@ -314,12 +356,15 @@ def grpo_args(output_dir: str | Path, hp: GRPOHyper, **extra: Any) -> GRPOConfig
 
 def build_grpo_trainer(model: Any, tokenizer: Any, prompts: Sequence[str], rollouts: EngineRollouts,
                        *, output_dir: str | Path, hp: GRPOHyper, layout: str = "structured",
-                       check_logprobs: bool = True, logprob_check_every: int = 1,
-                       callbacks: list | None = None, card_meta: dict[str, Any] | None = None,
-                       **extra_args: Any) -> ParallelGRPOTrainer:
+                       sampled_layout: str | None = None, check_logprobs: bool = True,
+                       logprob_check_every: int = 1, callbacks: list | None = None,
+                       card_meta: dict[str, Any] | None = None, **extra_args: Any
+                       ) -> ParallelGRPOTrainer:
     """A ready ParallelGRPOTrainer over `prompts` (rendered prompt texts, golds in `rollouts`).
 
     Args:
+        layout, sampled_layout: the trainer's layout and, for a deliberate mismatch, the
+            rollouts' (see ParallelGRPOTrainer).
         check_logprobs, logprob_check_every: the engine/trainer log-prob check, every N steps.
         callbacks: more TrainerCallbacks (tracker callbacks included).
         card_meta: provenance for the model card of each checkpoint (models.card).
@@ -341,7 +386,8 @@ def build_grpo_trainer(model: Any, tokenizer: Any, prompts: Sequence[str], rollo
         model=model, reward_funcs=[reward_from_rollout], args=grpo_args(output_dir, hp, **extra_args),
         train_dataset=Dataset.from_list([{"prompt": p} for p in prompts]),
         processing_class=tokenizer, rollout_func=rollouts, callbacks=callbacks,
-        layout=layout, check_logprobs=check_logprobs, logprob_check_every=logprob_check_every)
+        layout=layout, sampled_layout=sampled_layout, check_logprobs=check_logprobs,
+        logprob_check_every=logprob_check_every)
     trainer.card_meta = card_meta
     announce(trainer, "GRPO")
     return quiet_progress(trainer, "GRPO")

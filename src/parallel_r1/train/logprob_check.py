@@ -7,7 +7,9 @@ The check compares the engine's sampling log-prob of every trained token with th
 - when TRL computes `old_per_token_logps` (micro-batches after an update; vLLM's importance
   sampling), those were computed at the sampling weights and are compared instead.
 Only a model with active dropout (its train-mode log-probs are noisy) pays an extra eval-mode pass.
-`logprob_check_every` spaces the check out (every N optimiser steps).
+`logprob_check_every` spaces the check out (every N optimiser steps). A trainer that trains on a
+deliberate layout mismatch (`sampled_layout` set) logs the same figures as
+`logprob/layout_mismatch_abs_diff/*`: large by design, never to be read as an engine bug.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class LogprobCheck:
     check_logprobs: bool = True
     logprob_check_every: int = 1
     is_check_free: bool = True  # False for a model with dropout (see `has_dropout`)
+    sampled_layout: str | None = None  # the rollouts' layout when it differs on purpose
     _loss_logps: torch.Tensor | None = None  # [b, Tc], set by the log-prob hook in the loss
     _step_deltas: list | None = None  # this step's |engine - trainer| per micro-batch
 
@@ -96,7 +99,8 @@ class LogprobCheck:
 
     def mismatch_stats(self, delta: torch.Tensor) -> dict[str, float]:
         """max, mean and p99 of |engine - trainer| [N] over all processes (the largest of the
-        processes' p99); every process must call it."""
+        processes' p99), as `logprob/engine_trainer_abs_diff/*` (`logprob/layout_mismatch_
+        abs_diff/*` under a deliberate mismatch); every process must call it."""
         device = self.accelerator.device
         stats = torch.zeros(4, device=device)  # max, sum, count, p99
         if delta.numel():
@@ -104,7 +108,8 @@ class LogprobCheck:
                                  torch.quantile(delta[:2**24], 0.99)]).to(device)
         every = self.accelerator.gather(stats[None]).view(-1, 4)
         count = every[:, 2].sum().clamp(min=1)
-        name = "logprob/engine_trainer_abs_diff"
+        name = "logprob/layout_mismatch_abs_diff" if self.sampled_layout else \
+            "logprob/engine_trainer_abs_diff"
         return {f"{name}/max": every[:, 0].max().item(),
                 f"{name}/mean": (every[:, 1].sum() / count).item(),
                 f"{name}/p99": every[:, 3].max().item()}

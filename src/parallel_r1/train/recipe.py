@@ -18,6 +18,7 @@ from parallel_r1.outputs import output_path
 from parallel_r1.sampling_checks import check_sampling
 from parallel_r1.train.config_types import check_type
 from parallel_r1.train.trackers import check_report_to
+from parallel_r1.train.train_layout import train_layout_problem
 from parallel_r1.train.trainer_limits import seed_problem, stage_problem
 from parallel_r1.train.yaml_text import Where, load_yaml
 
@@ -105,6 +106,10 @@ class Stage:
     vllm_server_url: Any = _f(None, "vllm_mode server: base URL of `trl vllm-serve`")
     vllm_gpu_memory_utilization: float = _f(0.3, "vllm_mode colocate: share of GPU memory")
     kv_cache_gb: Any = _f(None, "backend torch: KV cache budget in GiB; null = unbounded")
+    train_layout: Any = _f(None, "rl: layout of the trainer's log-probs; null = mode. mode "
+                           "threads + structured is the original code's mismatch (an arm)")
+    num_iterations: int = _f(1, "rl: policy updates per generation (TRL's num_iterations, "
+                             "GRPO's mu); > 1 makes the PPO clip bind")
     # eval: fields passed to parallel_r1.eval.evaluate.EvalConfig
     eval: dict = _f({}, "EvalConfig fields for an eval stage (benchmarks, samples, limit, ...)")
 
@@ -132,6 +137,12 @@ class Stage:
              "refilling needs dynamic_sampling: true"),
             (self.max_length >= 1, "max_length", "must be >= 1"),
             (self.dump_every >= 0, "dump_every", "must be >= 0 (0 = never)"),
+            (self.num_iterations >= 1, "num_iterations", "must be >= 1"),
+            (self.kind == "rl" or self.num_iterations == 1, "num_iterations",
+             "updates per generation apply to rl stages only; remove it"),
+            (self.kind != "rl" or self.save_steps % max(self.num_iterations, 1) == 0, "save_steps",
+             f"must be a multiple of num_iterations ({self.num_iterations}): a checkpoint "
+             "inside a generation's reuse cannot be resumed exactly"),
             (self.kind == "eval" or not self.eval, "eval", "eval settings (answer_reader, ...) "
              "belong to a kind: eval stage; training never reads them (the RL reward reads the "
              "Final-Answer contract)"),
@@ -154,6 +165,10 @@ class Stage:
             raise ConfigError(f"must be an integer >= 2, or null to let the model decide, got "
                               f"{paths!r}", field=f"stages.{self.name}.num_paths")
         self._check_backend()
+        problem = train_layout_problem(self.kind, self.mode, self.train_layout, self.backend)
+        if problem:
+            raise ConfigError(f"{problem}, got {self.train_layout!r}",
+                              field=f"stages.{self.name}.train_layout")
         if self.kind == "rl":
             self._check_reward()
 

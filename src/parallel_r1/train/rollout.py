@@ -271,12 +271,18 @@ def check_trainer_fits(params: SamplingParams, trainer: Any) -> None:
     """Raise ConfigError when `trainer` would score rollouts sampled with `params` under another
     mask, precision or temperature than the engine's: the trainer's log-probs would silently
     differ from the sampling ones (or, under autocast, the engine's cache would mix dtypes). A
-    stand-in without TRL's log-prob pass is not checked.
+    trainer asked explicitly to train on a mismatch (`sampled_layout` = these rollouts' layout,
+    a pair of `train.train_layout.MISMATCHES`) passes the layout check. A stand-in without
+    TRL's log-prob pass is not checked.
     """
+    from parallel_r1.train.train_layout import MISMATCHES
+
     if not hasattr(trainer, "_get_per_token_logps_and_entropies"):
         return
     mode, layout = params.parallel.mode, getattr(trainer, "layout", "causal")
-    if layout != mode:
+    is_deliberate = getattr(trainer, "sampled_layout", None) == mode and \
+        (mode, layout) in MISMATCHES
+    if layout != mode and not is_deliberate:
         fix = (f"train with parallel_r1.ParallelGRPOTrainer(..., layout='{mode}'), or sample "
                "with ParallelParams(mode='causal')" if layout == "causal" else
                f"give the trainer layout='{mode}'")

@@ -15,6 +15,7 @@ from parallel_r1.errors import ConfigError
 from parallel_r1.train.distributed import rank
 from parallel_r1.train.recipe import Recipe, Stage
 from parallel_r1.train.trackers import tracker_setup
+from parallel_r1.train.train_layout import describe, is_mismatch
 
 TRACE_FIELDS = ("completion", "trajectory", "trace", "response")
 
@@ -96,7 +97,12 @@ def card_meta(recipe: Recipe, stage: Stage, source: str | None) -> dict[str, Any
     if stage.kind == "rl":
         training |= {"num_generations": stage.num_generations, "loss_type": stage.loss_type,
                      "reward": stage.reward, "grader": stage.grader,
-                     "max_tokens": stage.max_tokens, "temperature": stage.temperature}
+                     "max_tokens": stage.max_tokens, "temperature": stage.temperature,
+                     "num_iterations": stage.num_iterations,
+                     "train_layout": stage.train_layout or stage.mode}
+        mismatch = describe(stage.mode, stage.train_layout)
+        if mismatch:  # a model trained on a deliberate mismatch says so wherever it goes
+            training["layout_mismatch"] = mismatch
     step = {"recipe": recipe.name, "stage": stage.name, "kind": stage.kind, "data": stage.data}
     return {"recipe": recipe.name, "stage": stage.name, "kind": stage.kind,
             "lineage": [*lineage_of(source), step],
@@ -168,10 +174,13 @@ def build_rl(model: Any, tok: Any, stage: Stage, out: Path, recipe: Recipe,
         **_optimiser(stage, recipe), num_generations=stage.num_generations,
         loss_type=stage.loss_type, advantage=stage.advantage, epsilon=stage.epsilon,
         epsilon_high=stage.epsilon_high, beta=stage.beta, temperature=stage.temperature,
-        max_completion_length=stage.max_tokens)
+        max_completion_length=stage.max_tokens, num_iterations=stage.num_iterations)
     extra, callbacks = tracker_setup(recipe, stage, out)
+    mismatch = is_mismatch(stage.mode, stage.train_layout)
     return build_grpo_trainer(model, tok, prompts, rollouts, output_dir=out, hp=hp,
-                              layout=stage.mode, check_logprobs=stage.check_logprobs,
+                              layout=stage.train_layout or stage.mode,
+                              sampled_layout=stage.mode if mismatch else None,
+                              check_logprobs=stage.check_logprobs,
                               logprob_check_every=stage.logprob_check_every, callbacks=callbacks,
                               card_meta=card_meta(recipe, stage, source), **backend_args, **extra)
 
