@@ -128,8 +128,8 @@ def test_packaged_mini_grid_shares_the_curriculum_and_gives_every_rl_arm_equal_b
 
     grid = load_grid(mini_grid_path())
     p = plan(grid)
-    assert len(grid.seeds) >= 3 and len(grid.arms) == 8
-    assert len(p.nodes) == 22 * len(grid.seeds)
+    assert len(grid.seeds) >= 3 and len(grid.arms) == 9
+    assert len(p.nodes) == 25 * len(grid.seeds)
     for seed in grid.seeds:
         chain = {a.name: [p.nodes[k] for k in p.chains[(a.name, seed)]] for a in grid.arms}
         assert len({c[0].key for c in chain.values()}) == 1  # one base model for every arm
@@ -137,19 +137,25 @@ def test_packaged_mini_grid_shares_the_curriculum_and_gives_every_rl_arm_equal_b
         stage1 = {name: c[2].key for name, c in chain.items() if name in ("r1-s1", "r1-s2",
                                                                           "scaffold")}
         assert len(set(stage1.values())) == 1  # one stage-1 RL for S1, S2 and the scaffold
+        # the mismatch arm: S1's cold start, then RL sampled threads and trained structured
+        assert chain["r1-mismatch"][1] is chain["r1-s1"][1]
+        assert {(n.stage.mode, n.stage.train_layout) for n in chain["r1-mismatch"][2:4]} == \
+            {("threads", "structured")}
         assert all(n.model["tiny_digits"] for c in chain.values() for n in c)
         rl_arms = {name: c for name, c in chain.items() if any(n.stage.kind == "rl" for n in c)}
         budgets = {name: (sum(n.stage.max_steps for n in c if n.stage.kind == "rl"),
                           {(n.stage.per_device_batch_size, n.stage.num_generations,
-                            n.stage.max_tokens, n.stage.max_path_tokens)
+                            n.stage.num_iterations, n.stage.max_tokens, n.stage.max_path_tokens)
                            for n in c if n.stage.kind == "rl"},
                           {n.stage.max_steps for n in c if n.stage.kind == "sft"})
                    for name, c in rl_arms.items()}
-        assert len(rl_arms) == 6 and len({repr(b) for b in budgets.values()}) == 1, budgets
+        assert len(rl_arms) == 7 and len({repr(b) for b in budgets.values()}) == 1, budgets
+        assert all(n.stage.num_iterations == 2 for c in rl_arms.values() for n in c
+                   if n.stage.kind == "rl")  # more than one update per generation: clipping
         evals = {repr(dict(c[-1].stage.eval, mode=None)) for c in chain.values()}
         assert len(evals) == 1  # every arm is evaluated alike (mode aside)
     quick = load_grid(mini_grid_path(), QUICK)
-    assert len(plan(quick).nodes) == 22 * 2
+    assert len(plan(quick).nodes) == 25 * 2
     old = load_grid(mini_grid_path("mini-grid"))  # the trap task's grid still loads as it was
     assert len(plan(old).nodes) == 21 * len(old.seeds)
 

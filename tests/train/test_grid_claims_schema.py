@@ -65,5 +65,6 @@ def test_the_mini_grid_preregisters_the_papers_claims():
     kinds = [(c["arm"], c.get("trend") or c["column"], c["direction"]) for c in grid.claims]
     assert kinds == [("r1-s1", "ratio", "falls"), ("r1-s2", "ratio", ">"),
                      ("r1-s2", "position", "rises"), ("r1-s2", "verification", "rises"),
-                     ("r1-s2", "avg", ">="), ("scaffold", "avg", ">=")]
+                     ("r1-s2", "avg", ">="), ("scaffold", "avg", ">="),
+                     ("r1-mismatch", "ratio", "falls"), ("r1-s1", "ratio", ">")]
     assert grid.gates["min_equation_accuracy"] > 0 and plan(grid).chains

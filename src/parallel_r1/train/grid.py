@@ -40,7 +40,7 @@ QUICK = ["seeds=[0, 1]", "overrides=" + json.dumps([
     "stages.sft-plain.data=synthetic:fork1/plain:64:1",
     *(f"stages.{s}.max_steps=8" for s in ("base", "sft", "sft-plain")),
     *(f"stages.{s}.{k}={v}" for s in ("rl-easy", "rl-hard", "rl-hard-s2", "rl-hard-acc")
-      for k, v in (("max_steps", 2), ("save_steps", 1), ("per_device_batch_size", 16),
+      for k, v in (("max_steps", 2), ("save_steps", 2), ("per_device_batch_size", 16),
                    ("max_tokens", 60), ("max_path_tokens", 20))),
     "stages.eval.eval={benchmarks: 'synthetic-fork1,synthetic-fork2', samples: 2, limit: 4, "
     "max_tokens: 60, max_path_tokens: 20, graders: [paper]}"])]
