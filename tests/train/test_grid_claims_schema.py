@@ -68,3 +68,10 @@ def test_the_mini_grid_preregisters_the_papers_claims():
                      ("r1-s2", "avg", ">="), ("scaffold", "avg", ">="),
                      ("r1-mismatch", "ratio", "falls"), ("r1-s1", "ratio", ">")]
     assert grid.gates["min_equation_accuracy"] > 0 and plan(grid).chains
+
+
+def test_a_trend_claim_on_an_arm_without_rl_is_refused_before_the_run(tmp_path, make_grid):
+    grid = load_grid(make_grid(tmp_path, claims=[TREND, {**TREND, "arm": "sft-only"}]))
+    with pytest.raises(ConfigError, match="'sft-only' has no rl stage") as err:
+        plan(grid)
+    assert err.value.field == "claims.1.arm"

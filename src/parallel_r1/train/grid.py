@@ -29,7 +29,7 @@ from typing import Any
 
 from parallel_r1.errors import ConfigError, unknown_name
 from parallel_r1.outputs import output_path
-from parallel_r1.train.grid_prereg import check_columns, check_prereg
+from parallel_r1.train.grid_prereg import check_columns, check_prereg, check_trend_arms
 from parallel_r1.train.recipe import Recipe, Stage, load
 from parallel_r1.train.yaml_text import load_yaml
 
@@ -305,6 +305,8 @@ def plan(grid: Grid) -> Plan:
     result = Plan(nodes, chains, recipes)
     base = result.nodes[result.result(grid.baseline, grid.seeds[0])].stage
     check_columns(grid, [b.strip() for b in str(base.eval.get("benchmarks", "")).split(",")])
+    check_trend_arms(grid, {a for (a, _), r in recipes.items()
+                            if any(st.kind == "rl" for st in r.stages)})
     return result
 
 

@@ -156,3 +156,16 @@ def check_columns(grid: Any, benchmarks: list[str]) -> None:
             raise ConfigError(f"no benchmark {bench!r} in the baseline's eval; it has "
                               f"{benchmarks}", field=f"{part}.{i}.column",
                               file=grid.file or None)
+
+
+def check_trend_arms(grid: Any, rl_arms: set[str]) -> None:
+    """Every trend claim names an arm with an RL stage (a trend is read off RL rollouts).
+
+    Raises:
+        ConfigError: naming the claim's arm.
+    """
+    for i, c in enumerate(grid.claims):
+        if "trend" in c and c["arm"] not in rl_arms:
+            raise ConfigError(f"{c['arm']!r} has no rl stage, so it has no trend to read; arms "
+                              f"with one: {sorted(rl_arms)}", field=f"claims.{i}.arm",
+                              file=grid.file or None)
