@@ -161,3 +161,22 @@ def test_design_prints_equation_accuracy_and_block_use_per_arm_and_seed(tmp_path
     assert "| S2 | 1 | 100.0 | 16 | 8 | 0.0 | 100.0 | – (of 0) |" in out["table"]
     for c in out["verdicts"]["comparisons"]:  # the base cannot do the arithmetic
         assert c["failed"] == ["equation_accuracy of base 0.5 < 0.6"]
+
+
+def test_a_trend_on_a_handful_of_blocks_is_uninformative_not_held():
+    # one block early (not a check), one late (a check), in every seed: the per-seed shares
+    # agree exactly (sd 0), which a t-interval alone would call held
+    from parallel_r1.eval.grid_claims import MIN_THIRD_COUNT, trend_outcome
+
+    def tallied(blocks):
+        steps = {1: {"verification": (0, blocks)}, 2: {"verification": (0, 0)},
+                 3: {"verification": (blocks, blocks)}}
+        seeds = (0, 1, 2)
+        return {"per_seed": {s: steps for s in seeds}, "phases": {s: [1, 3] for s in seeds}}
+
+    claim = {"claim": "verification rises", "arm": "s2", "trend": "verification",
+             "direction": "rises"}
+    few = trend_outcome(claim, tallied(1), [])
+    assert few["outcome"] == "uninformative"
+    assert few["why"] == f"seed 0: 1 block in the early third (< {MIN_THIRD_COUNT})"
+    assert trend_outcome(claim, tallied(MIN_THIRD_COUNT), [])["outcome"] == "held"

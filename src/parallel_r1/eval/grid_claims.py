@@ -25,7 +25,8 @@ corrected across claims.
 Uninformative, with the reason, instead of held / not held: a pre-registered gate fails (a
 comparison: its endpoint's gates; a trend: the grid's gates and the claim's own on the arm's
 run diagnostics and equation accuracy, `grid_verdicts.arm_gate_values`), or the data is missing
-(one seed: no interval; an arm without RL rollout dumps; a third of a seed with nothing to count).
+(one seed: no interval; an arm without RL rollout dumps; a third of a seed with fewer than
+`MIN_THIRD_COUNT` rollouts or blocks to count).
 Pure Python + numpy; writes nothing.
 """
 
@@ -40,6 +41,10 @@ from parallel_r1.eval.report import md_table
 
 TRENDS = ("ratio", "position", "verification", "exploration")
 HELD, NOT_HELD, UNINFORMATIVE = "held", "not held", "uninformative"
+# a trend's third counts at least this many rollouts (ratio) or blocks (the others) per seed:
+# on fewer, per-seed shares are near 0/1 and can agree exactly (sd 0), and the t-interval
+# would then be a point that "excludes 0" on a handful of blocks
+MIN_THIRD_COUNT = 5
 _TALLY = {"ratio": "parallel", "position": "position", "verification": "verification",
           "exploration": "exploration"}
 
@@ -115,9 +120,13 @@ def trend_differences(tallied: dict, figure: str) -> tuple[list[float], str]:
         parts = []
         for name, chosen in (("early", early), ("late", late)):
             total, count = np.sum([steps[s][key] for s in chosen], axis=0)
+            what = "rollouts" if figure == "ratio" else "blocks"
             if count == 0:
-                what = "rollouts" if figure == "ratio" else "blocks"
                 return [], f"seed {seed}: no {what} in the {name} third"
+            if count < MIN_THIRD_COUNT:  # a share of 1 or 2 blocks is 0 or 1: seeds can agree
+                what = what[:-1] if count == 1 else what
+                return [], (f"seed {seed}: {int(count)} {what} in the {name} third "
+                            f"(< {MIN_THIRD_COUNT})")
             parts.append(total / count)
         diffs.append(float(parts[1] - parts[0]))
     return diffs, ""
