@@ -9,6 +9,7 @@ import json
 import pytest
 
 from parallel_r1.eval.grid_report import ArmRuns, write_grid_report
+from parallel_r1.eval.seed_stats import SD_ZERO
 
 P, S, SO, PC, SC = "<Parallel>", "<Summary>", "</Summary>", "</Parallel>", "<Path>"
 # explore at the start: the paths compute 7, never stated before the block
@@ -51,8 +52,9 @@ def _eval(folder, correct, ratio):
 def _arms(tmp_path, seeds=(0, 1, 2)):
     """base: sequential RL with no block, low start accuracy; s1: RL whose parallel ratio falls
     from 1 to 1/4 (seed 2: to 1/2); s2: blocks throughout, exploring at the start of the
-    response early and verifying later in the response late; sft: no RL. s2 answers more than
-    base by a seed-dependent margin and keeps a higher eval ratio than s1."""
+    response early and verifying later in the response late (seed 2: one late block explores);
+    sft: no RL. s2 answers more than base by a seed-dependent margin and keeps a higher eval
+    ratio than s1; s1 and s2 answer alike in every seed."""
     arms = {n: ArmRuns(n, n.upper(), {}, {}) for n in ("base", "s1", "s2", "sft")}
     for s in seeds:
         easy = _rl(tmp_path / f"easy{s}", [[EXPLORE] * 4] * 2, data="synthetic:trap1:100:7")
@@ -61,8 +63,9 @@ def _arms(tmp_path, seeds=(0, 1, 2)):
         arms["s1"].rl[s] = [easy, _rl(tmp_path / f"s1-{s}", [[EXPLORE] * 4] * 2 + [
             [EXPLORE] * late + [PLAIN] * (4 - late)] * 4)]
         pad = " " * (10 * s)  # moves the late blocks by a seed-dependent amount
+        last = [pad + VERIFY] * (4 - (s == 2)) + [pad + EXPLORE] * (s == 2)
         arms["s2"].rl[s] = [easy, _rl(tmp_path / f"s2-{s}", [[EXPLORE] * 4] * 2 + [
-            [EXPLORE, EXPLORE, VERIFY, VERIFY]] * 2 + [[pad + VERIFY] * 4] * 2)]
+            [EXPLORE, EXPLORE, VERIFY, VERIFY]] * 2 + [[pad + VERIFY] * 4, last])]
         low = [[1, 1], [0, 0], [0, 0], [0, 0]]
         good = [[1, 1], [1, 1], [1, 1], [int(s == 2), 0]]
         arms["base"].evals[s] = _eval(tmp_path / f"ev-base{s}", low, 0.0)
@@ -108,8 +111,8 @@ def test_each_claim_kind_is_held_not_held_or_uninformative(tmp_path):
     assert got["S1's ratio rises"]["outcome"] == "not held"
     later = got["blocks move later under S2"]
     assert later["outcome"] == "held" and later["low"] > 0
-    assert got["verification rises under S2"]["outcome"] == "held"
-    assert got["verification rises under S2"]["value"] == pytest.approx(1.0)
+    assert got["verification rises under S2"]["outcome"] == "held"  # per seed 1, 1, 7/8
+    assert got["verification rises under S2"]["value"] == pytest.approx(23 / 24)
     gated = got["S1 falls, gated"]
     assert gated["outcome"] == "uninformative" and gated["value"] is None
     assert gated["why"] == "gate failed: start_accuracy of s1 0.5 < 0.9"
@@ -119,17 +122,25 @@ def test_each_claim_kind_is_held_not_held_or_uninformative(tmp_path):
     assert got["S2 > base"]["outcome"] == "held" and "p Holm" in got["S2 > base"]["why"]
     assert got["S2 >= base"]["outcome"] == "held" and "-margin -2.0" in got["S2 >= base"]["why"]
     assert got["base >= S2"]["outcome"] == "not held"
-    assert got["S1 > S2 on avg"]["outcome"] == "not held"  # equal: p = 1
+    # s1 and s2 answer alike in every seed: +0, +0, +0 is shown, but SD 0 is no test
+    equal = got["S1 > S2 on avg"]
+    assert equal["outcome"] == "uninformative" and equal["why"] == SD_ZERO
+    assert equal["value"] == equal["low"] == equal["high"] == 0.0 and equal["p"] is None
     ratio = got["S2 keeps a higher ratio than S1"]  # +3/4, +5/8, +3/4
     assert ratio["outcome"] == "held" and ratio["value"] == pytest.approx(17 / 24)
-    # the claims' own comparisons joined the tested family: 3 of them and the endpoint
+    # the claims' own comparisons joined the primary endpoints: 3 of them and the endpoint;
+    # the SD-0 one is not tested, so Holm corrects over 3
     family = [c for c in out["verdicts"]["comparisons"] if c["primary"]]
-    assert len(family) == 4 and out["verdicts"]["family_size"] == 4
+    assert len(family) == 4 and out["verdicts"]["family_size"] == 3
+    by_key = {(c["arm"], c["against"], c["column"]): c for c in family}
+    assert by_key[("s1", "s2", "avg")]["p_holm"] is None
+    assert by_key[("s1", "s2", "avg")]["verdict"] == f"uninformative ({SD_ZERO})"
     table = out["table"]
     assert "The paper's claims, pre-registered in the grid file." in table
     assert "| S1's ratio falls | S1: ratio falls (late - early third" in table
     assert "**uninformative** | gate failed: start_accuracy of s1 0.5 < 0.9 |" in table
-    assert "at Holm's most stringent level alpha/m = 0.05/4 = 0.0125" in table
+    assert "at Holm's most stringent level alpha/m = 0.05/3 = 0.01667" in table
+    assert "| S1 - S2 | Avg Mean@k | +0.0 [+0.0, +0.0] U | – | – | n/a (SD 0) |" in table
     saved = json.loads((tmp_path / "report" / "results.json").read_text())
     assert [c["outcome"] for c in saved["claims"]][:3] == ["held", "not held", "held"]
     assert "| S2 > base |" in out["report"].read_text()
@@ -168,11 +179,11 @@ def test_a_trend_on_a_handful_of_blocks_is_uninformative_not_held():
     # agree exactly (sd 0), which a t-interval alone would call held
     from parallel_r1.eval.grid_claims import MIN_THIRD_COUNT, trend_outcome
 
-    def tallied(blocks):
-        steps = {1: {"verification": (0, blocks)}, 2: {"verification": (0, 0)},
-                 3: {"verification": (blocks, blocks)}}
+    def tallied(blocks, spread=1):  # seed s: blocks - spread * s of the late blocks check
         seeds = (0, 1, 2)
-        return {"per_seed": {s: steps for s in seeds}, "phases": {s: [1, 3] for s in seeds}}
+        steps = {s: {1: {"verification": (0, blocks)}, 2: {"verification": (0, 0)},
+                     3: {"verification": (max(blocks - spread * s, 0), blocks)}} for s in seeds}
+        return {"per_seed": steps, "phases": {s: [1, 3] for s in seeds}}
 
     claim = {"claim": "verification rises", "arm": "s2", "trend": "verification",
              "direction": "rises"}
@@ -180,3 +191,7 @@ def test_a_trend_on_a_handful_of_blocks_is_uninformative_not_held():
     assert few["outcome"] == "uninformative"
     assert few["why"] == f"seed 0: 1 block in the early third (< {MIN_THIRD_COUNT})"
     assert trend_outcome(claim, tallied(MIN_THIRD_COUNT), [])["outcome"] == "held"
+    # enough blocks, but every seed goes 0 -> 1 exactly: a point, not a test
+    same = trend_outcome(claim, tallied(MIN_THIRD_COUNT, spread=0), [])
+    assert (same["outcome"], same["why"], same["value"], same["p"]) == (
+        "uninformative", SD_ZERO, 1.0, None)

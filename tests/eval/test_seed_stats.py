@@ -12,6 +12,7 @@ from scipy import stats
 from parallel_r1.eval.paired import paired_delta
 from parallel_r1.eval.seed_stats import (
     holm,
+    is_sd_zero,
     min_detectable_effect,
     seed_interval,
     seed_intervals,
@@ -32,7 +33,6 @@ def test_seed_interval_by_hand():
     one = seed_interval([0.3])
     assert one == {"value": 0.3, "low": None, "high": None, "p": None, "sd": None,
                    "num_seeds": 1}
-    assert seed_interval([0.1, 0.1])["p"] == 0.0 and seed_interval([0.0, 0.0])["p"] == 1.0
     with pytest.raises(ValueError, match="one finite difference per seed"):
         seed_interval([])
     with pytest.raises(ValueError, match="S >= 2"):
@@ -66,7 +66,20 @@ def test_min_detectable_effect_has_the_asked_power():
         (stats.t.ppf(0.975, 2) + stats.t.ppf(0.8, 2)) / np.sqrt(3), rel=0.15)
     assert min_detectable_effect(1.0, 10) < min_detectable_effect(1.0, 3)
     assert min_detectable_effect(None, 3) is None and min_detectable_effect(1.0, 1) is None
-    assert min_detectable_effect(0.0, 3) == 0.0
+    assert min_detectable_effect(0.0, 3) is None  # no variance: no resolution, not a perfect one
+
+
+def test_seeds_that_agree_exactly_give_a_point_but_no_test():
+    # equal per-seed differences: sd 0, so no t-statistic exists (p 0 would read as certainty)
+    for diffs in ([0.1, 0.1, 0.1], [0.0, 0.0], [0.5 - 0.3, 0.6 - 0.4, 0.7 - 0.5]):
+        fig = seed_interval(diffs)
+        assert is_sd_zero(fig) and fig["p"] is None
+        assert fig["low"] == pytest.approx(fig["value"]) == pytest.approx(fig["high"])
+        assert min_detectable_effect(fig["sd"], fig["num_seeds"]) is None
+    assert not is_sd_zero(seed_interval([0.1, 0.1 + 1e-6])) and not is_sd_zero(
+        seed_interval([0.3]))
+    _, _, _, p, _ = seed_intervals(np.array([[0.2, 0.2, 0.2], [1.0, 2.0, 3.0]]))
+    assert np.isnan(p[0]) and p[1] == pytest.approx(stats.ttest_1samp([1, 2, 3], 0).pvalue)
 
 
 def _seed_counts() -> list[int]:

@@ -26,7 +26,8 @@ Uninformative, with the reason, instead of held / not held: a pre-registered gat
 comparison: its endpoint's gates; a trend: the grid's gates and the claim's own on the arm's
 run diagnostics and equation accuracy, `grid_verdicts.arm_gate_values`), or the data is missing
 (one seed: no interval; an arm without RL rollout dumps; a third of a seed with fewer than
-`MIN_THIRD_COUNT` rollouts or blocks to count).
+`MIN_THIRD_COUNT` rollouts or blocks to count), or the seeds agree exactly (SD 0: no
+seed-to-seed variance to test against, `seed_stats.SD_ZERO`).
 Pure Python + numpy; writes nothing.
 """
 
@@ -84,6 +85,8 @@ def compare_outcome(claim: dict, comparison: dict, alpha: float) -> dict:
         return _outcome(claim, UNINFORMATIVE, "gate failed: " + "; ".join(c["failed"]), c)
     if c["num_seeds"] < 2 or c["low"] is None:
         return _outcome(claim, UNINFORMATIVE, seed_stats.NO_INTERVAL, c)
+    if seed_stats.is_sd_zero(c):
+        return _outcome(claim, UNINFORMATIVE, seed_stats.SD_ZERO, c)
     interval = f"{_pts(c['value'])} [{_pts(c['low'])}, {_pts(c['high'])}] points"
     if claim["direction"] == ">":
         held = bool(c.get("significant")) and c["value"] > 0
@@ -146,6 +149,8 @@ def trend_outcome(claim: dict, tallied: dict, failed: list[str]) -> dict:
     fig = seed_stats.seed_interval(diffs)
     if fig["low"] is None:
         return _outcome(claim, UNINFORMATIVE, seed_stats.NO_INTERVAL, fig)
+    if seed_stats.is_sd_zero(fig):
+        return _outcome(claim, UNINFORMATIVE, seed_stats.SD_ZERO, fig)
     rises = claim["direction"] == "rises"
     held = fig["low"] > 0 if rises else fig["high"] < 0
     return _outcome(claim, HELD if held else NOT_HELD,
@@ -203,5 +208,6 @@ DEFINITIONS = (
     "in the claimed direction; a `>=` claim (non-inferiority) holds when the lower end of its "
     "two-sided 95% t-interval over seeds lies above -margin (pre-registered); a trend claim "
     "holds when the t-interval over seeds of late third minus early third of the last RL phase "
-    "excludes 0 in the claimed direction. Uninformative: a pre-registered gate failed or the "
-    "data is missing (the reason is given); its interval is not read.")
+    "excludes 0 in the claimed direction. Uninformative: a pre-registered gate failed, the data "
+    "is missing, or the seeds agree exactly (SD 0) (the reason is given); its interval is not "
+    "read.")

@@ -15,7 +15,9 @@ that differ, summaries that use a path, verification that changes the answer).
 
 `GATES` are the pre-registered bounds a grid file may set (`gates:`, and per endpoint);
 `gate_failures` lists those a comparison fails, and such a comparison is reported
-"uninformative" instead of being read. Pure Python + numpy; reads files, writes nothing.
+"uninformative" instead of being read. A diagnostic that applies but was not measured (an RL
+run that did not log it; an arm whose samples wrote no equation) fails its gate as "not
+measured": a bound nobody checked does not hold. Pure Python + numpy; reads files, writes nothing.
 """
 
 from __future__ import annotations
@@ -151,25 +153,28 @@ def arm_difference(stages_a: list[tuple[Path, int, str]], stages_b: list[tuple[P
             "eval_differ": _share_differ(keyed(samples_a), keyed(samples_b), "response")}
 
 
-def gate_failures(gates: dict[str, float], values: dict[str, list[tuple[str, float | None]]]
-                  ) -> list[str]:
+def gate_failures(gates: dict[str, float], values: dict[str, list[tuple]]) -> list[str]:
     """The gates a comparison fails, as readable lines.
 
     Args:
         gates: gate name (a key of `GATES`) -> bound.
-        values: diagnostic -> [(whose, value)]: each value the gate must hold for (e.g. both
-            arms' start accuracy); a None value (not measured, or not applicable) is skipped.
+        values: diagnostic -> [(whose, value)] or [(whose, None, why)]: each value the gate
+            must hold for (e.g. both arms' start accuracy); a None or NaN value was not
+            measured (`why`, optional, says what is missing) and fails the gate. A diagnostic
+            that does not apply (run diagnostics of an arm without RL) has no entry.
 
     Returns:
-        ["start_accuracy of grpo 0.044 < 0.1", ...]; empty when every gate holds.
+        ["start_accuracy of grpo 0.044 < 0.1", "clip_fraction of s2 not measured (not
+        logged)", ...]; empty when every gate holds.
     """
     failed = []
     for name, bound in gates.items():
         diagnostic, kind = GATES[name]
-        for whose, value in values.get(diagnostic, []):
+        for whose, value, *why in values.get(diagnostic, []):
             if value is None or not np.isfinite(value):
-                continue
-            if (kind == "min" and value < bound) or (kind == "max" and value > bound):
+                failed.append(f"{diagnostic} of {whose} not measured"
+                              + (f" ({why[0]})" if why else ""))
+            elif (kind == "min" and value < bound) or (kind == "max" and value > bound):
                 failed.append(f"{diagnostic} of {whose} {value:.3g} "
                               f"{'<' if kind == 'min' else '>'} {bound:g}")
     return failed

@@ -11,7 +11,8 @@ from parallel_r1.eval.grid_report import delta_table, main_table
 from parallel_r1.eval.report import md_table
 
 LEGEND = ("H = significant after Holm across the tested family; U = uninformative (a "
-          "pre-registered gate failed: not tested); an interval alone is exploratory")
+          "pre-registered gate failed, or the seeds agree exactly (SD 0): not tested); an "
+          "interval alone is exploratory")
 
 
 def tables(result: dict, verdicts: dict, design: dict, mats: dict, titles: dict[str, str],

@@ -7,7 +7,8 @@ seed s, averaged over the same problems and samples) goes to `seed_stats.seed_in
 
 Which comparisons are tested is fixed before the run, in the grid file: `endpoints` (the primary
 comparisons; the family Holm corrects) and `gates` (design bounds, `eval.grid_design.GATES`). A
-comparison that fails a gate is "uninformative" and is not tested (it leaves the family). Without
+comparison that fails a gate is "uninformative" and is not tested (it leaves the family); so is
+one whose S >= 2 seeds agree exactly (SD 0: `seed_stats.SD_ZERO`), shown with its point. Without
 `endpoints`, the family is every arm against the baseline in every column of the delta table.
 Comparisons outside the family are shown with their interval as exploratory (uncorrected).
 """
@@ -63,22 +64,34 @@ def _mean(values: list[float | None]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def arm_gate_values(design: dict, arm: str) -> dict[str, list[tuple[str, float | None]]]:
+def _arm_value(arm: str, per_seed: dict, key: str, missing: str) -> tuple:
+    """(arm, mean over seeds), or (arm, None, why) when some seed lacks the value."""
+    lacking = [s for s, d in per_seed.items() if d.get(key) is None]
+    if not lacking:
+        return arm, _mean([d[key] for d in per_seed.values()])
+    where = "" if len(lacking) == len(per_seed) else \
+        f" in seed{'s' if len(lacking) > 1 else ''} {', '.join(map(str, lacking))}"
+    return arm, None, missing + where
+
+
+def arm_gate_values(design: dict, arm: str) -> dict[str, list[tuple]]:
     """Diagnostic -> [(arm, value)] of one arm, mean over seeds: its run diagnostics (none
-    without RL) and its equation accuracy on its eval samples."""
+    without RL) and its equation accuracy on its eval samples; (arm, None, why) where a seed
+    lacks one (not logged; no equation written), which fails its gate as not measured."""
     values: dict[str, list] = {}
-    runs = [d for d in design["runs"].get(arm, {}).values() if d]
+    runs = {s: d for s, d in design["runs"].get(arm, {}).items() if d}
     for key in ("start_accuracy", "zero_adv_share", "clip_fraction", "cap_binding"):
         if runs:
-            values[key] = [(arm, _mean([d.get(key) for d in runs]))]
-    skill = _mean([d["equation_accuracy"] for d in design.get("skill", {}).get(arm, {}).values()])
-    if skill is not None:
-        values["equation_accuracy"] = [(arm, skill)]
+            values[key] = [_arm_value(arm, runs, key, "not logged")]
+    skill = design.get("skill", {}).get(arm, {})
+    if skill:
+        values["equation_accuracy"] = [_arm_value(arm, skill, "equation_accuracy",
+                                                  "0 equations")]
     return values
 
 
 def gate_values(mats: dict, design: dict, arm: str, against: str, column: str
-                ) -> dict[str, list[tuple[str, float | None]]]:
+                ) -> dict[str, list[tuple]]:
     """Diagnostic -> [(whose, value)] that the gates of one comparison are checked on: each arm's
     `arm_gate_values`, the better arm's margin over the chance level (accuracy columns), and
     how often the two arms' last-phase RL rollouts differed (where no RL step matches, how
@@ -132,6 +145,7 @@ def compare(mats: dict[str, dict], baseline: str, *, endpoints: list[dict], gate
         out.append({"arm": arm, "against": against, "column": column, "primary": primary,
                     **fig, "mde": seed_stats.min_detectable_effect(fig["sd"], fig["num_seeds"]),
                     "failed": failed, "p_holm": None})
+    # p is None with one seed or SD 0 (`seed_stats.seed_interval`): not tested, like a gated one
     family = [c for c in out if c["primary"] and not c["failed"] and c["p"] is not None]
     for c, h in zip(family, seed_stats.holm([c["p"] for c in family], alpha=alpha)):
         c["p_holm"], c["significant"] = h["p_holm"], h["significant"]
@@ -147,6 +161,8 @@ def _verdict(c: dict) -> str:
         return "uninformative (" + "; ".join(c["failed"]) + ")"
     if c["num_seeds"] < 2:
         return seed_stats.NO_INTERVAL
+    if seed_stats.is_sd_zero(c):
+        return f"uninformative ({seed_stats.SD_ZERO})"
     if not c["primary"]:
         return "exploratory (uncorrected)"
     return "significant after Holm" if c["significant"] else "not significant after Holm"
@@ -157,13 +173,15 @@ def _pts(x: float | None, signed: bool = True) -> str:
 
 
 def cell(c: dict) -> str:
-    """"+1.2 [-3.0, +5.4]" in points, with marks: H significant after Holm, U uninformative;
-    one seed: the value and "1 seed: no interval"."""
+    """"+1.2 [-3.0, +5.4]" in points, with marks: H significant after Holm, U uninformative
+    (a gate failed, or SD 0 over seeds: the point, untested); one seed: the value and
+    "1 seed: no interval"."""
     if c["low"] is None:
         text = f"{_pts(c['value'])} ({seed_stats.NO_INTERVAL})"
     else:
         text = f"{_pts(c['value'])} [{_pts(c['low'])}, {_pts(c['high'])}]"
-    return text + (" U" if c["failed"] else " H" if c.get("significant") else "")
+    untested = c["failed"] or seed_stats.is_sd_zero(c)
+    return text + (" U" if untested else " H" if c.get("significant") else "")
 
 
 def delta_table(verdicts: dict, bench_info: dict, titles: dict[str, str], baseline: str) -> str:
@@ -183,7 +201,8 @@ def family_table(verdicts: dict, bench_info: dict, titles: dict[str, str]) -> st
              column_title(c["column"], bench_info), cell(c),
              "–" if c["p"] is None else f"{c['p']:.3f}",
              "–" if c["p_holm"] is None else f"{c['p_holm']:.3f}",
-             _pts(c["mde"], signed=False), c["verdict"]]
+             "n/a (SD 0)" if seed_stats.is_sd_zero(c) else _pts(c["mde"], signed=False),
+             c["verdict"]]
             for c in verdicts["comparisons"] if c["primary"]]
     return md_table(["Comparison", "Column", "Delta [95% t, seeds]", "p", "p Holm",
                      "MDE 80%", "Verdict"], rows)

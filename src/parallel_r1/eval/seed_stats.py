@@ -15,7 +15,12 @@ that vary by seed its nominal 95% interval misses far more often than 5% (the si
 Multiple comparisons: `holm` (Holm 1979, step-down, strong family-wise error control) over the
 comparisons the grid file names as primary. `min_detectable_effect` is the gap a two-sided paired
 t-test on S seeds would find with the given power, from the observed seed-to-seed SD (noncentral
-t, exact for normal d_s). numpy, scipy and statsmodels.
+t, exact for normal d_s).
+
+S >= 2 seeds whose differences agree exactly (SD 0; in practice below `SD_ZERO_TOL`, the rounding
+of equal differences) give no seed-to-seed variance to test against: the interval is the point,
+p is None and the MDE is None. Such a comparison is reported, never tested (`is_sd_zero`,
+`SD_ZERO`). numpy, scipy and statsmodels.
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ from collections.abc import Sequence
 import numpy as np
 
 NO_INTERVAL = "1 seed: no interval"
+SD_ZERO = "the seeds agree exactly (SD 0): no seed-to-seed variance to test against"
+# an SD at or below this (in the differences' units, fractions here) is the rounding of
+# equal differences (0.5 - 0.3 vs 0.6 - 0.4), not variance
+SD_ZERO_TOL = 1e-9
 
 
 def seed_interval(diffs: Sequence[float], *, level: float = 0.95) -> dict[str, float | None]:
@@ -38,7 +47,7 @@ def seed_interval(diffs: Sequence[float], *, level: float = 0.95) -> dict[str, f
         {"value", "low", "high", "p", "sd", "num_seeds"}: the mean, the interval, the two-sided
         p-value of a one-sample t-test of mean 0, the seeds' sample SD (ddof 1). With one seed
         low, high, p and sd are None (no interval can be formed); with S >= 2 seeds that all
-        agree (sd 0) the interval is the point and p is 0 (or 1 when the point is 0).
+        agree (`is_sd_zero`) the interval is the point and p is None (nothing to test).
 
     Raises:
         ValueError: no seeds, or a NaN difference.
@@ -50,7 +59,14 @@ def seed_interval(diffs: Sequence[float], *, level: float = 0.95) -> dict[str, f
         return {"value": float(d[0]), "low": None, "high": None, "p": None, "sd": None,
                 "num_seeds": 1}
     value, low, high, p, sd = (float(x[0]) for x in seed_intervals(d[None, :], level=level))
-    return {"value": value, "low": low, "high": high, "p": p, "sd": sd, "num_seeds": int(d.size)}
+    return {"value": value, "low": low, "high": high, "p": None if np.isnan(p) else p, "sd": sd,
+            "num_seeds": int(d.size)}
+
+
+def is_sd_zero(fig: dict) -> bool:
+    """Whether a `seed_interval` result has S >= 2 seeds whose differences agree exactly
+    (sd <= `SD_ZERO_TOL`): shown, but not a test (no p-value, no MDE)."""
+    return fig["num_seeds"] >= 2 and fig["sd"] is not None and fig["sd"] <= SD_ZERO_TOL
 
 
 def seed_intervals(diffs: np.ndarray, *, level: float = 0.95) -> tuple[np.ndarray, ...]:
@@ -60,7 +76,7 @@ def seed_intervals(diffs: np.ndarray, *, level: float = 0.95) -> tuple[np.ndarra
         diffs: [N, S] per-seed paired differences of N comparisons, S >= 2 seeds each.
 
     Returns:
-        (value, low, high, p, sd), each [N].
+        (value, low, high, p, sd), each [N]; p is NaN where sd <= `SD_ZERO_TOL`.
 
     Raises:
         ValueError: fewer than 2 seeds.
@@ -74,9 +90,9 @@ def seed_intervals(diffs: np.ndarray, *, level: float = 0.95) -> tuple[np.ndarra
     value, sd = d.mean(axis=1), d.std(axis=1, ddof=1)
     se = sd / np.sqrt(num_seeds)
     half = stats.t.ppf((1 + level) / 2, num_seeds - 1) * se
-    with np.errstate(divide="ignore", invalid="ignore"):
-        tstat = np.where(se > 0, np.abs(value) / se, np.where(value == 0, 0.0, np.inf))
-    p = 2 * stats.t.sf(tstat, num_seeds - 1)
+    tested = sd > SD_ZERO_TOL
+    tstat = np.abs(value) / np.where(tested, se, 1.0)  # no division by a zero se
+    p = np.where(tested, 2 * stats.t.sf(tstat, num_seeds - 1), np.nan)
     return value, value - half, value + half, p, sd
 
 
@@ -113,14 +129,13 @@ def min_detectable_effect(sd: float | None, num_seeds: int, *, alpha: float = 0.
     Solves P(|T| > t_{1-alpha/2, S-1}) = power for T ~ noncentral t(S - 1, delta sqrt(S) / sd).
 
     Returns:
-        the effect in the units of `sd`; None with one seed or an unknown sd; 0 when sd is 0.
+        the effect in the units of `sd`; None with one seed, an unknown sd, or sd 0
+        (<= `SD_ZERO_TOL`: no variance to scale by, which is not a resolution of 0).
     """
     from scipy import optimize, stats
 
-    if sd is None or num_seeds < 2 or not np.isfinite(sd):
+    if sd is None or num_seeds < 2 or not np.isfinite(sd) or sd <= SD_ZERO_TOL:
         return None
-    if sd == 0.0:
-        return 0.0
     df = num_seeds - 1
     crit = stats.t.ppf(1 - alpha / 2, df)
 
