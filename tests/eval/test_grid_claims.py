@@ -195,3 +195,16 @@ def test_a_trend_on_a_handful_of_blocks_is_uninformative_not_held():
     same = trend_outcome(claim, tallied(MIN_THIRD_COUNT, spread=0), [])
     assert (same["outcome"], same["why"], same["value"], same["p"]) == (
         "uninformative", SD_ZERO, 1.0, None)
+
+
+def test_a_clip_gate_on_runs_that_never_logged_clipping_makes_the_claim_uninformative(tmp_path):
+    # the RL stages here write no clip_ratio/region_mean: min_clip_fraction cannot pass on it
+    claims = [_claim("S1's ratio falls", arm="s1", trend="ratio", direction="falls",
+                     gates={"min_clip_fraction": 0.0}),
+              _claim("sft's ratio falls", arm="sft", trend="ratio", direction="falls",
+                     gates={"min_clip_fraction": 0.0})]
+    out = write_grid_report(tmp_path / "report", _arms(tmp_path), "base", seeds=[0, 1, 2],
+                            claims=claims)
+    assert [(c["outcome"], c["why"]) for c in out["claims"]] == [
+        ("uninformative", "gate failed: clip_fraction of s1 not measured (not logged)"),
+        ("uninformative", "the arm has no RL stage")]  # no RL: the gate does not apply

@@ -147,3 +147,38 @@ def test_arm_difference_gate_falls_back_to_eval_samples():
     design = {"runs": {}, "chance": {}, "pairs": {("a", "b"): {0: no_rl, 1: no_rl}}}
     assert gate_values({}, design, "a", "b", "ratio") == {
         "rollouts_differ": [("a vs b (eval samples)", 0.0)]}
+
+
+def test_a_gate_on_a_diagnostic_not_measured_fails_and_an_arm_without_rl_has_none():
+    from parallel_r1.eval.grid_verdicts import arm_gate_values
+
+    logged = {"start_accuracy": 0.3, "zero_adv_share": 0.2, "clip_fraction": 0.1,
+              "cap_binding": 0.0}
+    design = {"runs": {"rl": {0: logged, 1: {**logged, "clip_fraction": None}},
+                       "quiet": {0: {**logged, "clip_fraction": None}},
+                       "sft": {0: None, 1: None}},
+              "skill": {"rl": {0: {"equation_accuracy": 0.9}, 1: {"equation_accuracy": None}},
+                        "quiet": {0: {"equation_accuracy": 0.8}},
+                        "sft": {0: {"equation_accuracy": None}, 1: {"equation_accuracy": None}}}}
+    gates = {"min_clip_fraction": 0.05, "min_equation_accuracy": 0.5}
+    assert gate_failures(gates, arm_gate_values(design, "rl")) == [
+        "clip_fraction of rl not measured (not logged in seed 1)",
+        "equation_accuracy of rl not measured (0 equations in seed 1)"]
+    assert gate_failures(gates, arm_gate_values(design, "quiet")) == [
+        "clip_fraction of quiet not measured (not logged)"]
+    # no RL stage: no run diagnostic applies, but its eval samples still must show arithmetic
+    assert "clip_fraction" not in arm_gate_values(design, "sft")
+    assert gate_failures(gates, arm_gate_values(design, "sft")) == [
+        "equation_accuracy of sft not measured (0 equations)"]
+    assert gate_failures({"min_clip_fraction": 0.05}, arm_gate_values(design, "sft")) == []
+
+
+def test_a_grid_whose_samples_write_no_equation_fails_the_equation_gate(tmp_path):
+    # the fake samples ("0-0-1") hold no equation: the gate cannot pass on nothing
+    out = write_grid_report(tmp_path / "report", _grid(tmp_path), "base", seeds=[0, 1, 2],
+                            gates={"min_equation_accuracy": 0.5})
+    by = {(c["arm"], c["against"], c["column"]): c for c in out["verdicts"]["comparisons"]}
+    assert by[("s1", "base", "avg")]["failed"] == [
+        "equation_accuracy of s1 not measured (0 equations)",
+        "equation_accuracy of base not measured (0 equations)"]
+    assert out["verdicts"]["family_size"] == 0
