@@ -36,6 +36,8 @@ def test_sampling_threads_and_training_structured_is_accepted():
     (["stages.rl.num_iterations=0"], "num_iterations", "must be >= 1"),
     (["stages.sft.num_iterations=2"], "num_iterations", "rl stages only"),
     (["stages.rl.num_iterations=3"], "save_steps", "multiple of num_iterations"),  # save 10
+    (["stages.rl.num_iterations=2", "stages.rl.save_steps=2", "stages.rl.max_steps=15"],
+     "max_steps", "last generation is trained on fewer times"),
 ])
 def test_unsupported_settings_are_refused_naming_the_field(tmp_path, overrides, field, message):
     with pytest.raises(ConfigError, match=message) as err:

@@ -143,6 +143,9 @@ class Stage:
             (self.kind != "rl" or self.save_steps % max(self.num_iterations, 1) == 0, "save_steps",
              f"must be a multiple of num_iterations ({self.num_iterations}): a checkpoint "
              "inside a generation's reuse cannot be resumed exactly"),
+            (self.kind != "rl" or self.max_steps % max(self.num_iterations, 1) == 0, "max_steps",
+             f"must be a multiple of num_iterations ({self.num_iterations}): else the last "
+             "generation is trained on fewer times than the others"),
             (self.kind == "eval" or not self.eval, "eval", "eval settings (answer_reader, ...) "
              "belong to a kind: eval stage; training never reads them (the RL reward reads the "
              "Final-Answer contract)"),
