@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import string
+
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from parallel_r1.rewards.expression import MAX_ANSWER_CHARS, Reduced, reduce_answer
 from parallel_r1.rewards.plaintext import to_latex
@@ -38,13 +38,31 @@ def test_word_answers_and_empty():
     assert reduce_answer("1" * (MAX_ANSWER_CHARS + 1)).kind == "empty"
 
 
-@settings(max_examples=150, deadline=None)
-@given(st.text(max_size=60))
-def test_reduction_never_raises_and_is_stable(text):
-    once = reduce_answer(text)
-    assert once.kind in ("math", "text", "empty")
-    if once.kind == "math":
-        assert reduce_answer(once.value).kind == "math"
+def _random_answers(count: int, seed: int = 0) -> list[str]:
+    """Answer lines of up to 60 characters drawn from ASCII, the math symbols and markup the
+    reducer reads, and any Unicode plane."""
+    import random
+
+    rng = random.Random(seed)
+    pools = [string.printable, "0123456789+-*/^=()[]{}.,$%\\ ", "−×÷°√π²³½", "".join(
+        chr(c) for c in range(0xA0, 0x2FFF, 7))]
+    out = []
+    for _ in range(count):
+        chars = [rng.choice(rng.choice(pools)) if rng.random() < 0.97 else chr(rng.randrange(
+            0x20, 0x10FFFF)) for _ in range(rng.randrange(61))]
+        out.append("".join(c for c in chars if not 0xD800 <= ord(c) <= 0xDFFF))
+    return out
+
+
+# Deterministic draws rather than hypothesis: in CI's vLLM environment this property test, alone,
+# stalled inside hypothesis's engine after the suites before it (issue 21's note).
+@pytest.mark.parametrize("chunk", range(4))
+def test_reduction_never_raises_and_is_stable(chunk):
+    for text in _random_answers(200, seed=chunk):
+        once = reduce_answer(text)
+        assert once.kind in ("math", "text", "empty"), text
+        if once.kind == "math":
+            assert reduce_answer(once.value).kind == "math", (text, once)
 
 
 def test_to_latex_is_idempotent_on_latex():
