@@ -17,7 +17,9 @@ from parallel_r1.files import program
 
 def test_eval_interrupted_after_some_samples_says_how_many_and_how_to_resume(tmp_path):
     out = tmp_path / "ev"
-    args = ["eval", "tiny", "--benchmarks", "synthetic-l1", "--limit", "50", "--samples", "2",
+    # 2,000 samples, about 25 s of work on an idle core: the interrupt, sent once 2 samples are
+    # written, must land while it runs (100 samples once finished before it on an idle machine)
+    args = ["eval", "tiny", "--benchmarks", "synthetic-l1", "--limit", "500", "--samples", "4",
             "--max-tokens", "40", "--out", str(out)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PARALLEL_R1_PROGRESS": "0"}
     proc = subprocess.Popen([sys.executable, "-m", "parallel_r1", *args], env=env,
