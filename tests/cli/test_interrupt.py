@@ -22,8 +22,11 @@ def test_eval_interrupted_after_some_samples_says_how_many_and_how_to_resume(tmp
     args = ["eval", "tiny", "--benchmarks", "synthetic-l1", "--limit", "500", "--samples", "4",
             "--max-tokens", "40", "--out", str(out)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PARALLEL_R1_PROGRESS": "0"}
+    # Ctrl-C's default action, even where the suite itself runs with SIGINT ignored (a job
+    # started with `&` or nohup), whose children would otherwise ignore the interrupt too
     proc = subprocess.Popen([sys.executable, "-m", "parallel_r1", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     samples, deadline = out / "samples.jsonl", time.monotonic() + 300
     while not (samples.is_file() and samples.read_bytes().count(b"\n") >= 2):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
