@@ -115,9 +115,9 @@ def timed(fn):
 
 
 def engines(model, tok, before: bool) -> dict:
-    """Our sides: the engine with prepacked linears (`packed_linears=True`, opt-in), and with
-    --before the engine's default, as before issue 23 (linear layers through aten::mm)."""
-    out = {"ours": TorchEngine(model, tok, stop_ids=[], packed_linears=True)}
+    """Our sides: the engine as it is (prepacked linears, the default), and with --before the
+    engine as before issue 23 (`packed_linears=False`: linear layers through aten::mm)."""
+    out = {"ours": TorchEngine(model, tok, stop_ids=[])}
     if before:
         out["ours_before"] = TorchEngine(model, tok, stop_ids=[], packed_linears=False)
     return out

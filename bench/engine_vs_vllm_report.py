@@ -42,6 +42,10 @@ def exactness(model_dir: str, before: bool) -> dict:
         for run in real["runs"]:
             side["real"][run["dtype"]] = {"max_abs_diff": max(run["max_abs_diff"]),
                                           "p99_abs_diff": run.get("p99_abs_diff"),
+                                          "engine_vs_float64_p99":
+                                              run.get("engine_vs_float64_p99"),
+                                          "trainer_vs_float64_p99":
+                                              run.get("trainer_vs_float64_p99"),
                                           "tokens": sum(run["tokens"]),
                                           "blocks": sum(run["blocks"])}
     return out
@@ -101,19 +105,22 @@ def render(r: dict) -> str:
         lines.append("")
     if "exactness" in r:
         lines += ["## Engine vs trainer log-probs (exactness benches)", "",
-                  "| engine | model | dtype | tokens | max abs diff | p99 abs diff | bound |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| engine | model | dtype | tokens | max abs diff | p99 abs diff | p99 vs float64 "
+                  "trainer: engine / trainer | bound |",
+                  "|---|---|---|---|---|---|---|---|"]
         for side, e in r["exactness"].items():
-            label = "now" if side == "ours" else "before (unpacked)"
+            label = "now (default)" if side == "ours" else "before (packed_linears=False)"
             for dtype, bound in (("float32", "-"), ("float64", "1e-9")):
                 t = e["tiny"][dtype]
                 lines.append(f"| {label} | tiny, every layout, 2-6 paths | {dtype} | "
-                             f"{t['tokens']} | {t['max_abs_diff']:.1e} | - | {bound} |")
+                             f"{t['tokens']} | {t['max_abs_diff']:.1e} | - | - | {bound} |")
             for dtype, bound in (("float32", "max 2e-4, p99 2e-5"), ("float64", "-")):
                 t = e["real"].get(dtype, {})
                 lines.append(f"| {label} | {r['model']} structured, {t.get('blocks', 0)} blocks "
                              f"| {dtype} | {t.get('tokens', '-')} | "
                              f"{_f(t.get('max_abs_diff'), '.1e')} | "
-                             f"{_f(t.get('p99_abs_diff'), '.1e')} | {bound} |")
+                             f"{_f(t.get('p99_abs_diff'), '.1e')} | "
+                             f"{_f(t.get('engine_vs_float64_p99'), '.1e')} / "
+                             f"{_f(t.get('trainer_vs_float64_p99'), '.1e')} | {bound} |")
         lines.append("")
     return "\n".join(lines)

@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from parallel_r1.engine.packed_linear import PackedLinears, can_pack
+from parallel_r1.engine.packed_linear import HEAD_SPLITS, PackedLinears, can_pack
 from parallel_r1.engine.torch_engine import TorchEngine
 from parallel_r1.engine.types import ParallelParams, SamplingParams
 from parallel_r1.models.tiny import build_tiny
@@ -34,12 +34,43 @@ def test_packed_forward_equals_the_models_at_float32_rounding(tiny):
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         got = logits(packed, ids)
     ops = {e.key: e.count for e in prof.key_averages()}
-    assert ops.get("mkldnn::_linear_pointwise") == len(packed.entries)  # oneDNN ran each one
+    # oneDNN ran each one; the output head in HEAD_SPLITS slices of K
+    assert ops.get("mkldnn::_linear_pointwise") == len(packed.entries) - 1 + HEAD_SPLITS
     assert "aten::mm" not in ops
     assert torch.allclose(got, want, atol=1e-5, rtol=1e-5)
     assert all("forward" not in m.__dict__ for m in model.modules())  # the model is as it was
     assert packed.memory_bytes() == 4 * sum(m.weight.numel() for m in model.modules()
                                             if isinstance(m, torch.nn.Linear))
+
+
+def test_the_head_in_slices_of_k_is_nearer_float64_than_one_pack():
+    """The head's error goes straight into the log-probs: slices of K summed after keep it near
+    aten's (module docstring); one pack sums all of K in one chain."""
+    torch.manual_seed(0)
+    head = torch.nn.Linear(576, 4096, bias=False)
+    x = torch.randn(8, 576)
+    want = x.double() @ head.weight.double().T
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head = head
+
+        def get_output_embeddings(self):
+            return self.head
+
+        def forward(self, x):
+            return self.head(x)
+
+    net = Net()
+    sliced = PackedLinears(net)
+    one = PackedLinears(net)
+    one.entries[0][4] = 1
+    with torch.inference_mode():
+        err = {k: (run(x=x).double() - want).abs().max().item()
+               for k, run in (("sliced", sliced), ("one", one))}
+    assert len(sliced.entries[0][3]) == HEAD_SPLITS and len(one.entries[0][3]) == 1
+    assert err["sliced"] < 0.6 * err["one"], err
 
 
 def test_a_single_row_keeps_the_models_own_kernel(tiny):
@@ -64,6 +95,24 @@ def test_packs_follow_in_place_updates_and_replaced_weights(tiny):
     head = model.model.layers[1].self_attn.o_proj
     head.weight = torch.nn.Parameter(torch.randn_like(head.weight))  # a new tensor
     assert torch.allclose(logits(packed, ids), logits(model, ids), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("optimizer", ["fused", "foreach", "for-loop"])
+def test_packs_follow_every_kind_of_optimizer_step(tiny, optimizer):
+    """The fused AdamW (transformers' default on CPU too) updates the weights in place without
+    bumping their version counters: the packs must follow it anyway."""
+    model = copy.deepcopy(tiny[0])
+    ids = torch.randint(0, 500, (2, 5))
+    packed = PackedLinears(model)
+    before = logits(packed, ids)
+    kind = {"fused": {"fused": True}, "foreach": {"foreach": True},
+            "for-loop": {"foreach": False}}[optimizer]
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, **kind)
+    model(input_ids=ids).logits.sum().backward()
+    opt.step()
+    want = logits(model, ids)
+    assert not torch.allclose(want, before, atol=1e-3)
+    assert torch.allclose(logits(packed, ids), want, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])

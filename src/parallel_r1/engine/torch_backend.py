@@ -73,7 +73,7 @@ class TorchBackend:
     capabilities = frozenset({"reuse", "structured_join", "score"})
 
     def __init__(self, model: Any, *, kv_budget_bytes: int | None = None,
-                 packed_linears: bool = False):
+                 packed_linears: bool = True):
         self.model = model
         # the forward; float32 on CPU: linear layers on prepacked weights (packed_linear.py)
         self.run_model = PackedLinears(model) if packed_linears else model
