@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from exactness_real import result_name  # bench/ is on the path
+
 from parallel_r1.files import write_text_atomic
 
 BENCH = Path(__file__).resolve().parent
@@ -31,7 +33,7 @@ def exactness(model_dir: str, before: bool) -> dict:
             subprocess.run([sys.executable, str(BENCH / script[0]), *script[1:], *flag],
                            env=env, check=True, stdout=subprocess.DEVNULL)
         layouts = json.loads((RESULTS / f"exactness_layouts{variant}.json").read_text())
-        real = json.loads((RESULTS / f"exactness_{Path(model_dir).name}{variant}.json")
+        real = json.loads((RESULTS / f"exactness_{result_name(model_dir)}{variant}.json")
                           .read_text())
         side = out["ours_before" if variant else "ours"] = {"tiny": {}, "real": {}}
         for dtype in ("float32", "float64"):

@@ -54,16 +54,16 @@ def run(path: str, dtype: torch.dtype, questions: list[str], max_tokens: int,
                             parallel=ParallelParams(max_path_tokens=max_tokens // 2))
     started = time.perf_counter()
     rollouts = TorchEngine(model, tok, packed_linears=packed).generate(prompts, params)
-    per_token = [(scored(model, tags, r) - torch.tensor(r.logprobs, dtype=torch.float64)).abs()
-                 for r in rollouts]  # [T_c] each
+    seconds = time.perf_counter() - started
+    trainer = [scored(model, tags, r) for r in rollouts]  # [T_c] each
+    engine = [torch.tensor(r.logprobs, dtype=torch.float64) for r in rollouts]
+    per_token = [(t - e).abs() for t, e in zip(trainer, engine)]
     diffs = [d.max().item() for d in per_token]
     truth = {}
     if exact is not None:  # both float32 sides against a float64 trainer: the rounding floor
         t64 = torch.cat([scored(exact, tags, r) for r in rollouts])
-        engine = torch.cat([torch.tensor(r.logprobs, dtype=torch.float64) for r in rollouts])
-        trainer = torch.cat([scored(model, tags, r) for r in rollouts])
-        truth = {"engine_vs_float64_p99": torch.quantile((engine - t64).abs(), 0.99).item(),
-                 "trainer_vs_float64_p99": torch.quantile((trainer - t64).abs(), 0.99).item()}
+        truth = {side + "_vs_float64_p99": torch.quantile((torch.cat(x) - t64).abs(), 0.99).item()
+                 for side, x in (("engine", engine), ("trainer", trainer))}
     wrong = [(scored(model, tags, r, structured=False)
               - torch.tensor(r.logprobs, dtype=torch.float64)).abs().max().item()
              for r in rollouts if r.num_blocks]
@@ -71,7 +71,13 @@ def run(path: str, dtype: torch.dtype, questions: list[str], max_tokens: int,
             "blocks": [r.num_blocks for r in rollouts], "max_abs_diff": diffs,
             "p99_abs_diff": torch.quantile(torch.cat(per_token), 0.99).item(),
             "causal_scoring_of_blocked_rollouts": wrong, **truth,
-            "seconds": time.perf_counter() - started}
+            "sampling_seconds": seconds}
+
+
+def result_name(path: str) -> str:
+    """The stem of a model's result files: its folder's name, or R-S for runs/R/S/model."""
+    p = Path(path)
+    return f"{p.parent.parent.name}-{p.parent.name}" if p.name == "model" else p.name
 
 
 def main() -> None:
@@ -86,9 +92,7 @@ def main() -> None:
     questions = [r.question for r in load_dataset("gsm8k", split="test")[:args.prompts]]
     rows = [run(path, d, questions, args.max_tokens, packed=not args.unpacked)
             for d in (torch.float32, torch.float64)]
-    p = Path(path)
-    name = f"{p.parent.parent.name}-{p.parent.name}" if p.name == "model" else p.name
-    name += "_unpacked" if args.unpacked else ""
+    name = result_name(path) + ("_unpacked" if args.unpacked else "")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"exactness_{name}.json").write_text(json.dumps(
         {"model": path, "runs": rows}, indent=2) + "\n")

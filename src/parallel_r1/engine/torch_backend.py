@@ -78,16 +78,31 @@ class TorchBackend:
         # the forward; float32 on CPU: linear layers on prepacked weights (packed_linear.py)
         self.run_model = PackedLinears(model) if packed_linears else model
         self.device = next(model.parameters()).device
-        self.kv_budget_bytes = kv_budget_bytes
         self.cache = RowCache(self.device)
-        if kv_budget_bytes is not None:
-            self.cache.max_slots = kv_budget_bytes // slot_bytes(model)
+        self.set_kv_budget(kv_budget_bytes)
         self.rows: list[_Row] = []  # by cache index
         self.num_active = 0
         self.queue: list[_Queued] = []
         self.active: list[_Active] = []
         self.running: dict[int, _Active] = {}  # segment key -> its running state
         self.held: dict[int, _Held] = {}
+
+    def set_kv_budget(self, kv_budget_bytes: int | None) -> None:
+        """Bound the KV cache to `kv_budget_bytes` (None: unbounded) for samples not yet started."""
+        self.kv_budget_bytes = kv_budget_bytes
+        self.cache.max_slots = None if kv_budget_bytes is None else \
+            kv_budget_bytes // slot_bytes(self.model)
+
+    def prepare_weights(self) -> None:
+        """Make the prepacked weights now (else at the first forward)."""
+        if isinstance(self.run_model, PackedLinears):
+            self.run_model.refresh()
+
+    def weights_changed(self) -> None:
+        """The model's weights were written where the engine cannot see it (through `.data`):
+        drop the prepacked copies, made again at the next forward."""
+        if isinstance(self.run_model, PackedLinears):
+            self.run_model.invalidate()
 
     # ---- protocol -----------------------------------------------------------------------------
     def submit(self, segments: list[Segment]) -> None:

@@ -137,8 +137,10 @@ def build_app(config: ServeConfig, model: Any = None, tokenizer: Any = None) -> 
     use_threads(config.threads)
     if model is None:
         model, tokenizer = load_model(config.model, device=config.device, dtype=config.dtype)
-    budget = config.kv_cache_gb or auto_kv_budget_gb(config.device)
-    engine = TorchEngine(model, tokenizer, kv_budget_gb=budget)
+    engine = TorchEngine(model, tokenizer, kv_budget_gb=config.kv_cache_gb)
+    if not config.kv_cache_gb:  # a share of what is free once the prepacked weights exist
+        engine.backend.prepare_weights()
+        engine.backend.set_kv_budget(int(auto_kv_budget_gb(config.device) * 2**30))
     if config.mode != "causal" and engine.tags is None:
         raise ConfigError("structured mode needs the six tags in the tokenizer; serve with "
                           "--mode causal, or prepare the model (parallel-r1 models prepare)",

@@ -65,6 +65,9 @@ class EngineRollouts:
         slots = group_slots(texts, trainer.num_generations, offset)
         group = trainer.num_generations if len(texts) % trainer.num_generations == 0 and \
             offset % trainer.num_generations == 0 and slots[0] == 0 else 0  # whole groups here
+        changed = getattr(getattr(self.engine, "backend", None), "weights_changed", None)
+        if changed is not None:  # the trainer may write its weights in ways no check sees
+            changed()
         with phase_of(trainer, "rollout"):
             rollouts = self.generate_slots(list(prompts), slots, step, trainer.model)
         if self.reward is None:
