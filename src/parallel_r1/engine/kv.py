@@ -13,6 +13,8 @@ runs over plain views. The model sees this object as its `past_key_values`: it c
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 
@@ -136,3 +138,14 @@ class RowCache:
 
     def memory_bytes(self) -> int:
         return sum(b.numel() * b.element_size() for b in (*self.keys, *self.values))
+
+
+def slot_bytes(model: Any) -> int:
+    """Bytes of keys and values one token takes in the cache, over all layers."""
+    cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else \
+        model.config
+    heads = cfg.num_attention_heads
+    kv_heads = getattr(cfg, "num_key_value_heads", None) or heads
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
+    size = torch.empty((), dtype=model.dtype).element_size()
+    return 2 * cfg.num_hidden_layers * kv_heads * head_dim * size

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from parallel_r1.engine.kv import RowCache
+from parallel_r1.engine.kv import RowCache, slot_bytes
 from parallel_r1.engine.packed_linear import PackedLinears
 from parallel_r1.engine.sampler import sample
 from parallel_r1.engine.segments import Segment, SegmentResult
@@ -387,17 +387,6 @@ class TorchBackend:
         self.cache.swap(a, b)
         self.rows[a], self.rows[b] = self.rows[b], self.rows[a]
         self.rows[a].index, self.rows[b].index = a, b
-
-
-def slot_bytes(model: Any) -> int:
-    """Bytes of keys and values one token takes in the cache, over all layers."""
-    cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else \
-        model.config
-    heads = cfg.num_attention_heads
-    kv_heads = getattr(cfg, "num_key_value_heads", None) or heads
-    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
-    size = torch.empty((), dtype=model.dtype).element_size()
-    return 2 * cfg.num_hidden_layers * kv_heads * head_dim * size
 
 
 def _work(t: torch.Tensor) -> torch.dtype:
