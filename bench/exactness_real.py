@@ -7,7 +7,9 @@ runs/smollm2-cpu/1-sft/model) writes blocks more often. For each dtype: sample G
 in structured mode, then score the finished sequences with one teacher-forced forward under
 `batch_structure`'s mask and positions; report the largest |difference| per rollout and the p99
 per token. In float32 both sides are also scored by a float64 copy of the model: the engine's
-and the trainer's own p99 distance from it say how much of the gap is float32 rounding. As a scale
+and the trainer's own p99 distance from it say how much of the gap is float32 rounding. Float64
+models run their RMS norms in float64 (`full_precision_norms`; Hugging Face's run in float32).
+As a scale
 for what a real mismatch looks like, the float64 rollouts with a block are also scored with the
 plain causal structure. Writes bench/results/exactness_<model>.{json,md}.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import types
 from pathlib import Path
 
 import torch
@@ -43,11 +46,37 @@ def scored(model, tags, rollout, structured=True) -> torch.Tensor:
     return logp.gather(-1, torch.tensor(rollout.completion_ids)[:, None])[:, 0]
 
 
+def full_precision_norms(model) -> None:
+    """Run the RMS norms of a float64 model in float64.
+
+    Hugging Face's Llama-family RMSNorm computes in float32 whatever its input, a downcast for a
+    float64 model: the engine and the trainer, whose float64 hidden states differ by ~1e-15 (other
+    shapes, other summation orders), now and then round one element to neighbouring float32
+    values, and later layers carry that step (~5e-7) to every later token's log-prob (~1e-6).
+    Same arithmetic as Hugging Face's for float32 and narrower inputs.
+    """
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        dtype = hidden_states.dtype
+        x = hidden_states.to(torch.promote_types(dtype, torch.float32))
+        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.variance_epsilon)
+        return self.weight * x.to(dtype)
+
+    for module in model.modules():
+        if type(module).__name__.endswith("RMSNorm") and hasattr(module, "variance_epsilon"):
+            module.forward = types.MethodType(forward, module)
+
+
+def float64(model):
+    model = model.to(torch.float64).eval()
+    full_precision_norms(model)
+    return model
+
+
 def run(path: str, dtype: torch.dtype, questions: list[str], max_tokens: int,
         packed: bool = True) -> dict:
     model, tok = load(path)
-    model = model.to(dtype).eval()
-    exact = load(path)[0].to(torch.float64).eval() if dtype != torch.float64 else None
+    model = float64(model) if dtype == torch.float64 else model.to(dtype).eval()
+    exact = float64(load(path)[0]) if dtype != torch.float64 else None
     tags = TagIds.from_tokenizer(tok)
     prompts = [apply_template(tok, render_prompt("parallel", q)) for q in questions]
     params = SamplingParams(max_tokens=max_tokens, seed=3,
