@@ -185,7 +185,7 @@ def test_writes_through_data_need_weights_changed(tiny):
     logits(run, ids)
     with torch.no_grad():
         model.model.layers[0].mlp.down_proj.weight.data.mul_(3.0)  # no version bump
-    engine.backend.weights_changed()
+    engine.weights_changed()
     assert run.memory_bytes() == 0
     assert torch.allclose(logits(run, ids), logits(model, ids), atol=1e-5, rtol=1e-5)
 
@@ -214,3 +214,14 @@ def test_the_switch_is_read_from_the_environment(tiny, monkeypatch):
         TorchEngine(model, tok)
     monkeypatch.delenv("PARALLEL_R1_PACKED_LINEARS")
     assert isinstance(TorchEngine(model, tok).backend.run_model, PackedLinears)
+
+
+def test_a_model_made_under_inference_mode_samples():
+    """Inference tensors have no version counter: the packs fall back to storage checks."""
+    with torch.inference_mode():
+        model, tok = build_tiny(seed=0, num_layers=2, hidden=64)
+    params = SamplingParams(max_tokens=8, seed=1, parallel=ParallelParams(mode="causal"))
+    got = TorchEngine(model, tok).generate([tok.encode("hi")], params)[0]
+    want = TorchEngine(model, tok, packed_linears=False).generate([tok.encode("hi")], params)[0]
+    assert got.completion_ids == want.completion_ids
+    assert max(abs(a - b) for a, b in zip(got.logprobs, want.logprobs)) < 1e-5

@@ -12,8 +12,9 @@ updates its own weights. Packs are made on the first forward and dropped when a 
 have changed: an in-place update bumps the tensor's version counter, a replaced tensor has new
 storage, and any torch optimizer's step drops every pack (a global step hook: the fused AdamW,
 transformers' default `adamw_torch_fused`, updates in place without bumping version counters;
-dropping also frees the copies while the trainer works). Writes through `.data` are invisible
-to all three: call `invalidate()` after them (RL rollouts do before every generation).
+dropping also frees the copies while the trainer works). Writes through `.data` (peft's
+`merge_adapter`) and in-place writes to inference tensors are invisible to all three: call
+`TorchEngine.weights_changed()` after them (RL rollouts do before every generation).
 Repacking SmolLM2 takes about 0.3 s. Only plain `nn.Linear` layers are packed (a subclass with
 its own forward, a forward pre-hook, a parametrization or an instance `forward` set by a
 wrapper such as accelerate's keeps its own), only x86-64 with oneDNN enabled (where it was
@@ -107,14 +108,15 @@ class PackedLinears:
             if not plain:
                 entry[1:4] = [-1, -1, None]
                 continue
-            if entry[3] is not None and w._version == entry[1] and w.data_ptr() == entry[2]:
+            version = -2 if w.is_inference() else w._version  # inference tensors have none
+            if entry[3] is not None and version == entry[1] and w.data_ptr() == entry[2]:
                 continue
             k = w.shape[1]
             bounds = [k * i // splits for i in range(splits + 1)]
             packs = [(a, b, torch.ops.mkldnn._reorder_linear_weight(
                 w.detach()[:, a:b].contiguous(), self.rows_hint))
                 for a, b in zip(bounds, bounds[1:]) if b > a]
-            entry[1:4] = [w._version, w.data_ptr(), packs]
+            entry[1:4] = [version, w.data_ptr(), packs]
 
     def invalidate(self) -> None:
         """Drop every pack (made again at the next forward): after writes the checks cannot

@@ -7,7 +7,7 @@ RL step runs in waves instead of all at once. `packed_linears` (on by default; N
 the environment variable PARALLEL_R1_PACKED_LINEARS, 0 turns it off for every command): a
 float32 model on an x86-64 CPU runs its linear layers on oneDNN-prepacked copies of the weights
 (`packed_linear.py`: about 2x faster GEMMs at decode sizes, one more copy of those weights in
-memory); other dtypes and devices are unaffected. On SmolLM2 (16 GSM8K prompts, ~5,500 float32
+memory); other dtypes and devices are unaffected. On SmolLM2 (16 GSM8K prompts, ~4,500 float32
 tokens) its engine-vs-trainer p99 per token is 2.4e-5 against 2.1e-5 with
 `packed_linears=False`, and both are 2.2e-5 from a float64 trainer
 (bench/results/exactness_smollm2-135m-instruct*.md).
@@ -42,6 +42,13 @@ class TorchEngine(Engine):
                          stop_ids=stop_ids, max_context=max_context, model=model)
         self.model = model
         self.device = self.backend.device
+
+    def weights_changed(self) -> None:
+        """Say that the model's weights were written where no check sees it (through `.data`,
+        e.g. peft's `merge_adapter`, or in place on inference tensors): the prepacked copies are
+        made again at the next forward. Optimizer steps, `load_state_dict` and replaced tensors
+        are seen without it."""
+        self.backend.weights_changed()
 
     @property
     def cache(self):
