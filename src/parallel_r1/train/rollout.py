@@ -65,7 +65,7 @@ class EngineRollouts:
         slots = group_slots(texts, trainer.num_generations, offset)
         group = trainer.num_generations if len(texts) % trainer.num_generations == 0 and \
             offset % trainer.num_generations == 0 and slots[0] == 0 else 0  # whole groups here
-        changed = getattr(getattr(self.engine, "backend", None), "weights_changed", None)
+        changed = getattr(self.engine, "weights_changed", None)  # TorchEngine's
         if changed is not None:  # the trainer may write its weights in ways no check sees
             changed()
         with phase_of(trainer, "rollout"):
